@@ -1,0 +1,133 @@
+"""bench/ingest: bulk upsert throughput and storage per contact at 500K contacts.
+
+Loads 9 orgs of 50,000 contacts, then one org of 500,000 (with companies and deals), through
+crm.upsert_contacts in the batch size the sync uses (1,000 rows = one round trip). Then loads the same
+500,000 derived rows by COPY into an identical table (LIKE ... INCLUDING ALL: same columns, defaults,
+constraints and indexes) holding the same other-org rows: the floor. Reports rows/s, the ratio to the
+floor, and bytes per contact (heap + TOAST + every index).
+
+    python -m bench.ingest [--contacts 500000] [--others 9] [--other-contacts 50000] [--batch 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from typing import Any
+
+import psycopg
+from crmindex.synthetic import SyntheticCRM
+
+from bench.common import BIG_ORG, Timer, bench_database, org_uuid, write_results
+from crmindex.index import ensure_org, rows_json
+
+
+def _payloads(crm: SyntheticCRM, kind: str, batch: int) -> list[str]:
+    return [rows_json(rows) for rows in crm.batches(kind, batch)]  # type: ignore[arg-type]
+
+
+def _load(conn: psycopg.Connection[Any], org: Any, payloads: dict[str, list[str]]) -> dict[str, float]:
+    times: dict[str, float] = {}
+    for kind, fn in (
+        ("companies", "upsert_companies"),
+        ("contacts", "upsert_contacts"),
+        ("deals", "upsert_deals"),
+    ):
+        t = Timer()
+        for p in payloads[kind]:
+            conn.execute(f"SELECT * FROM crm.{fn}(%s, 'hubspot', %s::jsonb)", (org, p))
+        times[kind] = t.elapsed
+    return times
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--contacts", type=int, default=500_000)
+    ap.add_argument("--others", type=int, default=9)
+    ap.add_argument("--other-contacts", type=int, default=50_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    args = ap.parse_args(argv)
+
+    with bench_database("crmindex_bench_ingest") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+        print(f"loading {args.others} orgs x {args.other_contacts:,} contacts ...", flush=True)
+        for i in range(args.others):
+            org = org_uuid(i + 1)
+            ensure_org(conn, org)
+            crm = SyntheticCRM(seed=1000 + i, contacts=args.other_contacts)
+            _load(conn, org, {k: _payloads(crm, k, args.batch) for k in ("companies", "contacts", "deals")})
+        conn.execute("VACUUM ANALYZE")
+
+        print(f"generating the {args.contacts:,}-contact org ...", flush=True)
+        big = SyntheticCRM(seed=42, contacts=args.contacts)
+        payloads = {k: _payloads(big, k, args.batch) for k in ("companies", "contacts", "deals")}
+        ensure_org(conn, BIG_ORG)
+        print("upserting ...", flush=True)
+        times = _load(conn, BIG_ORG, payloads)
+        upsert_rate = args.contacts / times["contacts"]
+
+        # the floor: COPY of the same derived rows into an identical table beside the same other-org rows
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+        conn.execute("DROP TABLE IF EXISTS bench.contact_copy")
+        conn.execute("CREATE TABLE bench.contact_copy (LIKE crm.contact_index INCLUDING ALL)")
+        conn.execute(
+            "INSERT INTO bench.contact_copy OVERRIDING SYSTEM VALUE SELECT * FROM crm.contact_index "
+            "WHERE org_id <> %s",
+            (BIG_ORG,),
+        )
+        conn.execute("VACUUM ANALYZE bench.contact_copy")
+        buf = io.BytesIO()
+        with conn.cursor().copy(
+            "COPY (SELECT * FROM crm.contact_index WHERE org_id = %s) TO STDOUT", (BIG_ORG,)
+        ) as cp:
+            for chunk in cp:
+                buf.write(chunk)
+        data = buf.getvalue()
+        t = Timer()
+        with conn.transaction(), conn.cursor().copy("COPY bench.contact_copy FROM STDIN") as cp:
+            step = 8 << 20
+            for i in range(0, len(data), step):
+                cp.write(data[i : i + step])
+        copy_s = t.elapsed
+        copy_rate = args.contacts / copy_s
+
+        conn.execute("VACUUM ANALYZE crm.contact_index")
+        sizes = conn.execute(
+            """
+            SELECT c.relname, pg_relation_size(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE i.indrelid = 'crm.contact_index'::regclass ORDER BY 2 DESC
+            """
+        ).fetchall()
+        heap = conn.execute(
+            "SELECT pg_relation_size('crm.contact_index'), pg_table_size('crm.contact_index'), "
+            "pg_total_relation_size('crm.contact_index'), count(*) FROM crm.contact_index"
+        ).fetchone()
+        assert heap is not None
+        heap_b, table_b, total_b, n = (int(v) for v in heap)
+        figures = {
+            "params": vars(args),
+            "upsert": {
+                "contacts_rows_per_s": round(upsert_rate),
+                "contacts_seconds": round(times["contacts"], 2),
+                "companies_seconds": round(times["companies"], 2),
+                "deals_seconds": round(times["deals"], 2),
+            },
+            "copy_floor": {"rows_per_s": round(copy_rate), "seconds": round(copy_s, 2)},
+            "ratio_upsert_time_to_copy_time": round(times["contacts"] / copy_s, 3),
+            "storage": {
+                "contacts_in_table": n,
+                "bytes_per_contact_total": round(total_b / n, 1),
+                "bytes_per_contact_heap": round(heap_b / n, 1),
+                "bytes_per_contact_toast_fsm_vm": round((table_b - heap_b) / n, 1),
+                "bytes_per_contact_by_index": {str(name): round(int(size) / n, 1) for name, size in sizes},
+                "total_mb": round(total_b / 2**20, 1),
+            },
+        }
+    path = write_results("ingest", figures)
+    print(json.dumps(figures, indent=2))
+    print(f"written {path}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

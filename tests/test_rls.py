@@ -1,0 +1,118 @@
+"""Row-level security: an application session bound to org A never reads or changes org B's rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from crmindex.db import bind_org
+from crmindex.errors import OrgMismatchError
+from crmindex.index import (
+    CompanyRow,
+    ContactRow,
+    DealRow,
+    ensure_org,
+    upsert_companies,
+    upsert_contacts,
+    upsert_deals,
+)
+
+Conn = psycopg.Connection[tuple[object, ...]]
+A = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
+B = uuid.UUID("00000000-0000-0000-0000-0000000000bb")
+TABLES = [
+    "crm.org",
+    "crm.connection",
+    "crm.contact_index",
+    "crm.company_index",
+    "crm.deal_index",
+    "crm.deal_contact",
+]
+
+
+@pytest.fixture
+def two_orgs(db: Conn) -> Conn:
+    for org in (A, B):
+        ensure_org(db, org)
+        db.execute(
+            "INSERT INTO crm.connection (org_id, crm_source, account_id) VALUES (%s, 'hubspot', %s)",
+            (org, str(org)[-2:]),
+        )
+        upsert_companies(db, org, "hubspot", [CompanyRow(crm_record_id="co1", name=f"Co {org}")])
+        upsert_contacts(
+            db, org, "hubspot", [ContactRow(crm_record_id="1", first_name=f"P{org}", email="x@y.com")]
+        )
+        upsert_deals(
+            db, org, "hubspot", [DealRow(crm_record_id="d1", stage="qualifiedtobuy", contact_crm_ids=["1"])]
+        )
+    return db
+
+
+@pytest.fixture
+def app(db_dsn: str, two_orgs: Conn) -> Iterator[Conn]:
+    """A session as the application role, bound to org A."""
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE crm_app")
+        bind_org(conn, A)
+        yield conn
+
+
+def _orgs(conn: Conn, table: str) -> set[str]:
+    return {str(r[0]) for r in conn.execute(f"SELECT org_id FROM {table}")}
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_app_reads_only_its_org(app: Conn, table: str) -> None:
+    assert _orgs(app, table) == {str(A)}
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_app_cannot_update_or_delete_other_org(app: Conn, two_orgs: Conn, table: str) -> None:
+    assert app.execute(f"UPDATE {table} SET org_id = org_id WHERE org_id = %s", (B,)).rowcount == 0
+    assert app.execute(f"DELETE FROM {table} WHERE org_id = %s", (B,)).rowcount == 0
+    row = two_orgs.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", (B,)).fetchone()
+    assert row is not None and int(str(row[0])) >= 1
+
+
+def test_app_cannot_insert_or_move_rows_into_other_org(app: Conn) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute(
+            "INSERT INTO crm.contact_index (org_id, crm_source, crm_record_id) VALUES (%s, 'hubspot', 'z')",
+            (B,),
+        )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute("UPDATE crm.contact_index SET org_id = %s", (B,))
+
+
+def test_app_cannot_write_other_org_through_functions(app: Conn, two_orgs: Conn) -> None:
+    with pytest.raises(OrgMismatchError):
+        upsert_contacts(app, B, "hubspot", [ContactRow(crm_record_id="1", first_name="hijack")])
+    with pytest.raises(OrgMismatchError):
+        upsert_deals(app, B, "hubspot", [DealRow(crm_record_id="d1", stage="closedwon")])
+    # functions run as the caller: recomputing another org's summaries touches nothing
+    row = app.execute("SELECT crm.refresh_contact_deals(%s, 'hubspot', ARRAY['1'])", (B,)).fetchone()
+    assert row == (0,)
+    name = two_orgs.execute("SELECT first_name FROM crm.contact_index WHERE org_id = %s", (B,)).fetchone()
+    assert name == (f"P{B}",)
+
+
+def test_app_writes_its_own_org_through_functions(app: Conn) -> None:
+    res = upsert_contacts(app, A, "hubspot", [ContactRow(crm_record_id="2", first_name="Mine")])
+    assert res.inserted == 1
+
+
+def test_unbound_app_session_sees_nothing(db_dsn: str, two_orgs: Conn) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE crm_app")
+        for table in TABLES:
+            assert _orgs(conn, table) == set()
+
+
+def test_worker_role_sees_every_org(db_dsn: str, two_orgs: Conn) -> None:
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE crm_worker")
+        for table in TABLES:
+            assert _orgs(conn, table) == {str(A), str(B)}
