@@ -1,0 +1,194 @@
+"""The queue core: SKIP LOCKED claims, fenced leases, backoff ladder, dead letters, coalescing, wake-ups."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from crmindex.db import bind_org
+from crmindex.index import ensure_org
+from crmindex.queue import Job, Outcome, Queue, Worker, enqueue_job
+
+Conn = psycopg.Connection[tuple[object, ...]]
+A = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
+B = uuid.UUID("00000000-0000-0000-0000-0000000000b2")
+JOBS = Queue("crm.job")
+
+
+@pytest.fixture
+def orgs(db: Conn) -> Conn:
+    ensure_org(db, A)
+    ensure_org(db, B)
+    return db
+
+
+def _status(db: Conn, job_id: int) -> tuple[object, ...]:
+    row = db.execute(
+        "SELECT status, attempts, last_error, next_retry_at - now() FROM crm.job WHERE id = %s", (job_id,)
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_claim_complete_and_fencing(orgs: Conn) -> None:
+    job_id = enqueue_job(orgs, A, "noop", {"x": 1})
+    [first] = JOBS.claim(orgs, "w1", 10, lease_s=0.2)
+    assert (first.id, first.attempts, first.payload) == (job_id, 1, {"x": 1})
+    assert JOBS.claim(orgs, "w2", 10) == []  # leased
+    time.sleep(0.3)
+    [second] = JOBS.claim(orgs, "w2", 10)  # the lease expired: anyone may take it
+    assert second.id == job_id and second.lease_token != first.lease_token and second.attempts == 2
+    # the first worker woke up late: it can neither complete nor fail the job any more
+    assert JOBS.complete(orgs, [first]) == 0
+    assert JOBS.fail(orgs, first, "late") is None
+    assert not JOBS.release(orgs, first)
+    assert JOBS.complete(orgs, [second]) == 1
+    assert _status(orgs, job_id)[0] == "completed"
+
+
+def test_backoff_ladder_then_dead_letter(orgs: Conn) -> None:
+    job_id = enqueue_job(orgs, A, "flaky")
+    expected = [60, 300, 1800, 7200, 43200]
+    for attempt, delay in enumerate(expected, start=1):
+        orgs.execute("UPDATE crm.job SET next_retry_at = now() WHERE id = %s", (job_id,))
+        [job] = JOBS.claim(orgs, "w", 1)
+        assert job.attempts == attempt
+        assert JOBS.fail(orgs, job, f"boom {attempt}") == "failed"
+        status, attempts, error, wait = _status(orgs, job_id)
+        assert (status, attempts, error) == ("failed", attempt, f"boom {attempt}")
+        assert isinstance(wait, timedelta)
+        assert abs(wait.total_seconds() - delay) < 5
+    orgs.execute("UPDATE crm.job SET next_retry_at = now() WHERE id = %s", (job_id,))
+    [job] = JOBS.claim(orgs, "w", 1)
+    assert JOBS.fail(orgs, job, "boom 6") == "dead_letter"
+    assert _status(orgs, job_id)[:3] == ("dead_letter", 6, "boom 6")
+    assert JOBS.claim(orgs, "w", 1) == []
+    assert JOBS.requeue(orgs, A) == 1
+    assert _status(orgs, job_id)[:2] == ("pending", 0)
+
+
+def test_permanent_failure_dead_letters_at_once_and_release_spends_no_attempt(orgs: Conn) -> None:
+    bad = enqueue_job(orgs, A, "bad")
+    [job] = JOBS.claim(orgs, "w", 1)
+    assert (
+        JOBS.fail(orgs, job, "HubSpot said: Property values were not valid", retryable=False) == "dead_letter"
+    )
+    assert _status(orgs, bad)[:3] == ("dead_letter", 1, "HubSpot said: Property values were not valid")
+    limited = enqueue_job(orgs, A, "limited")
+    [job] = JOBS.claim(orgs, "w", 1)
+    assert JOBS.release(orgs, job, delay_s=0, note="429: wait 10s")
+    status, attempts, error, _ = _status(orgs, limited)
+    assert (status, attempts, error) == ("pending", 0, "429: wait 10s")
+
+
+def test_concurrent_claimers_never_share_a_job(db_dsn: str, orgs: Conn) -> None:
+    orgs.execute(
+        "INSERT INTO crm.job (org_id, kind, payload) SELECT %s, 'n', jsonb_build_object('i', g) "
+        "FROM generate_series(1, 2000) AS g",
+        (A,),
+    )
+    seen: list[list[int]] = [[] for _ in range(4)]
+
+    def claimer(k: int) -> None:
+        with psycopg.connect(db_dsn, autocommit=True) as conn:
+            while True:
+                jobs = JOBS.claim(conn, f"w{k}", 25)
+                if not jobs:
+                    return
+                seen[k].extend(j.id for j in jobs)
+                JOBS.complete(conn, jobs)
+
+    threads = [threading.Thread(target=claimer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for s in seen for i in s]
+    assert len(every) == 2000 and len(set(every)) == 2000
+    assert sum(1 for s in seen if s) >= 2  # the work really was shared
+    row = orgs.execute("SELECT count(*) FROM crm.job WHERE status = 'completed'").fetchone()
+    assert row == (2000,)
+
+
+def test_dedupe_key_coalesces_open_jobs_only(orgs: Conn) -> None:
+    a = enqueue_job(orgs, A, "refetch", {"fields": {"a": 1}}, dedupe_key="rec-1")
+    b = enqueue_job(orgs, A, "refetch", {"more": True}, dedupe_key="rec-1")
+    assert a == b
+    row = orgs.execute("SELECT payload FROM crm.job WHERE id = %s", (a,)).fetchone()
+    assert row == ({"fields": {"a": 1}, "more": True},)
+    [job] = JOBS.claim(orgs, "w", 5)
+    c = enqueue_job(orgs, A, "refetch", {"again": True}, dedupe_key="rec-1")
+    assert c != a  # the open one is already running: a new job, so the newer change is not lost
+    assert enqueue_job(orgs, B, "refetch", dedupe_key="rec-1") not in (a, c)  # keys are per org
+    JOBS.complete(orgs, [job])
+
+
+def test_claim_by_org_and_app_role_sees_only_its_org(db_dsn: str, orgs: Conn) -> None:
+    enqueue_job(orgs, A, "k")
+    enqueue_job(orgs, B, "k")
+    assert {j.org_id for j in JOBS.claim(orgs, "w", 10, lease_s=0.01, org_id=B)} == {B}
+    time.sleep(0.05)
+    with psycopg.connect(db_dsn, autocommit=True) as app:
+        app.execute("SET ROLE crm_app")
+        bind_org(app, A)
+        claimed = JOBS.claim(app, "app", 10)
+        assert {j.org_id for j in claimed} == {A}
+
+
+def test_reclaim_and_purge_maintenance(orgs: Conn) -> None:
+    j1 = enqueue_job(orgs, A, "k")
+    JOBS.claim(orgs, "w", 1, lease_s=0.01)
+    time.sleep(0.05)
+    assert orgs.execute("SELECT crm.queue_reclaim_expired('crm.job')").fetchone() == (1,)
+    assert _status(orgs, j1)[0] == "pending"
+    [job] = JOBS.claim(orgs, "w", 1)
+    JOBS.complete(orgs, [job])
+    orgs.execute("UPDATE crm.job SET completed_at = now() - interval '8 days'")
+    assert orgs.execute("SELECT crm.queue_purge_completed('crm.job', interval '7 days')").fetchone() == (1,)
+
+
+def test_worker_handles_batches_and_retries_handler_crashes(db_dsn: str, orgs: Conn) -> None:
+    for i in range(30):
+        enqueue_job(orgs, A, "ok" if i % 3 else "crash", {"i": i})
+
+    def handler(conn: Conn, jobs: Sequence[Job]) -> Mapping[Job, Outcome]:
+        if any(j.kind == "crash" for j in jobs):
+            raise RuntimeError("handler bug")
+        return {j: Outcome.done() for j in jobs}
+
+    w_ok = Worker(db_dsn, JOBS, handler, kind="ok", batch=7)
+    assert w_ok.run_once() == 20
+    w_crash = Worker(db_dsn, JOBS, handler, kind="crash", batch=7)
+    assert w_crash.run_once() == 10
+    rows = dict(orgs.execute("SELECT status, count(*) FROM crm.job GROUP BY 1").fetchall())
+    assert rows == {"completed": 20, "failed": 10}
+    row = orgs.execute("SELECT DISTINCT last_error FROM crm.job WHERE status = 'failed'").fetchone()
+    assert row == ("RuntimeError: handler bug",)
+
+
+def test_listening_worker_wakes_on_notify(db_dsn: str, orgs: Conn) -> None:
+    done = threading.Event()
+
+    def handler(conn: Conn, jobs: Sequence[Job]) -> Mapping[Job, Outcome]:
+        done.set()
+        return {j: Outcome.done() for j in jobs}
+
+    worker = Worker(db_dsn, JOBS, handler, poll_s=60)  # only a NOTIFY can wake it in time
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        enqueue_job(orgs, A, "wake")
+        assert done.wait(5), "worker did not wake"
+        assert time.monotonic() - started < 3
+    finally:
+        worker.stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
