@@ -116,21 +116,21 @@ class Queue:
     ) -> str | None:
         row = conn.execute(
             "SELECT crm.queue_fail(%s, %s, %s, %s, %s, %s, %s)",
-            (self.table, job.org_id, job.id, job.lease_token, error, retryable, retry_in_s),
+            (job.org_id, self.table, job.id, job.lease_token, error, retryable, retry_in_s),
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
     def release(self, conn: Conn, job: Job, delay_s: float = 0.0, note: str | None = None) -> bool:
         row = conn.execute(
             "SELECT crm.queue_release(%s, %s, %s, %s, %s, %s)",
-            (self.table, job.org_id, job.id, job.lease_token, delay_s, note),
+            (job.org_id, self.table, job.id, job.lease_token, delay_s, note),
         ).fetchone()
         return bool(row and row[0])
 
     def extend(self, conn: Conn, job: Job, lease_s: float) -> bool:
         row = conn.execute(
             "SELECT crm.queue_extend(%s, %s, %s, %s, %s)",
-            (self.table, job.org_id, job.id, job.lease_token, lease_s),
+            (job.org_id, self.table, job.id, job.lease_token, lease_s),
         ).fetchone()
         return bool(row and row[0])
 
@@ -138,7 +138,7 @@ class Queue:
         with translate_errors():
             row = conn.execute(
                 "SELECT crm.queue_requeue(%s, %s, %s)",
-                (self.table, str(org_id), None if ids is None else list(ids)),
+                (str(org_id), self.table, None if ids is None else list(ids)),
             ).fetchone()
         return int(row[0]) if row else 0
 

@@ -30,6 +30,8 @@ NOT_IN_MODEL = {
         "materialized_contact_id",
         "is_materialized",
         "materialized_at",
+        "field_versions",
+        "merged_into",
     },
     "crm.company_index": {
         "org_id",
@@ -41,8 +43,19 @@ NOT_IN_MODEL = {
         "materialized_company_id",
         "is_materialized",
         "materialized_at",
+        "field_versions",
+        "merged_into",
     },
-    "crm.deal_index": {"org_id", "id", "crm_source", "created_at", "updated_at", "is_active"},
+    "crm.deal_index": {
+        "org_id",
+        "id",
+        "crm_source",
+        "created_at",
+        "updated_at",
+        "is_active",
+        "field_versions",
+        "merged_into",
+    },
 }
 MODELS: dict[str, type[BaseModel]] = {
     "crm.contact_index": ContactRow,

@@ -115,11 +115,14 @@ CREATE TABLE crm.contact_index (
     materialized_contact_id uuid,
     is_materialized boolean NOT NULL DEFAULT FALSE,
     materialized_at timestamptz,
-    -- freshness and soft delete
+    -- freshness and soft delete. crm_updated_at is the CRM time of the last full record written;
+    -- field_versions holds {column: CRM time} for single fields changed by webhooks after it.
     crm_created_at timestamptz,
     crm_updated_at timestamptz,
+    field_versions jsonb,
     last_webhook_at timestamptz,
     deleted_at timestamptz,
+    merged_into text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, id),
@@ -147,8 +150,10 @@ CREATE TABLE crm.company_index (
     materialized_at timestamptz,
     crm_created_at timestamptz,
     crm_updated_at timestamptz,
+    field_versions jsonb,
     last_webhook_at timestamptz,
     deleted_at timestamptz,
+    merged_into text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, id),
@@ -172,20 +177,26 @@ CREATE TABLE crm.deal_index (
     is_active boolean NOT NULL DEFAULT FALSE,
     crm_created_at timestamptz,
     crm_updated_at timestamptz,
+    field_versions jsonb,
     last_webhook_at timestamptz,
     deleted_at timestamptz,
+    merged_into text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, id),
     UNIQUE (org_id, crm_source, crm_record_id)
 );
 
--- deal <-> contact associations (by CRM ids, so either side may arrive first)
+-- deal <-> contact associations (by CRM ids, so either side may arrive first). A removal is kept as a
+-- tombstone (removed = true) with the CRM time it happened, so add/remove events applied in any order
+-- converge: a change applies only when newer than the pair's version.
 CREATE TABLE crm.deal_contact (
     org_id uuid NOT NULL REFERENCES crm.org (org_id) ON DELETE CASCADE,
     crm_source text NOT NULL CHECK (crm_source IN ('hubspot', 'attio')),
     deal_crm_id text NOT NULL,
     contact_crm_id text NOT NULL,
+    removed boolean NOT NULL DEFAULT FALSE,
+    version timestamptz,
     PRIMARY KEY (org_id, crm_source, deal_crm_id, contact_crm_id)
 );
 CREATE INDEX deal_contact_contact_idx ON crm.deal_contact (org_id, crm_source, contact_crm_id);

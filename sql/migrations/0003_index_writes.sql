@@ -94,15 +94,16 @@ RETURN CASE p_table
             ARRAY[
                 'org_id', 'id', 'created_at', 'updated_at', 'email_domain', 'seniority', 'department',
                 'has_active_deal', 'deal_stage', 'deal_value',
-                'materialized_contact_id', 'is_materialized', 'materialized_at'
+                'materialized_contact_id', 'is_materialized', 'materialized_at', 'field_versions', 'merged_into'
             ]
     WHEN 'crm.company_index'::regclass
         THEN
             ARRAY[
                 'org_id', 'id', 'created_at', 'updated_at', 'industry_groups',
-                'materialized_company_id', 'is_materialized', 'materialized_at'
+                'materialized_company_id', 'is_materialized', 'materialized_at', 'field_versions', 'merged_into'
             ]
-    WHEN 'crm.deal_index'::regclass THEN ARRAY['org_id', 'id', 'created_at', 'updated_at', 'is_active']
+    WHEN 'crm.deal_index'::regclass
+        THEN ARRAY['org_id', 'id', 'created_at', 'updated_at', 'is_active', 'field_versions', 'merged_into']
 END;
 
 -- Validate a batch; raise CX001 naming the first bad row. p_extra: keys allowed besides the columns.
@@ -214,7 +215,15 @@ BEGIN
                 CASE WHEN a.atttypid = 'text'::regtype THEN format('nullif(btrim(r.%1$I), %2$L)', a.attname, '')
                     ELSE format('r.%I', a.attname) END, ', ' ORDER BY a.attname
             ),
-            string_agg(format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attname),
+            -- a field a webhook changed after the incoming snapshot keeps its newer value
+            string_agg(
+                format(
+                    '%1$I = CASE WHEN (t.field_versions ->> %2$L)::timestamptz > excluded.crm_updated_at '
+                    'THEN t.%1$I ELSE excluded.%1$I END',
+                    a.attname, a.attname
+                ),
+                ', ' ORDER BY a.attname
+            ),
             string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attname),
             string_agg(format('excluded.%I', a.attname), ', ' ORDER BY a.attname)
         INTO v_select, v_set, v_cmp_old, v_cmp_new
@@ -230,7 +239,11 @@ BEGIN
                 FROM ROWS FROM (jsonb_populate_recordset(NULL::%1$s, $3)) WITH ORDINALITY AS x
                 ORDER BY btrim(x.crm_record_id), x.crm_updated_at DESC NULLS LAST, x.ordinality DESC
             ) AS r
-            ON CONFLICT (org_id, crm_source, crm_record_id) DO UPDATE SET %4$s, updated_at = now()
+            ON CONFLICT (org_id, crm_source, crm_record_id) DO UPDATE SET %4$s, updated_at = now(),
+                field_versions = CASE WHEN t.field_versions IS NOT NULL THEN (
+                    SELECT jsonb_object_agg(f.key, f.value) FROM jsonb_each(t.field_versions) AS f
+                    WHERE (f.value #>> '{}')::timestamptz > excluded.crm_updated_at
+                ) END
             WHERE (excluded.crm_updated_at >= t.crm_updated_at OR t.crm_updated_at IS NULL)
                 AND (%5$s) IS DISTINCT FROM (%6$s)
             RETURNING t.crm_record_id, (t.xmax = 0)
@@ -272,7 +285,7 @@ LANGUAGE sql AS $$
             INNER JOIN crm.deal_index AS d
                 ON d.org_id = dc.org_id AND d.crm_source = dc.crm_source AND d.crm_record_id = dc.deal_crm_id
             WHERE dc.org_id = c.org_id AND dc.crm_source = c.crm_source AND dc.contact_crm_id = c.crm_record_id
-                AND d.deleted_at IS NULL
+                AND NOT dc.removed AND d.deleted_at IS NULL
         ) AS s ON TRUE
         WHERE c.org_id = p_org_id AND c.crm_source = p_source AND c.crm_record_id = ANY(p_contact_ids)
     ),
@@ -372,30 +385,36 @@ BEGIN
 
         WITH latest AS (
             SELECT DISTINCT ON (btrim(e.elem ->> 'crm_record_id'))
-                btrim(e.elem ->> 'crm_record_id') AS deal_id, e.elem -> 'contact_crm_ids' AS ids
+                btrim(e.elem ->> 'crm_record_id') AS deal_id,
+                e.elem -> 'contact_crm_ids' AS ids,
+                coalesce((e.elem ->> 'crm_updated_at')::timestamptz, '-infinity') AS version
             FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
             WHERE e.elem ? 'contact_crm_ids' AND btrim(e.elem ->> 'crm_record_id') = ANY(v_applied)
             ORDER BY btrim(e.elem ->> 'crm_record_id'), (e.elem ->> 'crm_updated_at')::timestamptz DESC NULLS LAST,
                 e.ord DESC
         ),
         wanted AS (
-            SELECT l.deal_id, btrim(x.v #>> '{}') AS contact_id
+            SELECT DISTINCT l.deal_id, btrim(x.v #>> '{}') AS contact_id, l.version
             FROM latest AS l CROSS JOIN LATERAL jsonb_array_elements(l.ids) AS x (v)
         ),
         removed AS (
-            DELETE FROM crm.deal_contact AS dc
-            USING latest AS l
+            UPDATE crm.deal_contact AS dc
+            SET removed = TRUE, version = l.version
+            FROM latest AS l
             WHERE dc.org_id = p_org_id AND dc.crm_source = p_source AND dc.deal_crm_id = l.deal_id
+                AND NOT dc.removed AND coalesce(dc.version, '-infinity') <= l.version
                 AND NOT EXISTS (
                     SELECT 1 FROM wanted AS w WHERE w.deal_id = dc.deal_crm_id AND w.contact_id = dc.contact_crm_id
                 )
             RETURNING dc.contact_crm_id
         ),
         added AS (
-            INSERT INTO crm.deal_contact (org_id, crm_source, deal_crm_id, contact_crm_id)
-            SELECT DISTINCT p_org_id, p_source, w.deal_id, w.contact_id FROM wanted AS w
-            ON CONFLICT DO NOTHING
-            RETURNING contact_crm_id
+            INSERT INTO crm.deal_contact AS dc (org_id, crm_source, deal_crm_id, contact_crm_id, removed, version)
+            SELECT p_org_id, p_source, w.deal_id, w.contact_id, FALSE, w.version FROM wanted AS w
+            ON CONFLICT (org_id, crm_source, deal_crm_id, contact_crm_id) DO UPDATE
+                SET removed = FALSE, version = excluded.version
+                WHERE dc.removed AND coalesce(dc.version, '-infinity') <= excluded.version
+            RETURNING dc.contact_crm_id
         )
         SELECT v_contacts || coalesce(array_agg(DISTINCT a.contact_crm_id), '{}') INTO v_contacts
         FROM (SELECT removed.contact_crm_id FROM removed UNION SELECT added.contact_crm_id FROM added) AS a;

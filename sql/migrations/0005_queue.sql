@@ -98,7 +98,7 @@ $$;
 -- and/or one kind (tables with a kind column). Returns each job as jsonb with its fresh lease token.
 CREATE FUNCTION crm.queue_claim(
     p_queue regclass, p_worker text, p_limit integer DEFAULT 10, p_lease_seconds double precision DEFAULT 60,
-    p_org_id uuid DEFAULT NULL, p_source text DEFAULT NULL, p_kind text DEFAULT NULL
+    p_org_filter uuid DEFAULT NULL, p_source text DEFAULT NULL, p_kind text DEFAULT NULL
 ) RETURNS TABLE (org_id uuid, id bigint, lease_token uuid, attempts integer, job jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -107,8 +107,8 @@ BEGIN
     IF p_limit IS NULL OR p_limit < 1 THEN
         RETURN;
     END IF;
-    IF p_org_id IS NOT NULL THEN
-        v_filter := v_filter || format(' AND q.org_id = %L', p_org_id);
+    IF p_org_filter IS NOT NULL THEN
+        v_filter := v_filter || format(' AND q.org_id = %L', p_org_filter);
     END IF;
     IF p_source IS NOT NULL THEN
         v_filter := v_filter || format(' AND q.crm_source = %L', p_source);
@@ -173,7 +173,7 @@ $$;
 -- p_retry_in_seconds when the CRM said how long) until attempts are exhausted; permanent ones
 -- dead-letter at once. Returns the job's new status, or NULL when the lease was no longer ours.
 CREATE FUNCTION crm.queue_fail(
-    p_queue regclass, p_org_id uuid, p_id bigint, p_token uuid, p_error text,
+    p_org_id uuid, p_queue regclass, p_id bigint, p_token uuid, p_error text,
     p_retryable boolean DEFAULT TRUE, p_retry_in_seconds double precision DEFAULT NULL
 ) RETURNS text
 LANGUAGE plpgsql AS $$
@@ -198,7 +198,7 @@ $$;
 
 -- Give a job back without spending an attempt (a 429, a shutdown): pending again after p_delay_seconds.
 CREATE FUNCTION crm.queue_release(
-    p_queue regclass, p_org_id uuid, p_id bigint, p_token uuid, p_delay_seconds double precision DEFAULT 0,
+    p_org_id uuid, p_queue regclass, p_id bigint, p_token uuid, p_delay_seconds double precision DEFAULT 0,
     p_note text DEFAULT NULL
 ) RETURNS boolean
 LANGUAGE plpgsql AS $$
@@ -222,7 +222,7 @@ $$;
 
 -- Heartbeat: keep a long job's lease. False when the lease is no longer ours.
 CREATE FUNCTION crm.queue_extend(
-    p_queue regclass, p_org_id uuid, p_id bigint, p_token uuid, p_lease_seconds double precision
+    p_org_id uuid, p_queue regclass, p_id bigint, p_token uuid, p_lease_seconds double precision
 ) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -241,7 +241,7 @@ END
 $$;
 
 -- Put dead letters (all of an org, or the given ids) back in line with fresh attempts.
-CREATE FUNCTION crm.queue_requeue(p_queue regclass, p_org_id uuid, p_ids bigint[] DEFAULT NULL)
+CREATE FUNCTION crm.queue_requeue(p_org_id uuid, p_queue regclass, p_ids bigint[] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -298,8 +298,8 @@ BEGIN
 END
 $$;
 
--- Queue health by org and status: counts and the oldest waiting job's age.
-CREATE FUNCTION crm.queue_stats(p_queue regclass, p_org_id uuid DEFAULT NULL)
+-- Queue health by org and status: counts and the oldest waiting job's age (all orgs, or one).
+CREATE FUNCTION crm.queue_stats(p_queue regclass, p_org_filter uuid DEFAULT NULL)
 RETURNS TABLE (org_id uuid, status text, jobs bigint, oldest_age interval, last_error text)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -313,7 +313,7 @@ BEGIN
         ORDER BY j.org_id, j.status
         $f$,
         p_queue
-    ) USING p_org_id;
+    ) USING p_org_filter;
 END
 $$;
 
