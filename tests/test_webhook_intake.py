@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 from crmindex.connections import Connection, save_connection
+from crmindex.webhooks import make_wsgi_app
 from crmindex.webhooks.intake import WebhookReceiver
 from crmindex.webhooks.signatures import attio_signature, hubspot_v3
 
@@ -175,3 +177,33 @@ def test_database_outage_answers_503_so_the_crm_retries(db: Conn, receiver: Webh
     finally:
         db.execute("ALTER TABLE crm.webhook_inbox_moved RENAME TO webhook_inbox")
     assert res.status in (500, 503)
+
+
+def test_wsgi_app_verifies_against_the_public_url(db: Conn, receiver: WebhookReceiver) -> None:
+    app = make_wsgi_app(receiver, public_url="https://hooks.example.com")
+    body = _events(2)
+    ts = str(int(time.time() * 1000))
+    sig = hubspot_v3("hs-secret-1", "POST", "https://hooks.example.com/webhooks/hubspot", body, ts)
+
+    def call(method: str, path: str, payload: bytes, headers: dict[str, str]) -> tuple[str, bytes]:
+        environ: dict[str, object] = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "CONTENT_LENGTH": str(len(payload)),
+            "CONTENT_TYPE": "application/json",
+            "wsgi.input": io.BytesIO(payload),
+            "wsgi.url_scheme": "http",
+            "HTTP_HOST": "internal:8080",
+        }
+        environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+        statuses: list[str] = []
+        out = b"".join(app(environ, lambda status, _headers: statuses.append(status)))
+        return statuses[0], out
+
+    good = {"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": ts}
+    status, out = call("POST", "/webhooks/hubspot", body, good)
+    assert status == "200 OK" and json.loads(out)["events"] == 2
+    assert call("POST", "/webhooks/hubspot", body.replace(b"CTO", b"CFO"), good)[0] == "401 Unauthorized"
+    assert call("GET", "/webhooks/hubspot", b"", {})[0] == "405 Method Not Allowed"
+    assert call("POST", "/elsewhere", body, good)[0] == "404 Not Found"
+    assert call("GET", "/healthz", b"", {})[0] == "200 OK"

@@ -93,6 +93,27 @@ BEGIN
 END
 $$;
 
+-- Enqueue many jobs of one kind in one statement: p_items = [{"dedupe_key": ..., "payload": {...}}, ...].
+-- Items sharing a dedupe key with an open job coalesce into it. Returns how many items were taken.
+CREATE FUNCTION crm.enqueue_jobs(p_org_id uuid, p_kind text, p_source text, p_items jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    INSERT INTO crm.job AS j (org_id, crm_source, kind, payload, dedupe_key)
+    SELECT DISTINCT ON (coalesce(i.item ->> 'dedupe_key', i.ord::text))
+        p_org_id, p_source, p_kind, coalesce(i.item -> 'payload', '{}'::jsonb), i.item ->> 'dedupe_key'
+    FROM jsonb_array_elements(p_items) WITH ORDINALITY AS i (item, ord)
+    ORDER BY coalesce(i.item ->> 'dedupe_key', i.ord::text), i.ord DESC
+    ON CONFLICT (org_id, kind, dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'failed')
+    DO UPDATE SET payload = j.payload || excluded.payload, updated_at = now();
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
+
 -- Claim up to p_limit due jobs (pending/failed and due, or processing with an expired lease), oldest
 -- first by priority; optionally only one org and/or CRM source (one account, for batching and rate limits)
 -- and/or one kind (tables with a kind column). Returns each job as jsonb with its fresh lease token.
