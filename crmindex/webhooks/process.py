@@ -88,6 +88,8 @@ class _Batch:
     deletions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     restores: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     deal_contacts: list[dict[str, Any]] = field(default_factory=list)
+    # raw CRM property changes, to drop superseded fields from pending write-backs
+    crm_changes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     hydrate: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     errors: list[str] = field(default_factory=list)
 
@@ -150,6 +152,14 @@ def plan_hubspot(events: Sequence[Mapping[str, Any]]) -> _Batch:
             except ValueError as exc:
                 batch.errors.append(f"event {i}: {ev.propertyName}: {exc}")
                 continue
+            batch.crm_changes[obj].append(
+                {
+                    "crm_record_id": rid,
+                    "property": ev.propertyName,
+                    "value": ev.propertyValue,
+                    "occurred_at": when,
+                }
+            )
             if mapped is not None:
                 column, value = mapped
                 batch.changes[obj].append(
@@ -180,6 +190,7 @@ def plan_hubspot(events: Sequence[Mapping[str, Any]]) -> _Batch:
     return batch
 
 
+ENTITY_TYPES = {"contacts": "contact", "companies": "company", "deals": "deal"}
 ATTIO_OBJECTS = {"people": "contacts", "companies": "companies", "deals": "deals"}
 
 
@@ -242,6 +253,11 @@ def apply_batch(conn: Conn, org_id: str, source: str, batch: _Batch) -> dict[str
             (org_id, source, INDEX_TABLES[obj], Jsonb(items)),
         )
         stats["restores"] += len(items)
+    for obj, items in batch.crm_changes.items():
+        conn.execute(
+            "SELECT crm.writeback_drop_superseded(%s, %s, %s, %s)",
+            (org_id, source, ENTITY_TYPES[obj], Jsonb(items)),
+        )
     if batch.deal_contacts:
         conn.execute(
             "SELECT crm.apply_deal_associations(%s, %s, %s)", (org_id, source, Jsonb(batch.deal_contacts))

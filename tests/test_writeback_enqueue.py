@@ -1,0 +1,156 @@
+"""Write-back, local side: immediate local change + queued CRM write in one transaction, coalescing,
+mapping errors at enqueue time, and never clobbering newer CRM data."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from crmindex.connections import Connection, save_connection
+from crmindex.errors import InvalidInputError, NotFoundError
+from crmindex.index import ContactRow, ensure_org, upsert_contacts
+from crmindex.queue import Worker
+from crmindex.webhooks.process import INBOX, process_inbox
+from crmindex.writeback import create_contact, update_contact
+
+Conn = psycopg.Connection[tuple[object, ...]]
+ORG = uuid.UUID("00000000-0000-0000-0000-0000000000b7")
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def org(db: Conn) -> Conn:
+    ensure_org(db, ORG)
+    upsert_contacts(
+        db,
+        ORG,
+        "hubspot",
+        [
+            ContactRow(
+                crm_record_id="101",
+                first_name="Stan",
+                last_name="Lee",
+                email="stan@acme.com",
+                lifecycle_stage="lead",
+                crm_updated_at=T0,
+            ),
+            ContactRow(crm_record_id="102", first_name="Gone", deleted_at=T0, crm_updated_at=T0),
+        ],
+    )
+    upsert_contacts(
+        db,
+        ORG,
+        "attio",
+        [ContactRow(crm_record_id="p-1", first_name="Zoe", last_name="Ng", crm_updated_at=T0)],
+    )
+    return db
+
+
+def jobs(db: Conn) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT crm_source, crm_record_id, operation, payload, status FROM crm.writeback_queue ORDER BY id"
+    ).fetchall()
+
+
+def test_update_changes_the_index_now_and_queues_the_mapped_write(org: Conn) -> None:
+    q = update_contact(org, ORG, "stan@acme.com", {"lifecycle_stage": "sql", "job_title": "VP Sales"})
+    assert q.payload == {"lifecyclestage": "salesqualifiedlead", "jobtitle": "VP Sales"}
+    row = org.execute(
+        "SELECT lifecycle_stage, job_title, seniority FROM crm.contact_index WHERE crm_record_id = '101'"
+    ).fetchone()
+    assert row == ("sql", "VP Sales", "vp")
+    assert jobs(org) == [("hubspot", "101", "update", q.payload, "pending")]
+
+
+def test_pending_updates_of_one_record_coalesce(org: Conn) -> None:
+    a = update_contact(org, ORG, "101", {"job_title": "Director"})
+    b = update_contact(org, ORG, "101", {"job_title": "VP", "phone": "+1 555"})
+    c = update_contact(org, ORG, "101", {"lifecycle_stage": "customer"})
+    assert a.job_id == b.job_id == c.job_id
+    assert jobs(org) == [
+        (
+            "hubspot",
+            "101",
+            "update",
+            {"jobtitle": "VP", "phone": "+1 555", "lifecyclestage": "customer"},
+            "pending",
+        )
+    ]
+
+
+def test_bad_updates_change_nothing(org: Conn) -> None:
+    with pytest.raises(InvalidInputError, match="writable fields"):
+        update_contact(org, ORG, "101", {"seniority": "vp"})
+    with pytest.raises(InvalidInputError, match="Attio"):
+        update_contact(org, ORG, "p-1", {"lifecycle_stage": "customer"})
+    with pytest.raises(InvalidInputError, match="deleted"):
+        update_contact(org, ORG, "102", {"job_title": "x"})
+    with pytest.raises(NotFoundError):
+        update_contact(org, ORG, "nobody@nowhere.io", {"job_title": "x"})
+    assert jobs(org) == []
+    row = org.execute("SELECT lifecycle_stage FROM crm.contact_index WHERE crm_record_id = 'p-1'").fetchone()
+    assert row == (None,)
+
+
+def test_attio_name_change_keeps_the_other_half(org: Conn) -> None:
+    q = update_contact(org, ORG, "p-1", {"last_name": "Nguyen"})
+    assert q.payload == {"name": [{"first_name": "Zoe", "last_name": "Nguyen", "full_name": "Zoe Nguyen"}]}
+
+
+def test_creates_are_keyed_by_email_and_coalesce(org: Conn) -> None:
+    a = create_contact(org, ORG, "hubspot", {"email": "New@Lead.io", "first_name": "N"})
+    b = create_contact(org, ORG, "hubspot", {"email": "new@lead.io", "job_title": "CEO"})
+    assert a.job_id == b.job_id
+    assert jobs(org)[0][2:] == (
+        "create",
+        {"email": "new@lead.io", "firstname": "N", "jobtitle": "CEO"},
+        "pending",
+    )
+    with pytest.raises(InvalidInputError, match="email"):
+        create_contact(org, ORG, "hubspot", {"first_name": "No email"})
+
+
+def _deliver(db: Conn, prop: str, value: str, at: datetime) -> None:
+    events = [
+        {
+            "eventId": 1,
+            "subscriptionId": 1,
+            "portalId": 5,
+            "occurredAt": int(at.timestamp() * 1000),
+            "subscriptionType": "contact.propertyChange",
+            "objectId": 101,
+            "propertyName": prop,
+            "propertyValue": value,
+            "changeSource": "CRM_UI",
+        }
+    ]
+    db.execute("SELECT crm.webhook_accept(%s, 'hubspot', '5', %s, '{}', 1)", (ORG, json.dumps(events)))
+
+
+def test_newer_crm_change_drops_the_field_but_our_echo_does_not(org: Conn, db_dsn: str) -> None:
+    save_connection(org, Connection(org_id=ORG, crm_source="hubspot", account_id="5"))
+    update_contact(org, ORG, "101", {"job_title": "VP Sales", "lifecycle_stage": "sql"})
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    _deliver(org, "jobtitle", "VP Sales", later)  # the echo of our own value: keep the field
+    _deliver(org, "lifecyclestage", "customer", later)  # someone changed it in HubSpot since: drop ours
+    Worker(db_dsn, INBOX, process_inbox).run_once()
+    assert jobs(org) == [("hubspot", "101", "update", {"jobtitle": "VP Sales"}, "pending")]
+    row = org.execute("SELECT lifecycle_stage FROM crm.contact_index WHERE crm_record_id = '101'").fetchone()
+    assert row == ("customer",)
+    _deliver(org, "jobtitle", "Founder", later + timedelta(seconds=1))
+    Worker(db_dsn, INBOX, process_inbox).run_once()
+    assert jobs(org)[0][3:] == ({}, "completed")
+
+
+def test_an_older_crm_event_does_not_undo_a_local_change(org: Conn, db_dsn: str) -> None:
+    update_contact(org, ORG, "101", {"job_title": "CTO"})
+    _deliver(org, "jobtitle", "Intern", datetime.now(UTC) - timedelta(minutes=5))
+    Worker(db_dsn, INBOX, process_inbox).run_once()
+    row = org.execute("SELECT job_title FROM crm.contact_index WHERE crm_record_id = '101'").fetchone()
+    assert row == ("CTO",)
+    assert jobs(org)[0][3] == {"jobtitle": "CTO"}
