@@ -118,6 +118,8 @@ class LocalCluster:
             "unix_socket_directories": f"'{self.socket_dir}'",
             "shared_preload_libraries": "'pg_cron'",
             "cron.database_name": f"'{self.cron_database}'",
+            # pg_cron's launcher connects with libpq: over our socket, since nothing listens on TCP
+            "cron.host": f"'{self.socket_dir}'",
             "max_connections": "200",
             "shared_buffers": "256MB",
             "work_mem": "16MB",

@@ -8,8 +8,9 @@
 CREATE TABLE crm.contact_record (
     org_id uuid NOT NULL REFERENCES crm.org (org_id) ON DELETE CASCADE,
     id uuid NOT NULL DEFAULT gen_random_uuid(),
-    crm_source text NOT NULL CHECK (crm_source IN ('hubspot', 'attio')),
-    crm_record_id text NOT NULL,
+    -- NULL for a local contact (origin 'local': e.g. a meeting booked by someone not in the CRM yet)
+    crm_source text CHECK (crm_source IN ('hubspot', 'attio')),
+    crm_record_id text,
     index_id bigint,
     -- typed core columns (as in the CRM at fetch time)
     first_name text,
@@ -35,9 +36,13 @@ CREATE TABLE crm.contact_record (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, id),
-    UNIQUE (org_id, crm_source, crm_record_id)
+    UNIQUE (org_id, crm_source, crm_record_id),
+    CHECK (origin = 'local' OR (crm_source IS NOT NULL AND crm_record_id IS NOT NULL))
 );
 CREATE INDEX contact_record_email_idx ON crm.contact_record (org_id, lower(email));
+-- one local contact per email
+CREATE UNIQUE INDEX contact_record_local_email_idx ON crm.contact_record (org_id, lower(email))
+WHERE origin = 'local';
 
 CREATE TABLE crm.company_record (
     org_id uuid NOT NULL REFERENCES crm.org (org_id) ON DELETE CASCADE,

@@ -1,0 +1,405 @@
+"""Tier 2 on demand: materialize contacts when they become active (the brief's Paths 2-4).
+
+* ``materialize_contact(conn, fetcher, org, ref)`` — fetch the full record from the CRM, write tier 2 and mark
+  the index row in one transaction, log the activation. Idempotent; concurrent calls for one contact make
+  one fetch (an advisory lock per record, then a freshness check). A contact gone from the CRM gives a
+  ``gone`` result and its index row is soft-deleted.
+* ``activate_by_email`` — the meeting-booked path: materialize when indexed, else create a local contact
+  (and, when asked, queue an idempotent CRM create).
+* ``record_enrichment`` — materialize first, then store a provider's payload; enriched fields can be
+  queued for write-back.
+* ``materialize_many`` — bulk: batch reads of <= 100 within the org's materialization budget (the shared
+  limiter, class ``materialize``); the rest are queued on the queue core and done later, in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+
+from crmindex.crm.fetch import FetchedRecord, RecordFetcher
+from crmindex.db import Conn, translate_errors
+from crmindex.errors import InvalidInputError, NotFoundError
+from crmindex.index import upsert_contacts
+from crmindex.queue import Handler, Job, Outcome
+from crmindex.refs import IndexRef, resolve_contact
+from crmindex.writeback import TriggeredBy, create_contact, update_contact
+
+Reason = Literal["copilot", "meeting_booked", "enrichment", "ops_table", "webhook", "manual", "bulk"]
+MATERIALIZE_KIND = "materialize"
+FRESH_SECONDS = 60.0
+CONTACT_COLUMNS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company_name",
+    "company_crm_id",
+    "job_title",
+    "lifecycle_stage",
+    "lead_status",
+)
+
+
+class ContactRecord(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    crm_source: str | None
+    crm_record_id: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    company_name: str | None = None
+    job_title: str | None = None
+    lifecycle_stage: str | None = None
+    lead_status: str | None = None
+    properties: dict[str, Any] = {}
+    enrichment: dict[str, Any] = {}
+    origin: str = "crm"
+    fetched_at: datetime | None = None
+
+
+class Materialized(BaseModel):
+    outcome: Literal["materialized", "fresh", "gone", "local", "queued"]
+    record: ContactRecord | None = None
+    fetched: bool = False
+    job_id: int | None = None
+
+
+def _lock_key(org_id: str, source: str, record_id: str) -> int:
+    digest = hashlib.sha256(f"crmindex.materialize:{org_id}:{source}:{record_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _log(
+    conn: Conn,
+    org_id: str,
+    target: IndexRef | None,
+    reason: str,
+    actor: str | None,
+    outcome: str,
+    record_id: uuid.UUID | None = None,
+    detail: Mapping[str, Any] | None = None,
+    email: str | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO crm.activation_log (org_id, entity_type, crm_source, crm_record_id, record_id, reason, actor, "
+        "outcome, detail) VALUES (%s, 'contact', %s, %s, %s, %s, %s, %s, %s)",
+        (
+            org_id,
+            None if target is None else target.crm_source,
+            None if target is None else target.crm_record_id,
+            record_id,
+            reason,
+            actor,
+            outcome,
+            Jsonb(dict(detail or {}) | ({"email": email} if email else {})),
+        ),
+    )
+
+
+def get_contact_record(conn: Conn, org_id: uuid.UUID | str, record_id: uuid.UUID | str) -> ContactRecord:
+    cur = conn.execute(
+        "SELECT id, org_id, crm_source, crm_record_id, first_name, last_name, email, phone, company_name, job_title, "
+        "lifecycle_stage, lead_status, properties, enrichment, origin, fetched_at "
+        "FROM crm.contact_record WHERE org_id = %s AND id = %s",
+        (str(org_id), str(record_id)),
+    )
+    row = cur.fetchone()
+    if row is None or cur.description is None:
+        raise NotFoundError(f"no tier-2 contact {record_id}")
+    return ContactRecord.model_validate({d.name: v for d, v in zip(cur.description, row, strict=True)})
+
+
+def _write(conn: Conn, org_id: str, target: IndexRef, rec: FetchedRecord) -> uuid.UUID:
+    """Refresh the index row from the fetched record, then write tier 2 (caller's transaction)."""
+    index_row = {k: v for k, v in rec.row.items() if k != "deleted_at"}
+    index_row["crm_record_id"] = target.crm_record_id
+    upsert_contacts(conn, org_id, target.crm_source, [index_row])  # type: ignore[arg-type]
+    typed = {k: rec.row.get(k) for k in CONTACT_COLUMNS}
+    row = conn.execute(
+        "SELECT crm.materialize_contact_write(%s, %s, %s, %s, %s, %s)",
+        (
+            org_id,
+            target.crm_source,
+            target.crm_record_id,
+            Jsonb(typed),
+            Jsonb(rec.properties),
+            rec.row.get("crm_updated_at"),
+        ),
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
+
+
+def _mark_gone(conn: Conn, org_id: str, target: IndexRef) -> None:
+    conn.execute(
+        "SELECT * FROM crm.apply_deletions(%s, %s, 'crm.contact_index', %s)",
+        (
+            org_id,
+            target.crm_source,
+            Jsonb([{"crm_record_id": target.crm_record_id, "occurred_at": datetime.now(UTC).isoformat()}]),
+        ),
+    )
+    conn.execute(
+        "UPDATE crm.contact_record SET deleted_at = now() WHERE org_id = %s AND crm_source = %s AND crm_record_id = %s",
+        (org_id, target.crm_source, target.crm_record_id),
+    )
+
+
+def _fresh_record(conn: Conn, org_id: str, target: IndexRef, fresh_s: float) -> uuid.UUID | None:
+    row = conn.execute(
+        "SELECT id FROM crm.contact_record WHERE org_id = %s AND crm_source = %s AND crm_record_id = %s "
+        "AND deleted_at IS NULL AND fetched_at > now() - make_interval(secs => %s)",
+        (org_id, target.crm_source, target.crm_record_id, fresh_s),
+    ).fetchone()
+    return None if row is None else uuid.UUID(str(row[0]))
+
+
+def materialize_contact(
+    conn: Conn,
+    fetcher: RecordFetcher,
+    org_id: uuid.UUID | str,
+    ref: str | int,
+    *,
+    reason: Reason = "copilot",
+    actor: str | None = None,
+    fresh_s: float = FRESH_SECONDS,
+) -> Materialized:
+    """Fetch and store the full record of one indexed contact (``conn`` must be autocommit)."""
+    org = str(org_id)
+    with translate_errors():
+        target = resolve_contact(conn, org, ref, source=fetcher.source)
+    key = _lock_key(org, target.crm_source, target.crm_record_id)
+    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        existing = _fresh_record(conn, org, target, fresh_s)
+        if existing is not None:  # someone (maybe a concurrent caller) fetched it moments ago
+            with conn.transaction():
+                _log(conn, org, target, reason, actor, "fresh", existing)
+            return Materialized(outcome="fresh", record=get_contact_record(conn, org, existing))
+        fetched = fetcher.fetch("contacts", [target.crm_record_id]).get(target.crm_record_id)
+        with conn.transaction(), translate_errors():
+            if fetched is None:
+                _mark_gone(conn, org, target)
+                _log(conn, org, target, reason, actor, "gone")
+                return Materialized(outcome="gone", fetched=True)
+            record_id = _write(conn, org, target, fetched)
+            _log(conn, org, target, reason, actor, "materialized", record_id)
+        return Materialized(
+            outcome="materialized", record=get_contact_record(conn, org, record_id), fetched=True
+        )
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def activate_by_email(
+    conn: Conn,
+    fetcher: RecordFetcher | None,
+    org_id: uuid.UUID | str,
+    email: str,
+    name: str | None = None,
+    *,
+    reason: Reason = "meeting_booked",
+    actor: str | None = None,
+    create_in_crm: Literal["hubspot", "attio"] | None = None,
+) -> Materialized:
+    """Meeting booked: materialize the indexed contact with this email, else create a local contact."""
+    addr = email.strip().lower()
+    if "@" not in addr or len(addr) > 320:
+        raise InvalidInputError(f"not an email address: {email[:80]!r}")
+    org = str(org_id)
+    try:
+        with translate_errors():
+            target = resolve_contact(conn, org, addr)
+        if not target.deleted and fetcher is not None and fetcher.source == target.crm_source:
+            return materialize_contact(conn, fetcher, org, f"#{target.id}", reason=reason, actor=actor)
+    except NotFoundError:
+        pass
+    first, _, last = (name or "").strip().partition(" ")
+    with conn.transaction():
+        row = conn.execute(
+            """
+            INSERT INTO crm.contact_record (org_id, origin, email, first_name, last_name)
+            VALUES (%s, 'local', %s, %s, %s)
+            ON CONFLICT (org_id, lower(email)) WHERE origin = 'local'
+            DO UPDATE SET first_name = coalesce(crm.contact_record.first_name, excluded.first_name),
+                last_name = coalesce(crm.contact_record.last_name, excluded.last_name), updated_at = now()
+            RETURNING id
+            """,
+            (org, addr, first or None, last or None),
+        ).fetchone()
+        assert row is not None
+        record_id = uuid.UUID(str(row[0]))
+        job_id = None
+        if create_in_crm is not None:
+            fields: dict[str, object] = {"email": addr}
+            if first:
+                fields["first_name"] = first
+            if last:
+                fields["last_name"] = last
+            job_id = create_contact(conn, org, create_in_crm, fields, triggered_by="automation").job_id
+        _log(conn, org, None, reason, actor, "local", record_id, {"crm_create_job": job_id}, email=addr)
+    return Materialized(outcome="local", record=get_contact_record(conn, org, record_id), job_id=job_id)
+
+
+def record_enrichment(
+    conn: Conn,
+    fetcher: RecordFetcher,
+    org_id: uuid.UUID | str,
+    ref: str | int,
+    provider: str,
+    payload: Mapping[str, Any],
+    *,
+    write_back: Mapping[str, object] | None = None,
+    actor: str | None = None,
+) -> ContactRecord:
+    """Store an enrichment provider's data on the (materialized) contact; optionally queue enriched fields."""
+    if not provider or not provider.replace("_", "").replace("-", "").isalnum() or len(provider) > 40:
+        raise InvalidInputError("provider is a short name such as apollo, ai_ark, apify")
+    org = str(org_id)
+    result = materialize_contact(conn, fetcher, org, ref, reason="enrichment", actor=actor)
+    if result.record is None:
+        raise NotFoundError(f"contact {ref} is gone from the CRM; nothing to enrich")
+    record = result.record
+    with conn.transaction():
+        conn.execute(
+            "UPDATE crm.contact_record SET enrichment = enrichment || jsonb_build_object(%s::text, %s::jsonb), "
+            "updated_at = now() WHERE org_id = %s AND id = %s",
+            (
+                provider,
+                Jsonb({"fetched_at": datetime.now(UTC).isoformat(), "data": dict(payload)}),
+                org,
+                record.id,
+            ),
+        )
+        if write_back:
+            enrich_by: TriggeredBy = "enrichment"
+            update_contact(conn, org, f"#{_index_id(conn, org, record)}", write_back, triggered_by=enrich_by)
+    return get_contact_record(conn, org, record.id)
+
+
+def _index_id(conn: Conn, org: str, record: ContactRecord) -> int:
+    row = conn.execute(
+        "SELECT id FROM crm.contact_index WHERE org_id = %s AND crm_source = %s AND crm_record_id = %s",
+        (org, record.crm_source, record.crm_record_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError("the enriched contact is not in the index")
+    return int(str(row[0]))
+
+
+def materialize_many(
+    conn: Conn,
+    fetcher: RecordFetcher,
+    org_id: uuid.UUID | str,
+    refs: Sequence[str | int],
+    *,
+    reason: Reason = "bulk",
+    actor: str | None = None,
+    budget: Any | None = None,
+) -> dict[str, int]:
+    """Materialize many contacts: what the budget allows now in batch reads, the rest queued in order.
+
+    ``budget`` is a :class:`crmindex.ratelimit.PgRateLimiter` of the org (class ``materialize``); without
+    it everything is done now.
+    """
+    org = str(org_id)
+    targets: list[IndexRef] = []
+    for ref in refs:
+        with translate_errors():
+            targets.append(resolve_contact(conn, org, ref, source=fetcher.source))
+    now: list[IndexRef] = []
+    queued: list[IndexRef] = []
+    for t in targets:
+        if budget is None or (not queued and budget.reserve("materialize") <= 0.0):
+            now.append(t)
+        else:
+            queued.append(t)
+    counts = {"materialized": 0, "gone": 0, "queued": 0, "calls": 0}
+    for i in range(0, len(now), 100):
+        chunk = now[i : i + 100]
+        fetched = fetcher.fetch("contacts", [t.crm_record_id for t in chunk])
+        counts["calls"] += 1
+        with conn.transaction(), translate_errors():
+            for t in chunk:
+                rec = fetched.get(t.crm_record_id)
+                if rec is None:
+                    _mark_gone(conn, org, t)
+                    _log(conn, org, t, reason, actor, "gone")
+                    counts["gone"] += 1
+                else:
+                    _log(conn, org, t, reason, actor, "materialized", _write(conn, org, t, rec))
+                    counts["materialized"] += 1
+    if queued:
+        items = [
+            {
+                "dedupe_key": f"contact:{t.crm_source}:{t.crm_record_id}",
+                "payload": {"crm_record_id": t.crm_record_id, "reason": reason, "actor": actor},
+            }
+            for t in queued
+        ]
+        conn.execute(
+            "SELECT crm.enqueue_jobs(%s, %s, %s, %s)", (org, MATERIALIZE_KIND, fetcher.source, Jsonb(items))
+        )
+        counts["queued"] = len(queued)
+    return counts
+
+
+def materialize_jobs_handler(
+    fetchers: Mapping[tuple[str, str], RecordFetcher], budgets: Mapping[str, Any] | None = None
+) -> Handler:
+    """Queue-core handler for ``materialize`` jobs: within each org's budget, batch reads; else wait."""
+
+    def handle(conn: Conn, jobs: Sequence[Job]) -> Mapping[Job, Outcome]:
+        outcomes: dict[Job, Outcome] = {}
+        by_account: dict[tuple[str, str], list[Job]] = {}
+        for job in jobs:
+            by_account.setdefault((str(job.org_id), str(job.row.get("crm_source"))), []).append(job)
+        for (org, source), group in by_account.items():
+            fetcher = fetchers.get((org, source))
+            if fetcher is None:
+                for job in group:
+                    outcomes[job] = Outcome.retry(f"no {source} connection for org {org}")
+                continue
+            budget = (budgets or {}).get(org)
+            allowed: list[Job] = []
+            for job in group:
+                wait = 0.0 if budget is None else float(budget.reserve("materialize"))
+                if wait > 0:
+                    outcomes[job] = Outcome.release(wait, "materialization budget: waiting for a permit")
+                else:
+                    allowed.append(job)
+            for i in range(0, len(allowed), 100):
+                chunk = allowed[i : i + 100]
+                ids = [str(j.payload.get("crm_record_id")) for j in chunk]
+                fetched = fetcher.fetch("contacts", ids)
+                with conn.transaction():
+                    for job, rid in zip(chunk, ids, strict=True):
+                        target = resolve_contact(conn, org, rid, source=source)
+                        rec = fetched.get(rid)
+                        reason = str(job.payload.get("reason") or "bulk")
+                        if rec is None:
+                            _mark_gone(conn, org, target)
+                            _log(conn, org, target, reason, None, "gone")
+                        else:
+                            _log(
+                                conn,
+                                org,
+                                target,
+                                reason,
+                                None,
+                                "materialized",
+                                _write(conn, org, target, rec),
+                            )
+                        outcomes[job] = Outcome.done()
+        return outcomes
+
+    return handle
