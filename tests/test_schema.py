@@ -134,3 +134,30 @@ def test_app_and_worker_roles_can_use_every_table(db: Conn) -> None:
     ).fetchall()
     for table, app, worker in rows:
         assert app and worker, f"{table}: crm_app={app} crm_worker={worker}"
+
+
+QUEUE_CONTRACT = {
+    "org_id",
+    "id",
+    "crm_source",
+    "status",
+    "priority",
+    "attempts",
+    "max_attempts",
+    "next_retry_at",
+    "lease_token",
+    "leased_until",
+    "locked_by",
+    "last_error",
+    "created_at",
+    "updated_at",
+    "completed_at",
+}
+
+
+def test_every_queue_table_carries_the_queue_contract(db: Conn) -> None:
+    for table in ("crm.job", "crm.webhook_inbox", "crm.writeback_queue"):
+        missing = QUEUE_CONTRACT - _columns(db, table)
+        assert not missing, f"{table} lacks queue columns {missing}"
+        stats = db.execute("SELECT * FROM crm.queue_stats(%s)", (table,)).fetchall()
+        assert stats == []

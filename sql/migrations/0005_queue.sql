@@ -5,7 +5,7 @@
 --
 --   org_id uuid, id bigint, crm_source text, status text, priority smallint, attempts integer,
 --   max_attempts integer, next_retry_at timestamptz, lease_token uuid, leased_until timestamptz,
---   locked_by text, last_error text, completed_at timestamptz, updated_at timestamptz
+--   locked_by text, last_error text, created_at timestamptz, updated_at timestamptz, completed_at timestamptz
 --
 -- Life of a job:  pending --claim--> processing --complete--> completed
 --                                     |--fail (retryable)--> failed (next_retry_at = backoff) --claim--> ...

@@ -31,6 +31,7 @@ CREATE TABLE crm.webhook_inbox (
     leased_until timestamptz,
     locked_by text,
     last_error text,
+    created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     completed_at timestamptz,
     PRIMARY KEY (org_id, id)
