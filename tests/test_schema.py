@@ -84,13 +84,25 @@ def test_row_models_and_index_tables_agree(db: Conn) -> None:
         assert set(protected[0]) == NOT_IN_MODEL[table] - {"crm_source"}
 
 
+# Global tables: the migrator's bookkeeping, settings, and reference data shared by every org.
+GLOBAL_TABLES = {
+    "crm.schema_migration",
+    "crm.maintenance_setting",
+    "crm.industry_group_member",
+    "crm.industry_keyword",
+    "crm.industry_term",
+    "crm.hubspot_industry",
+}
+
+
 def test_every_tenant_table_has_org_first_in_keys_and_rls(db: Conn) -> None:
     tables = db.execute(
         """
         SELECT c.oid::regclass::text, c.relrowsecurity
         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'crm' AND c.relkind IN ('r', 'p') AND c.relname <> 'schema_migration'
-        """
+        WHERE n.nspname = 'crm' AND c.relkind IN ('r', 'p') AND NOT c.oid::regclass::text = ANY(%s)
+        """,
+        (list(GLOBAL_TABLES),),
     ).fetchall()
     assert len(tables) >= 6
     for table, rls in tables:
@@ -129,8 +141,9 @@ def test_app_and_worker_roles_can_use_every_table(db: Conn) -> None:
                has_table_privilege('crm_app', c.oid, 'SELECT,INSERT,UPDATE,DELETE'),
                has_table_privilege('crm_worker', c.oid, 'SELECT,INSERT,UPDATE,DELETE')
         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'crm' AND c.relkind = 'r' AND c.relname <> 'schema_migration'
-        """
+        WHERE n.nspname = 'crm' AND c.relkind = 'r' AND NOT c.oid::regclass::text = ANY(%s)
+        """,
+        (list(GLOBAL_TABLES),),
     ).fetchall()
     for table, app, worker in rows:
         assert app and worker, f"{table}: crm_app={app} crm_worker={worker}"
@@ -161,3 +174,15 @@ def test_every_queue_table_carries_the_queue_contract(db: Conn) -> None:
         assert not missing, f"{table} lacks queue columns {missing}"
         stats = db.execute("SELECT * FROM crm.queue_stats(%s)", (table,)).fetchall()
         assert stats == []
+
+
+def test_global_tables_hold_no_org_data(db: Conn) -> None:
+    present = {
+        str(r[0])
+        for r in db.execute(
+            "SELECT c.oid::regclass::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'crm' AND c.relkind = 'r'"
+        )
+    }
+    for table in GLOBAL_TABLES & present:
+        assert "org_id" not in _columns(db, table), f"{table} holds org data but is listed as global"
