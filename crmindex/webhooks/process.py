@@ -241,6 +241,16 @@ def apply_batch(conn: Conn, org_id: str, source: str, batch: _Batch) -> dict[str
         ).fetchall()
         stats["changes"] += len(changes) - len(rows)
         batch.hydrate[obj].update(str(r[0]) for r in rows if r[1] == "missing")
+        if obj == "contacts":
+            # Path 1: a change to an already-materialized contact refreshes its tier-2 record
+            batch.hydrate[obj].update(
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT crm_record_id FROM crm.contact_index WHERE org_id = %s AND crm_source = %s "
+                    "AND crm_record_id = ANY(%s) AND is_materialized",
+                    (org_id, source, sorted({str(c["crm_record_id"]) for c in changes})),
+                )
+            )
     for obj, items in batch.deletions.items():
         conn.execute(
             "SELECT * FROM crm.apply_deletions(%s, %s, %s, %s)",

@@ -1,0 +1,285 @@
+"""Initial sync: every contact, company and deal of a connected CRM into the index, resumable.
+
+Pages are fetched by a background thread (bounded read-ahead) while the main thread writes: API fetching
+and database writing overlap, so a run is bounded by the CRM's rate limit, not by our own work. Each page's
+rows and the cursor of the next page are committed in one transaction (``crm.sync_checkpoint``), so a
+crash or Ctrl-C resumes from the last committed page: no gap, and no duplicate (upserts are idempotent).
+Archived records (HubSpot ``archived=true`` listings) arrive as soft deletes. A finished sync sets the
+org's watermark (the sync's start time) that ``reconcile`` repairs from after webhook downtime.
+
+Order: companies, contacts, deals (with their contact/company associations), then the archived listings.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from crmindex.crm.errors import CrmError
+from crmindex.crm.hubspot import HubSpotClient
+from crmindex.crm.mapping import hubspot_contact_to_row, hubspot_deal_to_row, hubspot_to_row
+from crmindex.db import Conn, translate_errors
+from crmindex.index import rows_json
+
+log = logging.getLogger("crmindex.sync")
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+UPSERT_FN = {"contacts": "upsert_contacts", "companies": "upsert_companies", "deals": "upsert_deals"}
+HUBSPOT_STEPS = (
+    "companies",
+    "contacts",
+    "deals",
+    "archived_companies",
+    "archived_contacts",
+    "archived_deals",
+)
+
+
+class SyncError(CrmError):
+    """The sync stopped; the message names the object type and page. Run it again to resume."""
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None  # None: this was the last page
+
+
+class Lister(Protocol):
+    """Pages of one CRM account, from a saved cursor."""
+
+    source: str
+    steps: Sequence[str]
+
+    def pages(self, step: str, cursor: str | None) -> Iterator[Page]: ...
+
+    def total(self, step: str) -> int | None: ...
+
+
+class HubSpotLister:
+    source = "hubspot"
+    steps = HUBSPOT_STEPS
+
+    def __init__(self, client: HubSpotClient) -> None:
+        self.client = client
+
+    def total(self, step: str) -> int | None:
+        if step.startswith("archived_"):
+            return None
+        try:
+            return self.client.search(step, limit=1).total
+        except CrmError:
+            return None
+
+    def pages(self, step: str, cursor: str | None) -> Iterator[Page]:
+        archived = step.startswith("archived_")
+        object_type = step.removeprefix("archived_")
+        assoc = ["contacts", "companies"] if object_type == "deals" and not archived else None
+        for page in self.client.iter_pages(object_type, after=cursor, archived=archived, associations=assoc):
+            objs = page.results
+            if object_type == "deals" and not archived and objs and any(o.associations is None for o in objs):
+                links = self.client.deal_associations([o.id for o in objs])
+                rows = []
+                for o in objs:
+                    contacts, company = links.get(o.id, ([], None))
+                    row = hubspot_to_row("deals", o)
+                    row["contact_crm_ids"] = contacts
+                    if company is not None:
+                        row["company_crm_id"] = company
+                    rows.append(row)
+            elif object_type == "deals":
+                rows = [hubspot_deal_to_row(o) for o in objs]
+            elif object_type == "contacts":
+                rows = [hubspot_contact_to_row(o) for o in objs]
+            else:
+                rows = [hubspot_to_row(object_type, o) for o in objs]
+            if archived:
+                for row in rows:
+                    row.setdefault("deleted_at", row.get("crm_updated_at"))
+                    if row["deleted_at"] is None:
+                        row["deleted_at"] = datetime.now(UTC).isoformat()
+            yield Page(rows, page.after)
+
+
+def sanitize(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    """Keep what the CRM sent, minus values the index would reject (logged with the record id)."""
+    for row in rows:
+        email = row.get("email")
+        if isinstance(email, str) and email.strip() and not _EMAIL.match(email.strip()):
+            log.warning(
+                "%s: record %s has a malformed email; indexed without it", where, row.get("crm_record_id")
+            )
+            row["email"] = None
+    return rows
+
+
+@dataclass
+class StepReport:
+    step: str
+    records: int = 0
+    pages: int = 0
+    resumed_from: str | None = None
+
+
+@dataclass
+class SyncReport:
+    org_id: uuid.UUID
+    source: str
+    steps: list[StepReport] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.steps)
+
+
+_DONE = object()
+
+
+def _prefetch(pages: Iterator[Page], depth: int, stop: threading.Event) -> Iterator[Page]:
+    """Run ``pages`` in a thread, ``depth`` pages ahead of the consumer."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+
+    def worker() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        q.put(page, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # surfaced in the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=worker, name="crmindex-sync-fetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, Page)
+            yield item
+    finally:
+        stop.set()
+
+
+def _state(conn: Conn, org: str, source: str, step: str) -> tuple[str | None, str | None]:
+    row = conn.execute(
+        "SELECT status, cursor FROM crm.sync_state WHERE org_id = %s AND crm_source = %s AND object_type = %s",
+        (org, source, step),
+    ).fetchone()
+    return (None, None) if row is None else (str(row[0]), None if row[1] is None else str(row[1]))
+
+
+def run_sync(
+    conn: Conn,
+    org_id: uuid.UUID | str,
+    lister: Lister,
+    *,
+    progress: bool = True,
+    read_ahead: int = 8,
+    restart: bool = False,
+    on_page: Callable[[str, int], None] | None = None,
+) -> SyncReport:
+    """Sync (or resume syncing) one org's CRM into the index; ``conn`` must be autocommit."""
+    org = str(org_id)
+    source = lister.source
+    report = SyncReport(uuid.UUID(org), source)
+    states = {step: _state(conn, org, source, step) for step in lister.steps}
+    fresh_run = restart or all(s[0] in (None, "completed") for s in states.values())
+    if fresh_run:
+        conn.execute(
+            "UPDATE crm.sync_state SET status = 'pending', cursor = NULL, pages = 0, records = 0, started_at = now(), "
+            "finished_at = NULL, last_error = NULL, updated_at = now() WHERE org_id = %s AND crm_source = %s",
+            (org, source),
+        )
+        states = {step: (None, None) for step in lister.steps}
+    started_row = conn.execute("SELECT now()").fetchone()
+    assert started_row is not None
+    sync_started: datetime = started_row[0]
+    for step in lister.steps:
+        status, cursor = states[step]
+        if status == "completed":
+            continue
+        step_report = StepReport(step, resumed_from=cursor)
+        report.steps.append(step_report)
+        object_type = step.removeprefix("archived_")
+        fn = UPSERT_FN[object_type]
+        bar = tqdm(
+            total=lister.total(step) if progress else None,
+            desc=f"{source} {step.replace('_', ' ')}",
+            unit=" rec",
+            unit_scale=True,
+            disable=not progress,
+            leave=True,
+        )
+        stop = threading.Event()
+        try:
+            for page in _prefetch(lister.pages(step, cursor), read_ahead, stop):
+                rows = sanitize(page.rows, f"{source} {step} page after cursor {cursor!r}")
+                with conn.transaction(), translate_errors():
+                    if rows:
+                        conn.execute(
+                            f"SELECT * FROM crm.{fn}(%s, %s, %s::jsonb)",
+                            (org, source, rows_json(rows)),
+                        )
+                    conn.execute(
+                        "SELECT crm.sync_checkpoint(%s, %s, %s, %s, %s, %s)",
+                        (org, source, step, page.next_cursor, len(rows), page.next_cursor is None),
+                    )
+                cursor = page.next_cursor
+                step_report.records += len(rows)
+                step_report.pages += 1
+                bar.update(len(rows))
+                if on_page is not None:
+                    on_page(step, step_report.pages)
+            if step_report.pages == 0:
+                conn.execute("SELECT crm.sync_checkpoint(%s, %s, %s, NULL, 0, TRUE)", (org, source, step))
+        except CrmError as exc:
+            conn.execute(
+                "UPDATE crm.sync_state SET status = 'failed', last_error = %s, updated_at = now() "
+                "WHERE org_id = %s AND crm_source = %s AND object_type = %s",
+                (f"{step} page after cursor {cursor!r}: {exc}"[:2000], org, source, step),
+            )
+            raise SyncError(
+                f"sync of {source} {step} stopped at the page after cursor {cursor!r}: {exc} "
+                "(run the sync again to resume from there)",
+                source=source,
+                retryable=exc.retryable,
+            ) from exc
+        finally:
+            stop.set()
+            bar.close()
+    # everything up to the sync's start is now indexed: reconcile repairs from here
+    conn.execute(
+        "UPDATE crm.sync_state SET watermark = greatest(watermark, %s) WHERE org_id = %s AND crm_source = %s",
+        (sync_started, org, source),
+    )
+    report.finished_at = datetime.now(UTC)
+    return report
+
+
+def sync_summary(conn: Conn, org_id: uuid.UUID | str, source: str) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT object_type, status, records, pages, watermark FROM crm.sync_state "
+        "WHERE org_id = %s AND crm_source = %s ORDER BY object_type",
+        (str(org_id), source),
+    ).fetchall()
+    return {str(r[0]): {"status": r[1], "records": r[2], "pages": r[3], "watermark": r[4]} for r in rows}

@@ -1,0 +1,117 @@
+"""``hydrate`` jobs: fetch records named by webhooks (creations, restores, merges' primaries, unknown ids)
+from the CRM in batch reads and write them to the index — and to tier 2 when the record is materialized
+(the brief's Path 1). Records the CRM no longer has are soft-deleted; merged-away ids point at their primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from crmindex.crm.errors import CrmError
+from crmindex.crm.fetch import RecordFetcher
+from crmindex.crm.hubspot_properties import INDEX_TABLES
+from crmindex.db import Conn
+from crmindex.index import rows_json
+from crmindex.queue import Handler, Job, Outcome
+
+UPSERTS = {"contacts": "upsert_contacts", "companies": "upsert_companies", "deals": "upsert_deals"}
+CONTACT_TYPED = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company_name",
+    "company_crm_id",
+    "job_title",
+    "lifecycle_stage",
+    "lead_status",
+)
+
+
+def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler:
+    def handle(conn: Conn, jobs: Sequence[Job]) -> Mapping[Job, Outcome]:
+        outcomes: dict[Job, Outcome] = {}
+        groups: dict[tuple[str, str, str], list[Job]] = {}
+        for job in jobs:
+            key = (str(job.org_id), str(job.row.get("crm_source")), str(job.payload.get("object_type")))
+            groups.setdefault(key, []).append(job)
+        for (org, source, object_type), group in groups.items():
+            if object_type not in UPSERTS:
+                for job in group:
+                    outcomes[job] = Outcome.dead(f"unknown object type {object_type!r}")
+                continue
+            ids = list(dict.fromkeys(str(j.payload.get("crm_record_id")) for j in group))
+            try:
+                fetched = fetcher_for(org, source).fetch(object_type, ids)
+            except CrmError as exc:
+                out = Outcome.retry(str(exc)) if exc.retryable else Outcome.dead(str(exc))
+                for job in group:
+                    outcomes[job] = out
+                continue
+            now = datetime.now(UTC).isoformat()
+            rows = []
+            gone = []
+            for rid in ids:
+                rec = fetched.get(rid)
+                if rec is None:
+                    gone.append({"crm_record_id": rid, "occurred_at": now})
+                    continue
+                rows.append(rec.row)
+                if rec.crm_record_id != rid:  # merged into another record
+                    gone.append({"crm_record_id": rid, "occurred_at": now, "merged_into": rec.crm_record_id})
+            try:
+                with conn.transaction():
+                    if rows:
+                        conn.execute(
+                            f"SELECT * FROM crm.{UPSERTS[object_type]}(%s, %s, %s::jsonb)",
+                            (org, source, rows_json(rows)),
+                        )
+                    if gone:
+                        conn.execute(
+                            "SELECT * FROM crm.apply_deletions(%s, %s, %s, %s)",
+                            (org, source, INDEX_TABLES[object_type], Jsonb(gone)),
+                        )
+                    if object_type == "contacts":
+                        _refresh_tier2(conn, org, source, fetched)
+            except psycopg.errors.DataException as exc:
+                for job in group:
+                    outcomes[job] = Outcome.dead(f"cannot apply fetched records: {exc}")
+                continue
+            for job in group:
+                outcomes[job] = Outcome.done()
+        return outcomes
+
+    return handle
+
+
+def _refresh_tier2(conn: Conn, org: str, source: str, fetched: Mapping[str, object]) -> None:
+    from crmindex.crm.fetch import FetchedRecord
+
+    ids = [r.crm_record_id for r in fetched.values() if isinstance(r, FetchedRecord)]
+    if not ids:
+        return
+    materialized = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT crm_record_id FROM crm.contact_index WHERE org_id = %s AND crm_source = %s "
+            "AND crm_record_id = ANY(%s) AND is_materialized",
+            (org, source, ids),
+        )
+    }
+    for rec in fetched.values():
+        if isinstance(rec, FetchedRecord) and rec.crm_record_id in materialized:
+            conn.execute(
+                "SELECT crm.materialize_contact_write(%s, %s, %s, %s, %s, %s)",
+                (
+                    org,
+                    source,
+                    rec.crm_record_id,
+                    Jsonb({k: rec.row.get(k) for k in CONTACT_TYPED}),
+                    Jsonb(rec.properties),
+                    rec.row.get("crm_updated_at"),
+                ),
+            )
