@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmindex.crm.errors import CrmError, NotFoundError
+from crmindex.crm.attio import AttioClient
+from crmindex.crm.errors import CrmError
 from crmindex.crm.fetch import FetchedRecord
 from crmindex.crm.hubspot import HubSpotClient
 from crmindex.crm.mapping import hubspot_contact_to_row, hubspot_deal_to_row, hubspot_to_row
@@ -86,7 +87,7 @@ class AttioFetcher:
     source = "attio"
     OBJECTS = {"contacts": "people", "companies": "companies", "deals": "deals"}
 
-    def __init__(self, client: Any, custom: Mapping[str, str] | None = None) -> None:
+    def __init__(self, client: AttioClient, custom: Mapping[str, str] | None = None) -> None:
         self.client = client
         self.custom = dict(custom or {})
 
@@ -97,18 +98,15 @@ class AttioFetcher:
         from crmindex.crm.mapping import attio_company_to_row, attio_deal_to_row, attio_person_to_row
 
         out: dict[str, FetchedRecord] = {}
-        for rid in ids:
-            try:
-                rec = self.client.get_record(self.OBJECTS[object_type], str(rid))
-            except NotFoundError:
-                continue
+        for rid, rec in self.client.get_many(self.OBJECTS[object_type], [str(i) for i in ids]).items():
             if object_type == "contacts":
                 row = attio_person_to_row(rec, custom=self.custom)
             elif object_type == "companies":
                 row = attio_company_to_row(rec)
             else:
                 row = attio_deal_to_row(rec)
-            out[str(rid)] = FetchedRecord(crm_record_id=rec.record_id, row=row, properties=rec.plain_values())
+            props = {k: [v.get("value", v) for v in vals] for k, vals in rec.active_values().items()}
+            out[str(rid)] = FetchedRecord(crm_record_id=rec.record_id, row=row, properties=props)
         return out
 
 
@@ -118,7 +116,7 @@ class AttioWriter:
     OBJECTS = {"contact": "people", "company": "companies", "deal": "deals"}
     MATCH = {"contact": "email_addresses", "company": "domains"}
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: AttioClient) -> None:
         self.client = client
 
     def __repr__(self) -> str:
@@ -128,7 +126,7 @@ class AttioWriter:
         out: list[WriteResult] = []
         for rid, values in items:
             try:
-                rec = self.client.update_record(self.OBJECTS[entity_type], rid, dict(values))
+                rec = self.client.update(self.OBJECTS[entity_type], rid, dict(values))
                 out.append(WriteResult(True, rec.record_id))
             except CrmError as exc:
                 out.append(WriteResult(False, error=exc))
