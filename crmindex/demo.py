@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, Literal
 
 import psycopg
 from tqdm import tqdm
@@ -36,20 +37,21 @@ def _database(dsn: str | None) -> Iterator[str]:
 
 def _load(conn: Conn, crm: SyntheticCRM) -> None:
     ensure_org(conn, DEMO_ORG, "Demo Org")
-    for kind, total, fn in (
+    steps: tuple[tuple[Literal["companies", "contacts", "deals"], int, Any], ...] = (
         ("companies", crm.n_companies, upsert_companies),
         ("contacts", crm.n_contacts, upsert_contacts),
         ("deals", crm.n_deals, upsert_deals),
-    ):
+    )
+    for kind, total, fn in steps:
         with tqdm(total=total, desc=f"indexing {kind}", unit=" rows", unit_scale=True) as bar:
-            for rows in crm.batches(kind, BATCH):  # type: ignore[arg-type]
+            for rows in crm.batches(kind, BATCH):
                 fn(conn, DEMO_ORG, "hubspot", rows)
                 bar.update(len(rows))
 
 
 def _show(conn: Conn, title: str, sql: str, params: tuple[object, ...]) -> None:
     started = time.perf_counter()
-    rows = conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+    rows = conn.execute(sql, params).fetchall()
     ms = (time.perf_counter() - started) * 1000
     print(f"\n{title}  ({len(rows)} shown, {ms:.1f} ms)")
     for row in rows:

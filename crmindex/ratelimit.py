@@ -40,6 +40,7 @@ class PgRateLimiter:
         self.source = source
         self._sleep = sleep
         self._conn: Conn | None = None
+        self._closed = False
         self._lock = threading.Lock()
         self.waited_s = 0.0
         self.calls = 0
@@ -53,6 +54,8 @@ class PgRateLimiter:
                 row = conn.execute(sql, params).fetchone()
                 return None if row is None else row[0]
         with self._lock:
+            if self._closed:
+                raise RuntimeError("this PgRateLimiter was closed")
             for attempt in range(3):
                 try:
                     if self._conn is None or self._conn.closed:
@@ -101,6 +104,7 @@ class PgRateLimiter:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None

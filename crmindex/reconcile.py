@@ -20,6 +20,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from crmindex.crm.hubspot import HubSpotClient
+from crmindex.crm.hubspot_properties import INDEX_TABLES
 from crmindex.crm.mapping import hubspot_contact_to_row, hubspot_deal_to_row, hubspot_to_row
 from crmindex.db import Conn, translate_errors
 from crmindex.index import rows_json
@@ -104,6 +105,18 @@ def reconcile_hubspot(
             else:
                 rows = [hubspot_to_row(object_type, o) for o in objs]
             n += _write(conn, org, "hubspot", object_type, rows)
+            # records merged into these are gone from HubSpot (not archived): point them at their primary
+            merged = [
+                {"crm_record_id": m, "occurred_at": o.updated_at.isoformat(), "merged_into": o.id}
+                for o in objs
+                for m in o.merged_ids
+                if m != o.id
+            ]
+            if merged:
+                conn.execute(
+                    "SELECT * FROM crm.apply_deletions(%s, 'hubspot', %s, %s)",
+                    (org, INDEX_TABLES[object_type], Jsonb(merged)),
+                )
         report.upserted[object_type] = n
         deleted = 0
         for page in client.iter_pages(object_type, archived=True):

@@ -24,9 +24,17 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from crmindex.crm.attio import AttioClient
 from crmindex.crm.errors import CrmError
 from crmindex.crm.hubspot import HubSpotClient
-from crmindex.crm.mapping import hubspot_contact_to_row, hubspot_deal_to_row, hubspot_to_row
+from crmindex.crm.mapping import (
+    attio_company_to_row,
+    attio_deal_to_row,
+    attio_person_to_row,
+    hubspot_contact_to_row,
+    hubspot_deal_to_row,
+    hubspot_to_row,
+)
 from crmindex.db import Conn, translate_errors
 from crmindex.index import rows_json
 
@@ -110,6 +118,42 @@ class HubSpotLister:
             yield Page(rows, page.after)
 
 
+class AttioLister:
+    """Attio: records query pages by offset (the cursor), until a short page; people need company names."""
+
+    source = "attio"
+    steps = ("companies", "contacts", "deals")
+    OBJECTS = {"companies": "companies", "contacts": "people", "deals": "deals"}
+    PAGE = 500
+
+    def __init__(self, client: AttioClient, custom: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.custom = custom or {}
+        self._company_names: dict[str, str] = {}
+
+    def total(self, step: str) -> int | None:
+        return None
+
+    def pages(self, step: str, cursor: str | None) -> Iterator[Page]:
+        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        slug = self.OBJECTS[step]
+        for start, records in self.client.iter_pages(slug, limit=self.PAGE, offset=offset):
+            if step == "companies":
+                rows = [attio_company_to_row(r) for r in records]
+                self._company_names.update(
+                    {str(r["crm_record_id"]): str(r["name"]) for r in rows if r.get("name")}
+                )
+            elif step == "contacts":
+                rows = [
+                    attio_person_to_row(r, company_names=self._company_names, custom=self.custom)
+                    for r in records
+                ]
+            else:
+                rows = [attio_deal_to_row(r) for r in records]
+            last = len(records) < self.PAGE
+            yield Page(rows, None if last else str(start + len(records)))
+
+
 def sanitize(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
     """Keep what the CRM sent, minus values the index would reject (logged with the record id)."""
     for row in rows:
@@ -178,6 +222,7 @@ def _prefetch(pages: Iterator[Page], depth: int, stop: threading.Event) -> Itera
             yield item
     finally:
         stop.set()
+        t.join(timeout=60)  # no fetch keeps running (or holding the limiter) after the sync returns
 
 
 def _state(conn: Conn, org: str, source: str, step: str) -> tuple[str | None, str | None]:
@@ -254,9 +299,10 @@ def run_sync(
                 conn.execute("SELECT crm.sync_checkpoint(%s, %s, %s, NULL, 0, TRUE)", (org, source, step))
         except CrmError as exc:
             conn.execute(
-                "UPDATE crm.sync_state SET status = 'failed', last_error = %s, updated_at = now() "
-                "WHERE org_id = %s AND crm_source = %s AND object_type = %s",
-                (f"{step} page after cursor {cursor!r}: {exc}"[:2000], org, source, step),
+                "INSERT INTO crm.sync_state (org_id, crm_source, object_type, status, cursor, last_error) "
+                "VALUES (%s, %s, %s, 'failed', %s, %s) ON CONFLICT (org_id, crm_source, object_type) "
+                "DO UPDATE SET status = 'failed', last_error = excluded.last_error, updated_at = now()",
+                (org, source, step, cursor, f"{step} page after cursor {cursor!r}: {exc}"[:2000]),
             )
             raise SyncError(
                 f"sync of {source} {step} stopped at the page after cursor {cursor!r}: {exc} "
