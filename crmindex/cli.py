@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from crmindex.errors import CrmIndexError, InvalidInputError, InvalidRowError
 
@@ -91,6 +93,164 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    import json
+
+    from crmindex.db import connect
+    from crmindex.search import search
+
+    with connect(args.dsn, org_id=args.org) as conn:
+        result = search(conn, args.org, args.query, limit=args.limit, after=args.after)
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return EXIT_OK
+    interp = result.interpretation
+    if interp is not None:
+        print(f"interpreted as: {interp.explanation}")
+    cols = ("name", "title", "company", "email", "stage", "deal", "score")
+    table = [
+        (
+            h.name,
+            h.job_title or "",
+            h.company_name or "",
+            h.email or "",
+            h.lifecycle_stage or "",
+            f"{h.deal_stage} {h.deal_value:,.0f}" if h.has_active_deal and h.deal_value is not None else "",
+            f"{h.score:.3f}",
+        )
+        for h in result.hits
+    ]
+    widths = [min(40, max([len(c)] + [len(r[i]) for r in table])) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for r in table:
+        print("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)))
+    print(
+        f"{len(table)} result(s)"
+        + (f"; next page: --after {result.next_cursor}" if result.next_cursor else "")
+    )
+    return EXIT_OK
+
+
+def _clients(dsn: str) -> Any:
+    from crmindex.crm.http import RetryPolicy
+    from crmindex.runtime import Clients
+
+    return Clients(dsn, retry=RetryPolicy())
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from crmindex.db import connect, resolve_dsn
+    from crmindex.sync import AttioLister, HubSpotLister, Lister, run_sync
+
+    dsn = resolve_dsn(args.dsn)
+    org = _parse_org(args.org)
+    clients = _clients(dsn)
+    try:
+        with connect(dsn) as conn:
+            sources = [args.source] if args.source else [c.crm_source for c in _connections(conn, org)]
+            if not sources:
+                raise InvalidInputError(f"org {org} has no CRM connection (run `crmindex connect` first)")
+            for source in sources:
+                client = clients.client(org, source)
+                lister: Lister = HubSpotLister(client) if source == "hubspot" else AttioLister(client)
+                report = run_sync(conn, org, lister, progress=not args.quiet, restart=args.restart)
+                print(
+                    f"{source}: {report.records:,} records synced"
+                    + "".join(f", {s.step} {s.records:,}" for s in report.steps)
+                )
+    finally:
+        clients.close()
+    return EXIT_OK
+
+
+def _connections(conn: Any, org: uuid.UUID) -> list[Any]:
+    from crmindex.connections import list_connections
+
+    return list_connections(conn, org)
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from crmindex.db import connect, resolve_dsn
+    from crmindex.reconcile import reconcile_attio, reconcile_hubspot
+
+    dsn = resolve_dsn(args.dsn)
+    org = _parse_org(args.org)
+    clients = _clients(dsn)
+    try:
+        with connect(dsn) as conn:
+            for c in _connections(conn, org):
+                if args.source and c.crm_source != args.source:
+                    continue
+                client = clients.client(org, c.crm_source)
+                if c.crm_source == "hubspot":
+                    report = reconcile_hubspot(conn, org, client)
+                else:
+                    report = reconcile_attio(
+                        conn, org, client, custom=c.settings.get("attio_attributes") or {}
+                    )
+                print(
+                    f"{c.crm_source}: repaired {sum(report.upserted.values()):,} changed records, "
+                    f"{sum(report.deleted.values()):,} deletions (window from {report.since})"
+                )
+    finally:
+        clients.close()
+    return EXIT_OK
+
+
+def _cmd_drain(args: argparse.Namespace) -> int:
+    import signal
+
+    from crmindex.db import connect, resolve_dsn
+    from crmindex.queue import Queue
+
+    dsn = resolve_dsn(args.dsn)
+    if args.action == "requeue":
+        if not args.org:
+            raise InvalidInputError("drain requeue needs --org")
+        table = {"writeback": "crm.writeback_queue", "inbox": "crm.webhook_inbox", "jobs": "crm.job"}[
+            args.queue
+        ]
+        with connect(dsn) as conn:
+            n = Queue(table).requeue(conn, _parse_org(args.org))
+        print(f"requeued {n} dead letter(s) of {table}")
+        return EXIT_OK
+    from crmindex.workers import Workers
+
+    clients = _clients(dsn)
+    workers = Workers(dsn, clients)
+    try:
+        if args.once:
+            counts = workers.run_once()
+            print(", ".join(f"{k} {v}" for k, v in counts.items()))
+            return EXIT_OK
+
+        def stop(signum: int, frame: object) -> None:
+            print("stopping: finishing in-flight work ...", file=sys.stderr, flush=True)
+            workers.stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        print("draining (Ctrl-C to stop) ...", flush=True)
+        workers.run()
+        return EXIT_OK
+    finally:
+        clients.close()
+
+
+def _cmd_fake_crm(args: argparse.Namespace) -> int:
+    from crmindex.testing import serve
+
+    serve(
+        args.kind,
+        contacts=args.contacts,
+        port=args.port,
+        limits=not args.no_limits,
+        webhook_url=args.webhook_url,
+        webhook_secret=os.environ.get(args.webhook_secret_env or "", None),
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crmindex",
@@ -149,6 +309,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
     p.set_defaults(handler=_cmd_status)
+
+    p = sub.add_parser(
+        "search",
+        help="search the index with a copilot phrase",
+        description='Interpret a phrase ("vps at fintech companies", "Stan from Acme", "customers at stripe.com") '
+        "into filters + text, search the org's contacts and print them with the interpretation.",
+    )
+    p.add_argument("query", help="what to look for, in plain words")
+    p.add_argument("--org", required=True, help="the org (uuid)")
+    p.add_argument("--limit", type=int, default=20, help="maximum results (default 20)")
+    p.add_argument("--after", help="cursor of the last result of the previous page")
+    p.add_argument("--json", action="store_true", help="print the results and interpretation as JSON")
+    p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
+    p.set_defaults(handler=_cmd_search)
+    p = sub.add_parser(
+        "sync",
+        help="initial (resumable) sync of an org's CRM into the index, with a progress bar",
+        description="List every company, contact and deal (and the archived ones, as soft deletes) of the org's "
+        "connected CRM into the index. Each page is committed with its cursor: run it again after a crash or "
+        "Ctrl-C and it resumes from the last committed page. A finished sync runs again from the start.",
+    )
+    p.add_argument("--org", required=True, help="org uuid")
+    p.add_argument("--source", choices=["hubspot", "attio"], help="only this CRM (default: every connection)")
+    p.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
+    p.set_defaults(handler=_cmd_sync)
+
+    p = sub.add_parser(
+        "reconcile",
+        help="on-demand repair of index gaps after webhook downtime",
+        description="HubSpot: re-read everything modified since the sync/webhook watermark (minus a margin) and "
+        "the archived records. Attio: a full rescan. Nothing runs on a schedule by itself.",
+    )
+    p.add_argument("--org", required=True, help="org uuid")
+    p.add_argument("--source", choices=["hubspot", "attio"])
+    p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
+    p.set_defaults(handler=_cmd_reconcile)
+
+    p = sub.add_parser(
+        "drain",
+        help="run the write-back drainer and the other job workers (inbox, hydration, materialization)",
+        description="Without --once: run until SIGTERM/Ctrl-C, woken by NOTIFY with a polling fallback; in-flight "
+        "work finishes and claimed jobs are released. With --once: drain what is due now and exit. "
+        "`crmindex drain requeue --org ORG [--queue writeback|inbox|jobs]` re-queues dead letters after a fix.",
+    )
+    p.add_argument("action", nargs="?", choices=["run", "requeue"], default="run")
+    p.add_argument("--once", action="store_true", help="drain what is due now, then exit")
+    p.add_argument("--org", help="org uuid (requeue)")
+    p.add_argument("--queue", choices=["writeback", "inbox", "jobs"], default="writeback")
+    p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
+    p.set_defaults(handler=_cmd_drain)
+
+    p = sub.add_parser(
+        "fake-crm",
+        help="serve a seeded fake HubSpot or Attio for local development",
+        description="A real HTTP server on 127.0.0.1 with the CRM's paths, bodies, limits and errors, seeded "
+        "with synthetic data. Token: test-token.",
+    )
+    p.add_argument("kind", choices=["hubspot", "attio"])
+    p.add_argument("--contacts", type=int, default=1000)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--no-limits", action="store_true", help="do not enforce the CRM's rate limits")
+    p.add_argument("--webhook-url", help="send signed webhooks for changes to this URL")
+    p.add_argument("--webhook-secret-env", help="environment variable holding the webhook secret")
+    p.set_defaults(handler=_cmd_fake_crm)
     return parser
 
 

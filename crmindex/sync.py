@@ -65,8 +65,11 @@ class Page:
 class Lister(Protocol):
     """Pages of one CRM account, from a saved cursor."""
 
-    source: str
-    steps: Sequence[str]
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def steps(self) -> Sequence[str]: ...
 
     def pages(self, step: str, cursor: str | None) -> Iterator[Page]: ...
 

@@ -98,3 +98,93 @@ def test_status_of_an_org_seen_by_its_stats(
     ensure_org(db, uuid.UUID(ORG), "Acme Sales")
     assert main(["status", "--dsn", db_dsn]) == 0
     assert "Acme Sales" in capsys.readouterr().out
+
+
+def test_sync_reconcile_and_drain_commands_against_the_fake(
+    db: Conn, db_dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmindex.synthetic import SyntheticCRM
+    from crmindex.testing import FakeHubSpot
+    from crmindex.writeback import update_contact
+
+    monkeypatch.setenv("CLI_HS_TOKEN", "test-token")
+    with FakeHubSpot(limits=False) as fake:
+        fake.seed_from(SyntheticCRM(seed=21, contacts=300))
+        assert (
+            main(
+                [
+                    "connect",
+                    "hubspot",
+                    "--org",
+                    ORG,
+                    "--portal-id",
+                    str(fake.portal_id),
+                    "--base-url",
+                    fake.base_url,
+                    "--token-env",
+                    "CLI_HS_TOKEN",
+                    "--dsn",
+                    db_dsn,
+                ]
+            )
+            == 0
+        )
+        assert main(["sync", "--org", ORG, "--quiet", "--dsn", db_dsn]) == 0
+        assert "hubspot: " in capsys.readouterr().out
+        row = db.execute("SELECT count(*) FROM crm.contact_index WHERE deleted_at IS NULL").fetchone()
+        assert row == (fake.count("contacts"),)
+        first = str(next(iter(fake.store("contacts").ids_from(0))))
+        fake.update_property("contacts", first, "jobtitle", "Chief Product Officer")
+        assert main(["reconcile", "--org", ORG, "--dsn", db_dsn]) == 0
+        assert "repaired" in capsys.readouterr().out
+        row = db.execute(
+            "SELECT job_title FROM crm.contact_index WHERE crm_record_id = %s", (first,)
+        ).fetchone()
+        assert row == ("Chief Product Officer",)
+        update_contact(db, uuid.UUID(ORG), first, {"lifecycle_stage": "customer"})
+        assert main(["drain", "--once", "--dsn", db_dsn]) == 0
+        assert "writeback 1" in capsys.readouterr().out
+        assert fake.properties("contacts", first)["lifecyclestage"] == "customer"
+        assert main(["drain", "requeue", "--org", ORG, "--dsn", db_dsn]) == 0
+        assert "requeued 0 dead letter(s)" in capsys.readouterr().out
+
+
+def test_fake_crm_command_serves_a_seeded_crm() -> None:
+    import socket
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmindex.cli",
+            "fake-crm",
+            "hubspot",
+            "--contacts",
+            "40",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in line
+        resp = requests.get(
+            f"http://127.0.0.1:{port}/crm/v3/objects/contacts?limit=5",
+            headers={"Authorization": "Bearer test-token"},
+            timeout=10,
+        )
+        assert resp.status_code == 200 and len(resp.json()["results"]) == 5
+        resp.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
