@@ -88,6 +88,7 @@ def test_row_models_and_index_tables_agree(db: Conn) -> None:
 GLOBAL_TABLES = {
     "crm.schema_migration",
     "crm.maintenance_setting",
+    "crm.industry_group",
     "crm.industry_group_member",
     "crm.industry_keyword",
     "crm.industry_term",

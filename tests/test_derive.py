@@ -1,0 +1,387 @@
+"""Write-time derivations (sql/migrations/0002_derive.sql): title seniority/department, text normalization,
+phonetic keys and the industry taxonomy.
+
+The title classifiers are scored against tests/fixtures/job_titles.csv (hand-labeled with what a B2B sales
+team expects); run with ``pytest -s tests/test_derive.py`` to see the precision/recall tables.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import psycopg
+import pytest
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+FIXTURE = Path(__file__).parent / "fixtures" / "job_titles.csv"
+SENIORITIES = [
+    "owner",
+    "founder",
+    "c_suite",
+    "partner",
+    "vp",
+    "head",
+    "director",
+    "manager",
+    "senior",
+    "entry",
+    "intern",
+]
+DEPARTMENTS = [
+    "executive",
+    "engineering",
+    "sales",
+    "marketing",
+    "finance",
+    "hr",
+    "operations",
+    "product",
+    "design",
+    "legal",
+    "customer_success",
+    "it",
+    "data",
+    "other",
+]
+GATED = ("vp", "c_suite", "director")  # precision and recall must be >= 0.95 for these
+
+# Per-class precision/recall and overall accuracy of one classifier over the fixture, in one query.
+SCORE_SQL = """
+WITH f AS (
+    SELECT t.title, t.want, {fn}(t.title) AS got
+    FROM unnest(%(titles)s::text[], %(wants)s::text[]) AS t (title, want)
+), c AS (
+    SELECT cls, ord FROM unnest(%(classes)s::text[]) WITH ORDINALITY AS x (cls, ord)
+)
+SELECT
+    c.cls,
+    count(*) FILTER (WHERE f.want = c.cls) AS support,
+    count(*) FILTER (WHERE f.got = c.cls) AS predicted,
+    count(*) FILTER (WHERE f.want = c.cls AND f.got = c.cls) AS tp,
+    coalesce(round(count(*) FILTER (WHERE f.want = c.cls AND f.got = c.cls)::numeric
+        / nullif(count(*) FILTER (WHERE f.got = c.cls), 0), 3), 1) AS precision,
+    coalesce(round(count(*) FILTER (WHERE f.want = c.cls AND f.got = c.cls)::numeric
+        / nullif(count(*) FILTER (WHERE f.want = c.cls), 0), 3), 1) AS recall,
+    (SELECT round(avg((f2.got IS NOT DISTINCT FROM f2.want)::int), 3) FROM f AS f2) AS accuracy
+FROM c CROSS JOIN f
+GROUP BY c.cls, c.ord
+ORDER BY c.ord
+"""
+
+
+def _fixture() -> list[dict[str, str]]:
+    with FIXTURE.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _score(
+    db: Conn, fn: str, column: str, classes: list[str]
+) -> tuple[str, dict[str, tuple[float, float]], float]:
+    rows = _fixture()
+    # fn is one of two fixed names, never user input
+    result = db.execute(
+        SCORE_SQL.format(fn=fn),  # type: ignore[arg-type]
+        {
+            "titles": [r["title"] for r in rows],
+            "wants": [r[column] for r in rows],
+            "classes": classes,
+        },
+    ).fetchall()
+    lines = [
+        f"{fn} over {len(rows)} titles",
+        f"{'class':<18}{'support':>8}{'pred':>6}{'tp':>5}{'prec':>7}{'recall':>8}",
+    ]
+    scores: dict[str, tuple[float, float]] = {}
+    accuracy = 0.0
+    for cls, support, predicted, tp, precision, recall, acc in result:
+        lines.append(f"{cls!s:<18}{support!s:>8}{predicted!s:>6}{tp!s:>5}{precision!s:>7}{recall!s:>8}")
+        scores[str(cls)] = (float(precision), float(recall))  # type: ignore[arg-type]
+        accuracy = float(acc)  # type: ignore[arg-type]
+    lines.append(f"accuracy {accuracy:.3f}")
+    return "\n".join(lines), scores, accuracy
+
+
+def _misses(db: Conn, fn: str, column: str) -> list[tuple[str, str, object]]:
+    rows = _fixture()
+    got = db.execute(
+        f"SELECT t.title, t.want, {fn}(t.title) FROM unnest(%s::text[], %s::text[]) AS t (title, want) "  # type: ignore[arg-type]
+        f"WHERE {fn}(t.title) IS DISTINCT FROM t.want",
+        ([r["title"] for r in rows], [r[column] for r in rows]),
+    ).fetchall()
+    return [(str(t), str(w), g) for t, w, g in got]
+
+
+def test_fixture_is_well_formed() -> None:
+    rows = _fixture()
+    assert len(rows) >= 300
+    titles = [r["title"] for r in rows]
+    assert len(set(titles)) == len(titles), "duplicate titles in the fixture"
+    assert {r["seniority"] for r in rows} <= set(SENIORITIES)
+    assert {r["department"] for r in rows} <= set(DEPARTMENTS)
+    # every bucket is exercised
+    assert {r["seniority"] for r in rows} == set(SENIORITIES)
+
+
+def test_seniority_precision_recall(db: Conn) -> None:
+    table, scores, accuracy = _score(db, "crm.title_seniority", "seniority", SENIORITIES)
+    misses = _misses(db, "crm.title_seniority", "seniority")
+    report = table + "\nmisses: " + ("; ".join(f"{t!r}: want {w}, got {g}" for t, w, g in misses) or "none")
+    print("\n" + report)
+    for cls in GATED:
+        precision, recall = scores[cls]
+        assert precision >= 0.95 and recall >= 0.95, (
+            f"{cls}: precision {precision}, recall {recall}\n{report}"
+        )
+    assert accuracy >= 0.9, report
+
+
+def test_department_accuracy(db: Conn) -> None:
+    table, _, accuracy = _score(db, "crm.title_department", "department", DEPARTMENTS)
+    misses = _misses(db, "crm.title_department", "department")
+    report = table + "\nmisses: " + ("; ".join(f"{t!r}: want {w}, got {g}" for t, w, g in misses) or "none")
+    print("\n" + report)
+    assert accuracy >= 0.9, report
+
+
+@pytest.mark.parametrize(
+    ("title", "seniority"),
+    [
+        # naive substring matching gets every one of these wrong
+        ("MVP Program Manager", "manager"),
+        ("VPN Engineer", "entry"),
+        ("Chief of Staff", "director"),
+        ("Chief of Staff to the CEO", "director"),
+        ("HR Business Partner", "entry"),
+        ("Partner Manager", "manager"),
+        ("Channel Partner Lead", "senior"),
+        ("Client Partner", "entry"),
+        ("Assistant to the VP", "entry"),
+        ("Executive Assistant to the CEO", "entry"),
+        ("Product Owner", "manager"),
+        ("Staff Accountant", "entry"),
+        ("Internal Auditor", "entry"),
+        ("Founder's Associate", "entry"),
+        ("Director of Photography", "director"),
+        ("Head Chef", "head"),
+        # and the right classes for the real thing
+        ("CTO & EVP", "c_suite"),
+        ("Founder & CEO", "founder"),
+        ("Owner & CEO", "owner"),
+        ("AVP", "vp"),
+        ("V.P. Marketing", "vp"),
+        ("Vice-President Operations", "vp"),
+        ("Sr. VP", "vp"),
+        ("Managing Partner", "partner"),
+        ("Associate Partner", "partner"),
+        ("Partner", "partner"),
+        ("Co-Founder", "founder"),
+        ("Owner/Operator", "owner"),
+        ("Directeur Général", "c_suite"),
+        ("Managing Director", "c_suite"),
+        ("Team Lead", "manager"),
+        ("Software Engineer III", "senior"),
+        ("Working Student", "intern"),
+        ("C.E.O.", "c_suite"),
+    ],
+)
+def test_seniority_cases(db: Conn, title: str, seniority: str) -> None:
+    got = db.execute("SELECT crm.title_seniority(%s)", (title,)).fetchone()
+    assert got is not None and got[0] == seniority, f"{title!r}: want {seniority}, got {got}"
+
+
+@pytest.mark.parametrize(
+    ("title", "department"),
+    [
+        ("Co-founder & CTO", "engineering"),
+        ("Founder & CEO", "executive"),
+        ("HR Business Partner", "hr"),
+        ("Sales Engineer", "sales"),
+        ("Technical Account Manager", "customer_success"),
+        ("Director of Product Marketing", "marketing"),
+        ("Data Engineer", "data"),
+        ("VPN Engineer", "it"),
+        ("Managing Director, Investment Banking", "finance"),
+        ("Director", "other"),
+    ],
+)
+def test_department_cases(db: Conn, title: str, department: str) -> None:
+    got = db.execute("SELECT crm.title_department(%s)", (title,)).fetchone()
+    assert got is not None and got[0] == department, f"{title!r}: want {department}, got {got}"
+
+
+@pytest.mark.parametrize("blank", [None, "", "   ", " - ", "n/a", "N/A", "unknown"])
+def test_blank_titles_are_null(db: Conn, blank: str | None) -> None:
+    row = db.execute("SELECT crm.title_seniority(%s), crm.title_department(%s)", (blank, blank)).fetchone()
+    assert row == (None, None)
+
+
+def test_norm_text(db: Conn) -> None:
+    cases = {
+        "José Müller": "jose muller",
+        "  ACME,  Inc.  ": "acme inc.",
+        "O\u2019Neil-Smith (CEO)": "o'neil-smith ceo",
+        "jane.doe@Acme.com": "jane.doe@acme.com",
+        "Łukasz\tØrsted/Straße": "lukasz orsted strasse",
+        "": "",
+    }
+    for raw, want in cases.items():
+        got = db.execute("SELECT crm.norm_text(%s)", (raw,)).fetchone()
+        assert got is not None and got[0] == want, f"{raw!r}: want {want!r}, got {got}"
+    assert db.execute("SELECT crm.norm_text(NULL)").fetchone() == (None,)
+
+
+def test_phonetic_key(db: Conn) -> None:
+    row = db.execute(
+        "SELECT crm.phonetic_key('Catherine O''Neil-Smith'), crm.phonetic_key('Katherine'),"
+        " crm.phonetic_key('Jonh Smiht') = crm.phonetic_key('John Smith'), crm.phonetic_key(NULL)"
+    ).fetchone()
+    assert row is not None
+    key, kath, _, null_key = row
+    assert key == "K0RN ANL SM0"
+    assert str(key).split()[0] == kath  # catherine ~ katherine
+    assert null_key is None
+
+
+def test_functions_resolve_without_search_path(db: Conn) -> None:
+    """Callers from other sessions (and index builds) may have an empty search_path."""
+    db.execute("SET search_path = ''")
+    row = db.execute(
+        "SELECT crm.norm_text('Zoë'), crm.title_seniority('VP Sales'), crm.title_department('VP Sales'),"
+        " crm.phonetic_key('Smith'), crm.company_industry_groups('BANKING', 'X', NULL),"
+        " crm.industry_term_group('banks')"
+    ).fetchone()
+    assert row == ("zoe", "vp", "sales", "SM0", ["banking", "financial_services", "fintech"], "banking")
+
+
+@pytest.mark.parametrize(
+    ("industry", "name", "domain", "must", "must_not"),
+    [
+        ("FINANCIAL_SERVICES", "Acme Holdings", "acme.com", {"fintech", "financial_services"}, {"saas"}),
+        (
+            "COMPUTER_SOFTWARE",
+            "Ledgerly",
+            "ledgerly.io",
+            {"fintech", "saas", "software", "tech"},
+            {"banking"},
+        ),
+        ("Computer Software", "Acme Docs", "acmedocs.com", {"saas", "software"}, {"fintech"}),
+        ("INTERNET", "PayFlow", None, {"fintech", "payments"}, set()),
+        ("COMPUTER_SOFTWARE", "Infinity Labs", "infinity.dev", {"software"}, {"fintech"}),
+        (
+            "HOSPITAL_HEALTH_CARE",
+            "St Mary's",
+            "stmarys.org",
+            {"healthcare", "healthcare_providers"},
+            {"fintech"},
+        ),
+        ("Hospital & Health Care", None, None, {"healthcare"}, set()),
+        ("COMPUTER_SOFTWARE", "Acme", "acme.ai", {"ai"}, set()),
+        ("RETAIL", "Jaipur Rugs", "jaipurrugs.com", {"retail"}, {"ai"}),
+        ("MANUFACTURING_NOT_A_VALUE", "Bank of Springfield", None, {"banking"}, {"fintech"}),
+    ],
+)
+def test_company_industry_groups(
+    db: Conn, industry: str | None, name: str | None, domain: str | None, must: set[str], must_not: set[str]
+) -> None:
+    row = db.execute("SELECT crm.company_industry_groups(%s, %s, %s)", (industry, name, domain)).fetchone()
+    assert row is not None
+    groups = row[0]
+    assert isinstance(groups, list)
+    assert groups == sorted(set(groups)), "groups must be sorted and distinct"
+    assert must <= set(groups), f"missing {must - set(groups)} in {groups}"
+    assert not (must_not & set(groups)), f"unexpected {must_not & set(groups)} in {groups}"
+
+
+def test_company_industry_groups_empty(db: Conn) -> None:
+    assert db.execute("SELECT crm.company_industry_groups(NULL, NULL, NULL)").fetchone() == ([],)
+    assert db.execute("SELECT crm.company_industry_groups('FARMING', 'Green Acres', NULL)").fetchone() == (
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("term", "group"),
+    [
+        ("fintech", "fintech"),
+        ("Fin-Tech", "fintech"),
+        ("fin tech", "fintech"),
+        ("financial technology", "fintech"),
+        ("banks", "banking"),
+        ("bank", "banking"),
+        ("payments", "payments"),
+        ("SaaS", "saas"),
+        ("software", "software"),
+        ("healthcare", "healthcare"),
+        ("health care", "healthcare"),
+        ("hospitals", "healthcare_providers"),
+        ("crypto", "crypto"),
+        ("web3", "crypto"),
+        ("oil & gas", "energy"),
+        ("financial_services", "financial_services"),
+        ("insurers", "insurance"),
+        ("nonprofits", "nonprofit"),
+        ("definitely not an industry", None),
+    ],
+)
+def test_industry_term_group(db: Conn, term: str, group: str | None) -> None:
+    assert db.execute("SELECT crm.industry_term_group(%s)", (term,)).fetchone() == (group,)
+
+
+def test_taxonomy_integrity(db: Conn) -> None:
+    n = db.execute("SELECT count(*) FROM crm.hubspot_industry").fetchone()
+    assert n == (148,)
+    # every member industry is a real HubSpot value (also enforced by a foreign key)
+    bad = db.execute(
+        "SELECT m.industry FROM crm.industry_group_member AS m"
+        " WHERE m.industry NOT IN (SELECT value FROM crm.hubspot_industry)"
+    ).fetchall()
+    assert bad == []
+    # keyword scopes name existing groups; every group is reachable by some term or is itself a term target
+    bad = db.execute(
+        "SELECT k.group_name, k.keyword FROM crm.industry_keyword AS k, unnest(k.applies_to_groups) AS g (name)"
+        " WHERE g.name NOT IN (SELECT group_name FROM crm.industry_group)"
+    ).fetchall()
+    assert bad == []
+    unreachable = db.execute(
+        "SELECT group_name FROM crm.industry_group"
+        " WHERE group_name NOT IN (SELECT group_name FROM crm.industry_term)"
+    ).fetchall()
+    assert unreachable == []
+    # each group has a definition: industries or keyword rules
+    empty = db.execute(
+        "SELECT g.group_name FROM crm.industry_group AS g"
+        " WHERE NOT EXISTS (SELECT 1 FROM crm.industry_group_member AS m WHERE m.group_name = g.group_name)"
+        " AND NOT EXISTS (SELECT 1 FROM crm.industry_keyword AS k WHERE k.group_name = g.group_name)"
+    ).fetchall()
+    assert empty == []
+    n_groups = db.execute("SELECT count(*) FROM crm.industry_group").fetchone()
+    assert n_groups is not None and int(n_groups[0]) >= 20  # type: ignore[call-overload]
+
+
+def test_industry_group_industries(db: Conn) -> None:
+    row = db.execute("SELECT crm.industry_group_industries('fintech')").fetchone()
+    assert row is not None
+    assert "FINANCIAL_SERVICES" in row[0] and "BANKING" in row[0]  # type: ignore[operator]
+    assert db.execute("SELECT crm.industry_group_industries('payments')").fetchone() == ([],)
+
+
+def test_refresh_company_industry_groups(db: Conn) -> None:
+    org = "00000000-0000-0000-0000-0000000000d2"
+    db.execute("INSERT INTO crm.org (org_id, name) VALUES (%s, 'derive')", (org,))
+    db.execute(
+        "INSERT INTO crm.company_index (org_id, crm_source, crm_record_id, name, domain, industry)"
+        " VALUES (%s, 'hubspot', 'c1', 'Acme Robotics', 'acme.io', 'MACHINERY')",
+        (org,),
+    )
+    assert db.execute("SELECT industry_groups FROM crm.company_index").fetchone() == (["manufacturing"],)
+    db.execute("INSERT INTO crm.industry_group (group_name, label) VALUES ('robotics', 'Robotics')")
+    db.execute(
+        "INSERT INTO crm.industry_keyword (group_name, keyword, match_kind) VALUES ('robotics', 'robot', 'prefix')"
+    )
+    assert db.execute("SELECT crm.refresh_company_industry_groups(%s)", (org,)).fetchone() == (1,)
+    assert db.execute("SELECT industry_groups FROM crm.company_index").fetchone() == (
+        ["manufacturing", "robotics"],
+    )
+    assert db.execute("SELECT crm.refresh_company_industry_groups()").fetchone() == (0,)
