@@ -193,8 +193,11 @@ class SyncReport:
 _DONE = object()
 
 
-def _prefetch(pages: Iterator[Page], depth: int, stop: threading.Event) -> Iterator[Page]:
-    """Run ``pages`` in a thread, ``depth`` pages ahead of the consumer."""
+def _prefetch(
+    pages: Iterator[Page], depth: int, stop: threading.Event, max_rows: int = 1000
+) -> Iterator[list[Page]]:
+    """Run ``pages`` in a thread, ``depth`` pages ahead of the consumer; yield the pages already fetched
+    together (up to ``max_rows`` rows), so one transaction writes them when the database is the bottleneck."""
     q: queue.Queue[object] = queue.Queue(maxsize=depth)
 
     def worker() -> None:
@@ -215,14 +218,28 @@ def _prefetch(pages: Iterator[Page], depth: int, stop: threading.Event) -> Itera
     t = threading.Thread(target=worker, name="crmindex-sync-fetch", daemon=True)
     t.start()
     try:
+        pending: object = None
         while True:
-            item = q.get()
+            item = pending if pending is not None else q.get()
+            pending = None
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, Page)
-            yield item
+            group = [item]
+            rows = len(item.rows)
+            while rows < max_rows:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, Page) or rows + len(nxt.rows) > max_rows:
+                    pending = nxt
+                    break
+                group.append(nxt)
+                rows += len(nxt.rows)
+            yield group
     finally:
         stop.set()
         t.join(timeout=60)  # no fetch keeps running (or holding the limiter) after the sync returns
@@ -280,21 +297,29 @@ def run_sync(
         )
         stop = threading.Event()
         try:
-            for page in _prefetch(lister.pages(step, cursor), read_ahead, stop):
-                rows = sanitize(page.rows, f"{source} {step} page after cursor {cursor!r}")
+            for group in _prefetch(lister.pages(step, cursor), read_ahead, stop):
+                rows = sanitize(
+                    [r for page in group for r in page.rows], f"{source} {step} page after cursor {cursor!r}"
+                )
+                last = group[-1]
                 with conn.transaction(), translate_errors():
                     if rows:
                         conn.execute(
                             f"SELECT * FROM crm.{fn}(%s, %s, %s::jsonb)",
                             (org, source, rows_json(rows)),
                         )
+                    for page in group[:-1]:
+                        conn.execute(
+                            "SELECT crm.sync_checkpoint(%s, %s, %s, %s, %s, FALSE)",
+                            (org, source, step, page.next_cursor, len(page.rows)),
+                        )
                     conn.execute(
                         "SELECT crm.sync_checkpoint(%s, %s, %s, %s, %s, %s)",
-                        (org, source, step, page.next_cursor, len(rows), page.next_cursor is None),
+                        (org, source, step, last.next_cursor, len(last.rows), last.next_cursor is None),
                     )
-                cursor = page.next_cursor
+                cursor = last.next_cursor
                 step_report.records += len(rows)
-                step_report.pages += 1
+                step_report.pages += len(group)
                 bar.update(len(rows))
                 if on_page is not None:
                     on_page(step, step_report.pages)
