@@ -1,27 +1,62 @@
-"""``crmindex demo``: the flow end to end on the embedded default (a throwaway local PostgreSQL)."""
+"""``crmindex demo``: the whole flow end to end on the embedded default.
+
+A throwaway PostgreSQL, migrations, a fake HubSpot (50,000 contacts by default, with companies and deals) and
+a smaller fake Attio, connected to two orgs; initial syncs with progress bars; the webhook receiver and the
+workers running; live CRM changes streamed through signed webhooks; the copilot's searches with timings and
+interpretations; materialization on a meeting booking and on enrichment; write-backs drained within the
+rate limit; then ``crmindex status``. Ctrl-C at any point stops and removes everything it started.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
+import secrets
+import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import psycopg
-from tqdm import tqdm
 
+from crmindex.connections import Connection, save_connection
+from crmindex.crm.http import RetryPolicy
+from crmindex.crm.limits import LimitClass
 from crmindex.db import Conn, connect
-from crmindex.index import ensure_org, upsert_companies, upsert_contacts, upsert_deals
+from crmindex.index import ensure_org
+from crmindex.materialize import activate_by_email, record_enrichment
 from crmindex.migrate import migrate
 from crmindex.pgcluster import LocalCluster
+from crmindex.ratelimit import PgRateLimiter
+from crmindex.runtime import Clients
+from crmindex.search import search
+from crmindex.status import org_status, render
+from crmindex.sync import AttioLister, HubSpotLister, run_sync
 from crmindex.synthetic import SyntheticCRM
+from crmindex.testing import FakeAttio, FakeHubSpot
+from crmindex.webhooks import WebhookReceiver, make_wsgi_app
+from crmindex.workers import Workers
+from crmindex.writeback import update_contact
 
-DEMO_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
-BATCH = 1000
+HUBSPOT_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
+ATTIO_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e1")
+TOKEN_ENV, SECRET_ENV = "CRMINDEX_DEMO_TOKEN", "CRMINDEX_DEMO_WEBHOOK_SECRET"
+PRO_LIMIT = 190  # HubSpot Professional: 190 requests per 10 s
 
 
-@contextmanager
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def _say(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+@contextlib.contextmanager
 def _database(dsn: str | None) -> Iterator[str]:
     if dsn:
         yield dsn
@@ -35,56 +70,271 @@ def _database(dsn: str | None) -> Iterator[str]:
     print("cluster stopped and removed", flush=True)
 
 
-def _load(conn: Conn, crm: SyntheticCRM) -> None:
-    ensure_org(conn, DEMO_ORG, "Demo Org")
-    steps: tuple[tuple[Literal["companies", "contacts", "deals"], int, Any], ...] = (
-        ("companies", crm.n_companies, upsert_companies),
-        ("contacts", crm.n_contacts, upsert_contacts),
-        ("deals", crm.n_deals, upsert_deals),
-    )
-    for kind, total, fn in steps:
-        with tqdm(total=total, desc=f"indexing {kind}", unit=" rows", unit_scale=True) as bar:
-            for rows in crm.batches(kind, BATCH):
-                fn(conn, DEMO_ORG, "hubspot", rows)
-                bar.update(len(rows))
+@contextlib.contextmanager
+def _webhook_server(dsn: str) -> Iterator[tuple[str, WebhookReceiver]]:
+    receiver = WebhookReceiver(dsn)
+    server: WSGIServer = make_server("127.0.0.1", 0, make_wsgi_app(receiver), handler_class=_QuietHandler)
+    url = f"http://127.0.0.1:{server.server_port}"
+    server.public_url = url  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, name="crmindex-webhooks", daemon=True)
+    thread.start()
+    try:
+        yield url, receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        receiver.close()
 
 
-def _show(conn: Conn, title: str, sql: str, params: tuple[object, ...]) -> None:
+def _wait(check: Callable[[], bool], timeout: float) -> float:
     started = time.perf_counter()
-    rows = conn.execute(sql, params).fetchall()
-    ms = (time.perf_counter() - started) * 1000
-    print(f"\n{title}  ({len(rows)} shown, {ms:.1f} ms)")
-    for row in rows:
-        print("  " + " | ".join("" if v is None else str(v) for v in row))
+    while time.perf_counter() - started < timeout:
+        if check():
+            return time.perf_counter() - started
+        time.sleep(0.2)
+    return -1.0
+
+
+def _one(conn: Conn, sql: str, params: tuple[object, ...] = ()) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
 
 
 def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> int:
     started = time.perf_counter()
-    with _database(dsn) as target, connect(target) as conn:
+    os.environ[TOKEN_ENV] = "test-token"
+    os.environ[SECRET_ENV] = secrets.token_hex(16)
+    rng = random.Random(seed)
+    with contextlib.ExitStack() as stack:
+        target = stack.enter_context(_database(dsn))
+        conn = stack.enter_context(connect(target))
         for m in migrate(conn):
             print(f"  applied migration {m.version:04d}_{m.name}")
-        crm = SyntheticCRM(seed=seed, contacts=contacts)
-        _load(conn, crm)
-        conn.execute("ANALYZE crm.contact_index; ANALYZE crm.company_index")
-        _show(
-            conn,
-            "VPs at fintech companies",
-            """
-            SELECT c.first_name, c.last_name, c.job_title, co.name, co.industry
-            FROM crm.company_index AS co
-            JOIN crm.contact_index AS c
-              ON c.org_id = co.org_id AND c.crm_source = co.crm_source AND c.company_crm_id = co.crm_record_id
-            WHERE co.org_id = %s AND co.industry_groups @> ARRAY['fintech'] AND c.seniority = 'vp'
-              AND c.deleted_at IS NULL
-            LIMIT 10
-            """,
-            (DEMO_ORG,),
+        hook_url, _receiver = stack.enter_context(_webhook_server(target))
+
+        _say(f"fake CRMs: HubSpot with {contacts:,} contacts, Attio with {max(contacts // 25, 200):,} people")
+        hubspot = stack.enter_context(
+            FakeHubSpot(
+                burst_limit=PRO_LIMIT,
+                webhook_url=f"{hook_url}/webhooks/hubspot",
+                client_secret=os.environ[SECRET_ENV],
+                tokens=["test-token"],
+            )
         )
-        row = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE has_active_deal) FROM crm.contact_index WHERE org_id = %s",
-            (DEMO_ORG,),
-        ).fetchone()
-        assert row is not None
-        print(f"\n{row[0]:,} contacts indexed, {row[1]:,} with an open deal")
-    print(f"demo finished in {time.perf_counter() - started:.1f} s")
+        hubspot.seed_from(SyntheticCRM(seed=seed, contacts=contacts))
+        attio = stack.enter_context(
+            FakeAttio(
+                webhook_url=f"{hook_url}/webhooks/attio",
+                webhook_secret=os.environ[SECRET_ENV],
+                tokens=["test-token"],
+            )
+        )
+        attio.seed_from(SyntheticCRM(seed=seed + 1, contacts=max(contacts // 25, 200), source="attio"))
+        print(
+            f"  HubSpot at {hubspot.base_url} (Professional limits: {PRO_LIMIT} requests / 10 s), "
+            f"Attio at {attio.base_url}"
+        )
+
+        _say("connect")
+        ensure_org(conn, HUBSPOT_ORG, "Acme Sales (HubSpot)")
+        ensure_org(conn, ATTIO_ORG, "Globex (Attio)")
+        save_connection(
+            conn,
+            Connection(
+                org_id=HUBSPOT_ORG,
+                crm_source="hubspot",
+                account_id=str(hubspot.portal_id),
+                base_url=hubspot.base_url,
+                token_ref=f"env:{TOKEN_ENV}",
+                webhook_secret_ref=f"env:{SECRET_ENV}",
+            ),
+        )
+        save_connection(
+            conn,
+            Connection(
+                org_id=ATTIO_ORG,
+                crm_source="attio",
+                account_id=attio.workspace_id,
+                base_url=attio.base_url,
+                token_ref=f"env:{TOKEN_ENV}",
+                webhook_secret_ref=f"env:{SECRET_ENV}",
+            ),
+        )
+        limiter = PgRateLimiter(target, HUBSPOT_ORG, "hubspot")
+        limiter.configure(LimitClass.HUBSPOT_GENERAL, PRO_LIMIT, 10)
+        limiter.close()
+        print("  org Acme Sales -> HubSpot portal, org Globex -> Attio workspace (tokens by env reference)")
+
+        clients = Clients(target, retry=RetryPolicy())
+        stack.callback(clients.close)
+
+        _say("initial sync")
+        t = time.perf_counter()
+        hs_report = run_sync(conn, HUBSPOT_ORG, HubSpotLister(clients.client(HUBSPOT_ORG, "hubspot")))
+        hs_s = time.perf_counter() - t
+        t = time.perf_counter()
+        at_report = run_sync(conn, ATTIO_ORG, AttioLister(clients.client(ATTIO_ORG, "attio")))
+        at_s = time.perf_counter() - t
+        print(
+            f"  HubSpot: {hs_report.records:,} records in {hs_s:.1f} s; Attio: {at_report.records:,} in {at_s:.1f} s"
+        )
+        conn.execute("ANALYZE crm.contact_index; ANALYZE crm.company_index")
+
+        _say("webhook receiver and workers running; streaming live CRM changes")
+        workers = Workers(target, clients, poll_s=2.0)
+        worker_thread = threading.Thread(target=workers.run, name="crmindex-demo-workers", daemon=True)
+        worker_thread.start()
+        stack.callback(worker_thread.join, 30)
+        stack.callback(workers.stop.set)
+        ids = [str(i) for i in list(hubspot.store("contacts").ids_from(0))[:400]]
+        t = time.perf_counter()
+        new_ids = [
+            hubspot.create(
+                "contacts",
+                {
+                    "email": f"new.lead{i}@northwind-fin.com",
+                    "firstname": f"Lead{i}",
+                    "lastname": "Newman",
+                    "jobtitle": "VP Finance",
+                },
+            )
+            for i in range(10)
+        ]
+        for cid in rng.sample(ids, 20):
+            hubspot.update_property(
+                "contacts", cid, "jobtitle", rng.choice(["Head of Sales", "CTO", "VP Marketing"])
+            )
+        gone = rng.sample(ids, 3)
+        for cid in gone:
+            hubspot.delete("contacts", cid)
+        primary, dup = ids[-1], ids[-2]
+        hubspot.merge("contacts", primary, dup)
+        attio_person = attio.record_ids("people")[0]
+        attio.update_property("people", attio_person, "job_title", "Chief Executive Officer")
+        sent = len(hubspot.deliveries) + len(attio.deliveries)
+        applied = _wait(
+            lambda: (
+                _one(
+                    conn,
+                    "SELECT count(*) FROM crm.contact_index WHERE org_id = %s AND crm_record_id = ANY(%s)",
+                    (HUBSPOT_ORG, new_ids),
+                )
+                == len(new_ids)
+                and _one(
+                    conn,
+                    "SELECT count(*) FROM crm.contact_index WHERE org_id = %s AND deleted_at IS NOT NULL "
+                    "AND crm_record_id = ANY(%s)",
+                    (HUBSPOT_ORG, [*gone, dup]),
+                )
+                == len(gone) + 1
+            ),
+            60,
+        )
+        print(
+            f"  {sent} signed webhook deliveries (10 creates, 20 updates, 3 deletes, 1 merge, 1 Attio update) "
+            f"accepted and applied in {max(applied, 0):.1f} s"
+            + ("" if applied >= 0 else " (still catching up)")
+        )
+
+        _say("copilot searches (interpretation, timing, top results)")
+        sample = hubspot.properties("contacts", ids[5])
+        first, last = sample.get("firstname") or "john", sample.get("lastname") or "smith"
+        typo = (
+            (first[:1] + first[2:3] + first[1:2] + first[3:])
+            + " "
+            + (last[:2] + last[3:4] + last[2:3] + last[4:])
+        )
+        domain = hubspot.properties("companies", str(next(iter(hubspot.store("companies").ids_from(0))))).get(
+            "domain"
+        )
+        for q in [
+            "VPs at fintech companies",
+            "Stan from Acme",
+            f"customers at {domain}",
+            "customers with an open deal over 50k",
+            typo,
+            "directors of engineering in healthcare",
+        ]:
+            t = time.perf_counter()
+            res = search(conn, HUBSPOT_ORG, q, limit=3)
+            ms = (time.perf_counter() - t) * 1000
+            interp = res.interpretation.explanation if res.interpretation else ""
+            print(f"  {q!r}: {len(res.hits)} shown in {ms:.1f} ms — {interp}")
+            for h in res.hits:
+                print(
+                    f"      {h.name:<28} {h.job_title or '':<32} {h.company_name or '':<26} {h.industry or ''}"
+                )
+
+        _say("materialization (tier 2)")
+        email = hubspot.properties("contacts", ids[7]).get("email") or ""
+        booked = activate_by_email(
+            conn,
+            clients.fetcher(HUBSPOT_ORG, "hubspot"),
+            HUBSPOT_ORG,
+            email,
+            reason="meeting_booked",
+            actor="savvycal",
+        )
+        print(
+            f"  meeting booked by {email}: {booked.outcome}, "
+            f"{len(booked.record.properties) if booked.record else 0} CRM properties stored"
+        )
+        stranger = activate_by_email(
+            conn,
+            clients.fetcher(HUBSPOT_ORG, "hubspot"),
+            HUBSPOT_ORG,
+            "visitor@unknown-startup.io",
+            "Vic Visitor",
+            create_in_crm="hubspot",
+        )
+        print(f"  meeting booked by someone not in the CRM: {stranger.outcome} contact, CRM create queued")
+        enriched = record_enrichment(
+            conn,
+            clients.fetcher(HUBSPOT_ORG, "hubspot"),
+            HUBSPOT_ORG,
+            ids[8],
+            "apollo",
+            {"linkedin": "https://linkedin.example/in/someone", "seniority": "vp"},
+            write_back={"job_title": "VP of Revenue"},
+        )
+        print(
+            f"  enrichment from apollo stored on {enriched.first_name} {enriched.last_name}; "
+            "job title queued for write-back"
+        )
+
+        _say("write-back through the queue, within the rate limit")
+        batch_before = len(hubspot.requests_to("/batch/update"))
+        targets = rng.sample([i for i in ids[10:] if i not in gone and i not in (primary, dup)], 250)
+        t = time.perf_counter()
+        with conn.transaction():  # one copilot bulk action: one transaction, one wake-up for the drainer
+            for cid in targets:
+                update_contact(conn, HUBSPOT_ORG, cid, {"lifecycle_stage": "sql"}, triggered_by="copilot")
+        done = _wait(
+            lambda: (
+                _one(
+                    conn,
+                    "SELECT count(*) FROM crm.writeback_queue WHERE org_id = %s "
+                    "AND status IN ('pending', 'processing', 'failed')",
+                    (HUBSPOT_ORG,),
+                )
+                == 0
+            ),
+            90,
+        )
+        calls = len(hubspot.requests_to("/batch/update")) - batch_before
+        landed = sum(
+            1
+            for cid in targets
+            if hubspot.properties("contacts", cid).get("lifecyclestage") == "salesqualifiedlead"
+        )
+        print(
+            f"  250 updates queued by the copilot -> {calls} HubSpot batch calls, {landed} landed in the CRM "
+            f"in {max(done, 0):.1f} s"
+        )
+
+        _say("crmindex status")
+        for org in (HUBSPOT_ORG, ATTIO_ORG):
+            print(render(org_status(conn, org)))
+        workers.stop.set()
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
     return 0
