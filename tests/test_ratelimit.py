@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 import uuid
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,8 +19,12 @@ ORG = uuid.UUID("00000000-0000-0000-0000-0000000000c1")
 PERMITS, WINDOW = 20, 2.0
 
 
-def _hammer(dsn: str, until: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _hammer(dsn: str, ready: Any, go: Any, out: Any) -> None:
     limiter = PgRateLimiter(dsn, ORG, "hubspot")
+    limiter.reserve(LimitClass.HUBSPOT_SEARCH)  # connect and warm up on another class
+    ready.put(True)
+    start, until = go.get()
+    time.sleep(max(0.0, start - time.time()))
     sent: list[float] = []
     while True:
         limiter.acquire(LimitClass.HUBSPOT_GENERAL)
@@ -48,12 +53,16 @@ def test_four_processes_share_one_limit(db_dsn: str) -> None:
     setup.configure(LimitClass.HUBSPOT_GENERAL, PERMITS, WINDOW)
     setup.close()
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    start = time.time() + 2.0  # let the spawned interpreters start
+    ready, go, queue = ctx.Queue(), ctx.Queue(), ctx.Queue()
     duration = 8.0
-    procs = [ctx.Process(target=_hammer, args=(db_dsn, start + duration, queue)) for _ in range(4)]
+    procs = [ctx.Process(target=_hammer, args=(db_dsn, ready, go, queue)) for _ in range(4)]
     for p in procs:
         p.start()
+    for _ in procs:  # the clock starts once every process is up and connected
+        ready.get(timeout=120)
+    start = time.time() + 0.2
+    for _ in procs:
+        go.put((start, start + duration))
     per_proc = [queue.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=30)
