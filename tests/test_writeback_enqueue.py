@@ -154,3 +154,20 @@ def test_an_older_crm_event_does_not_undo_a_local_change(org: Conn, db_dsn: str)
     row = org.execute("SELECT job_title FROM crm.contact_index WHERE crm_record_id = '101'").fetchone()
     assert row == ("CTO",)
     assert jobs(org)[0][3] == {"jobtitle": "CTO"}
+
+
+def test_maintenance_never_breaks_one_open_update_per_record(org: Conn) -> None:
+    from crmindex.queue import Queue
+
+    update_contact(org, ORG, "101", {"job_title": "First"})
+    [claimed] = Queue("crm.writeback_queue").claim(org, "w", 10, lease_s=0.01)
+    update_contact(org, ORG, "101", {"job_title": "Second"})  # a new open job while the first is in flight
+    import time
+
+    time.sleep(0.05)
+    # the expired first job cannot go back to pending beside the newer one: no error, it waits for a claim
+    assert org.execute("SELECT crm.queue_reclaim_expired('crm.writeback_queue')").fetchone() == (0,)
+    org.execute("UPDATE crm.writeback_queue SET status = 'dead_letter' WHERE id = %s", (claimed.id,))
+    assert Queue("crm.writeback_queue").requeue(org, ORG) == 0  # superseded: stays a dead letter
+    statuses = sorted(str(r[0]) for r in org.execute("SELECT status FROM crm.writeback_queue"))
+    assert statuses == ["dead_letter", "pending"]

@@ -261,45 +261,87 @@ BEGIN
 END
 $$;
 
--- Put dead letters (all of an org, or the given ids) back in line with fresh attempts.
+-- Put dead letters (all of an org, or the given ids) back in line with fresh attempts. A job whose return
+-- would break a queue's uniqueness (e.g. a newer open write-back for the same record) stays dead.
 CREATE FUNCTION crm.queue_requeue(p_org_id uuid, p_queue regclass, p_ids bigint[] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_n integer;
+    v_n integer := 0;
+    v_id bigint;
+    v_sql text := format(
+        'UPDATE %s AS j SET status = ''pending'', attempts = 0, next_retry_at = now(), updated_at = now() '
+        'WHERE j.org_id = $1 AND j.status = ''dead_letter'' AND j.id = ANY($2)',
+        p_queue
+    );
+    v_ids bigint[];
 BEGIN
     PERFORM crm.assert_org(p_org_id);
     EXECUTE format(
-        $f$
-        UPDATE %s AS j
-        SET status = 'pending', attempts = 0, next_retry_at = now(), updated_at = now()
-        WHERE j.org_id = $1 AND j.status = 'dead_letter' AND ($2::bigint [] IS NULL OR j.id = ANY($2))
-        $f$,
+        'SELECT array_agg(j.id ORDER BY j.id) FROM %s AS j WHERE j.org_id = $1 AND j.status = ''dead_letter'' '
+        'AND ($2::bigint [] IS NULL OR j.id = ANY($2))',
         p_queue
-    ) USING p_org_id, p_ids;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
+    ) INTO v_ids USING p_org_id, p_ids;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    BEGIN
+        EXECUTE v_sql USING p_org_id, v_ids;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+    EXCEPTION WHEN unique_violation THEN
+        v_n := 0;
+        FOREACH v_id IN ARRAY v_ids LOOP
+            BEGIN
+                EXECUTE v_sql USING p_org_id, ARRAY[v_id];
+                v_n := v_n + 1;
+            EXCEPTION WHEN unique_violation THEN
+                NULL;  -- superseded by a newer open job: stays a dead letter
+            END;
+        END LOOP;
+    END;
     RETURN v_n;
 END
 $$;
 
 -- Maintenance (pg_cron): expired leases of dead workers back to pending (or dead_letter when their
--- attempts are spent). Claims also take expired leases, so this only keeps status counts honest.
+-- attempts are spent). Claims also take expired leases, so this only keeps status counts honest. A job
+-- that cannot go back without breaking a queue's uniqueness (a newer open write-back for the same record)
+-- is left for the next claim, which merges it.
 CREATE FUNCTION crm.queue_reclaim_expired(p_queue regclass) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_n integer;
-BEGIN
-    EXECUTE format(
+    v_n integer := 0;
+    v_key record;
+    v_sql text := format(
         $f$
         UPDATE %s AS j
         SET status = CASE WHEN j.attempts < j.max_attempts THEN 'pending' ELSE 'dead_letter' END,
             last_error = coalesce(j.last_error, 'lease expired: the worker stopped before finishing'),
             lease_token = NULL, leased_until = NULL, updated_at = now()
-        WHERE j.status = 'processing' AND j.leased_until < clock_timestamp()
+        WHERE j.status = 'processing' AND j.leased_until < clock_timestamp() AND ($1::uuid IS NULL OR
+            (j.org_id = $1 AND j.id = $2))
         $f$,
         p_queue
     );
-    GET DIAGNOSTICS v_n = ROW_COUNT;
+BEGIN
+    BEGIN
+        EXECUTE v_sql USING NULL::uuid, NULL::bigint;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+    EXCEPTION WHEN unique_violation THEN
+        v_n := 0;
+        FOR v_key IN EXECUTE format(
+            'SELECT j.org_id, j.id FROM %s AS j WHERE j.status = ''processing'' '
+            'AND j.leased_until < clock_timestamp()',
+            p_queue
+        ) LOOP
+            BEGIN
+                EXECUTE v_sql USING v_key.org_id, v_key.id;
+                v_n := v_n + 1;
+            EXCEPTION WHEN unique_violation THEN
+                NULL;
+            END;
+        END LOOP;
+    END;
     RETURN v_n;
 END
 $$;
