@@ -188,3 +188,20 @@ def test_fake_crm_command_serves_a_seeded_crm() -> None:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_demo_command_runs_the_whole_flow_small(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--contacts", "1000", "--dsn", db_dsn]) == 0
+    out = capsys.readouterr().out
+    for step in (
+        "initial sync",
+        "accepted and applied",
+        "copilot searches",
+        "meeting booked",
+        "landed in the CRM",
+        "crmindex status",
+        "demo finished",
+    ):
+        assert step in out, step
+    assert "still catching up" not in out
+    assert "250 landed in the CRM" in out
