@@ -341,6 +341,8 @@ def run_sync(
         finally:
             stop.set()
             bar.close()
+    # fresh statistics right away: until autovacuum gets to a bulk-loaded table, its plans are guesses
+    conn.execute("ANALYZE crm.contact_index, crm.company_index, crm.deal_index, crm.deal_contact")
     # everything up to the sync's start is now indexed: reconcile repairs from here
     conn.execute(
         "UPDATE crm.sync_state SET watermark = greatest(watermark, %s) WHERE org_id = %s AND crm_source = %s",
