@@ -19,12 +19,14 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from crmindex.crm.adapters import HubSpotFetcher
 from crmindex.crm.hubspot import HubSpotClient
 from crmindex.crm.hubspot_properties import INDEX_TABLES
 from crmindex.crm.mapping import hubspot_contact_to_row, hubspot_deal_to_row, hubspot_to_row
 from crmindex.db import Conn, translate_errors
 from crmindex.index import rows_json
 from crmindex.sync import UPSERT_FN, sanitize
+from crmindex.webhooks.process import linked_deals
 
 DEFAULT_MARGIN = timedelta(minutes=10)
 BATCH = 500
@@ -72,6 +74,23 @@ def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _refresh_deals(conn: Conn, org: str, client: HubSpotClient, deal_ids: list[str]) -> int:
+    """Reread these deals with their associations (a batch read per 100) and write them."""
+    fetcher = HubSpotFetcher(client)
+    n = 0
+    for i in range(0, len(deal_ids), 100):
+        read_at = datetime.now(UTC).isoformat()  # before the read: it reflects every earlier change
+        fetched = fetcher.fetch("deals", deal_ids[i : i + 100])
+        n += _write(
+            conn,
+            org,
+            "hubspot",
+            "deals",
+            [r.row | {"associations_read_at": read_at} for r in fetched.values()],
+        )
+    return n
+
+
 def reconcile_hubspot(
     conn: Conn,
     org_id: uuid.UUID | str,
@@ -87,10 +106,13 @@ def reconcile_hubspot(
     mark = since or _watermark(conn, org, "hubspot")
     window_start = (mark - margin) if mark is not None else datetime(1970, 1, 1, tzinfo=UTC)
     report = ReconcileReport(uuid.UUID(org), "hubspot", window_start, until)
+    merged_contacts: set[str] = set()
     for object_type in ("companies", "contacts", "deals"):
         n = 0
         for objs in _chunks(client.iter_modified(object_type, window_start, until), BATCH):
             if object_type == "deals":
+                # taken before the read: the associations reflect every change that occurred before it
+                read_at = datetime.now(UTC).isoformat()
                 links = client.deal_associations([o.id for o in objs])
                 rows = [
                     hubspot_deal_to_row(
@@ -98,6 +120,7 @@ def reconcile_hubspot(
                         contact_crm_ids=links.get(o.id, ([], None))[0],
                         company_crm_id=links.get(o.id, ([], None))[1],
                     )
+                    | {"associations_read_at": read_at}
                     for o in objs
                 ]
             elif object_type == "contacts":
@@ -117,6 +140,14 @@ def reconcile_hubspot(
                     "SELECT * FROM crm.apply_deletions(%s, 'hubspot', %s, %s)",
                     (org, INDEX_TABLES[object_type], Jsonb(merged)),
                 )
+                if object_type == "contacts":
+                    merged_contacts.update(m["crm_record_id"] for m in merged)
+                    merged_contacts.update(m["merged_into"] for m in merged)
+        if object_type == "contacts" and merged_contacts:
+            # a contact merge moves deal associations without modifying the deals: reread those deals
+            n += _refresh_deals(
+                conn, org, client, linked_deals(conn, org, "hubspot", sorted(merged_contacts))
+            )
         report.upserted[object_type] = n
         deleted = 0
         for page in client.iter_pages(object_type, archived=True):

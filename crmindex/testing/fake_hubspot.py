@@ -714,6 +714,13 @@ class FakeHubSpot(FakeServer):
                     elif primary:
                         crec.props["associatedcompanyid"] = str(tid)
             ts = now_ms()
+            # as in a real portal, the change modifies the contact (associatedcompanyid) and the deal
+            # (num_associated_* rollups): their last-modified dates move, so a modified-time search sees it
+            for kind, oid in ((fk, fid), (tk, tid)):
+                if kind in ("contacts", "deals"):
+                    touched = self.store(kind).touch(oid)
+                    if touched is not None:
+                        touched.updated_ms = max(touched.updated_ms, ts)
             events = []
             for a, aid, b, bid in ((fk, fid, tk, tid), (tk, tid, fk, fid)):
                 events.append(self._event(

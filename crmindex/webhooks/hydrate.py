@@ -17,6 +17,7 @@ from crmindex.crm.hubspot_properties import INDEX_TABLES
 from crmindex.db import Conn
 from crmindex.index import rows_json
 from crmindex.queue import Handler, Job, Outcome
+from crmindex.webhooks.process import enqueue_hydration, linked_deals
 
 UPSERTS = {"contacts": "upsert_contacts", "companies": "upsert_companies", "deals": "upsert_deals"}
 CONTACT_TYPED = (
@@ -45,6 +46,8 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
                     outcomes[job] = Outcome.dead(f"unknown object type {object_type!r}")
                 continue
             ids = list(dict.fromkeys(str(j.payload.get("crm_record_id")) for j in group))
+            # taken before the read: the associations fetched reflect every change that occurred before it
+            read_at = datetime.now(UTC).isoformat()
             try:
                 fetched = fetcher_for(org, source).fetch(object_type, ids)
             except CrmError as exc:
@@ -60,7 +63,10 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
                 if rec is None:
                     gone.append({"crm_record_id": rid, "occurred_at": now})
                     continue
-                rows.append(rec.row)
+                row = dict(rec.row)
+                if "contact_crm_ids" in row:
+                    row["associations_read_at"] = read_at
+                rows.append(row)
                 if rec.crm_record_id != rid:  # merged into another record
                     gone.append({"crm_record_id": rid, "occurred_at": now, "merged_into": rec.crm_record_id})
             try:
@@ -77,6 +83,12 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
                         )
                     if object_type == "contacts":
                         _refresh_tier2(conn, org, source, fetched)
+                        merged = [g["crm_record_id"] for g in gone if "merged_into" in g]
+                        merged += [g["merged_into"] for g in gone if "merged_into" in g]
+                        if merged:  # the CRM moved their deal associations: refetch those deals
+                            deals = linked_deals(conn, org, source, merged)
+                            if deals:
+                                enqueue_hydration(conn, org, source, "deals", deals)
             except psycopg.errors.DataException as exc:
                 for job in group:
                     outcomes[job] = Outcome.dead(f"cannot apply fetched records: {exc}")

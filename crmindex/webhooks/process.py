@@ -91,6 +91,8 @@ class _Batch:
     # raw CRM property changes, to drop superseded fields from pending write-backs
     crm_changes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     hydrate: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # contacts merged (both sides): the CRM moved their deal associations, so their deals are refetched
+    merged_contacts: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
 
 
@@ -109,11 +111,16 @@ def _association(ev: HubSpotEvent, batch: _Batch) -> None:
     if kind in ("CONTACT_TO_COMPANY", "COMPANY_TO_CONTACT"):
         contact, company = (a, b) if kind.startswith("CONTACT") else (b, a)
         change: dict[str, Any] = {"crm_record_id": contact, "column": "company_crm_id", "occurred_at": when}
+        primary = (ev.model_extra or {}).get("isPrimaryAssociation")
         if removed:
             change.update(value=None, expect=company)
-        else:
+            batch.changes["contacts"].append(change)
+        elif primary is not False:  # a secondary company is not the contact's company
             change["value"] = company
-        batch.changes["contacts"].append(change)
+            batch.changes["contacts"].append(change)
+        # the primary company is a property of the contact (associatedcompanyid) that the event only
+        # hints at (a removal may promote another company, events may arrive out of order): refetch it
+        batch.hydrate["contacts"].add(contact)
     elif kind in ("DEAL_TO_CONTACT", "CONTACT_TO_DEAL"):
         deal, contact = (a, b) if kind.startswith("DEAL") else (b, a)
         batch.deal_contacts.append(
@@ -183,6 +190,8 @@ def plan_hubspot(events: Sequence[Mapping[str, Any]]) -> _Batch:
                     )
             if primary:
                 batch.hydrate[obj].add(primary)
+                if obj == "contacts":
+                    batch.merged_contacts.update([primary, *(str(m) for m in ev.mergedObjectIds or [])])
         elif action == "associationChange":
             _association(ev, batch)
         else:
@@ -273,11 +282,25 @@ def apply_batch(conn: Conn, org_id: str, source: str, batch: _Batch) -> dict[str
             "SELECT crm.apply_deal_associations(%s, %s, %s)", (org_id, source, Jsonb(batch.deal_contacts))
         )
         stats["associations"] += len(batch.deal_contacts)
+    if batch.merged_contacts:
+        batch.hydrate["deals"].update(linked_deals(conn, org_id, source, sorted(batch.merged_contacts)))
     for obj, ids in batch.hydrate.items():
         if ids:
             enqueue_hydration(conn, org_id, source, obj, sorted(ids))
             stats["hydrate"] += len(ids)
     return stats
+
+
+def linked_deals(conn: Conn, org_id: str, source: str, contact_ids: Sequence[str]) -> list[str]:
+    """The deals the index links to these contacts."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT deal_crm_id FROM crm.deal_contact WHERE org_id = %s AND crm_source = %s "
+            "AND contact_crm_id = ANY(%s) AND NOT removed",
+            (org_id, source, list(contact_ids)),
+        )
+    ]
 
 
 def enqueue_hydration(conn: Conn, org_id: str, source: str, object_type: str, ids: Sequence[str]) -> None:

@@ -78,9 +78,14 @@ FOR EACH ROW EXECUTE FUNCTION crm.deal_index_derive();
 -- Search indexes (the search functions use exactly these expressions).
 CREATE INDEX contact_index_name_trgm_idx ON crm.contact_index
 USING gin (org_id, crm.contact_name_norm(first_name, last_name) gin_trgm_ops);
-CREATE INDEX contact_index_seniority_idx ON crm.contact_index (org_id, seniority);
-CREATE INDEX contact_index_lifecycle_idx ON crm.contact_index (org_id, lifecycle_stage);
-CREATE INDEX contact_index_active_deal_idx ON crm.contact_index (org_id, deal_value) WHERE has_active_deal;
+-- seniority then department: "directors of engineering" is one index range (the search's filters)
+CREATE INDEX contact_index_seniority_idx ON crm.contact_index (org_id, seniority, department);
+-- lifecycle then lead status: both filters (and their combinations) are one index range
+CREATE INDEX contact_index_lifecycle_idx ON crm.contact_index (org_id, lifecycle_stage, lead_status);
+-- contacts with an open deal in id order, with the deal summary: a deal filter reads them in the order
+-- results are returned and stops after a page (index-only), whatever the value bounds
+CREATE INDEX contact_index_active_deal_idx ON crm.contact_index (org_id, id) INCLUDE (deal_value, deal_stage)
+WHERE has_active_deal AND deleted_at IS NULL;
 CREATE INDEX company_index_name_trgm_idx ON crm.company_index
 USING gin (org_id, crm.norm_text(name) gin_trgm_ops);
 CREATE INDEX company_index_industry_groups_idx ON crm.company_index USING gin (org_id, industry_groups);
@@ -202,7 +207,7 @@ BEGIN
             SELECT e.elem, e.ord,
                 ARRAY(
                     SELECT k FROM jsonb_object_keys(e.elem) AS k
-                    WHERE k NOT IN ('crm_record_id', 'crm_source', 'deleted_at', 'contact_crm_ids')
+                    WHERE k NOT IN ('crm_record_id', 'crm_source', 'deleted_at', 'contact_crm_ids', 'associations_read_at')
                     ORDER BY k
                 ) AS keys
             FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
@@ -342,8 +347,11 @@ BEGIN
 END
 $$;
 
--- Deals accept one key besides the columns: contact_crm_ids (array of contact CRM ids), which replaces
--- the deal's contact associations when the row is applied.
+-- Deals accept two keys besides the columns: contact_crm_ids (array of contact CRM ids), which replaces
+-- the deal's contact associations when the row is applied, and associations_read_at (when that list was
+-- read from the CRM). The list's version is the later of crm_updated_at and associations_read_at: an
+-- association change does not always move a record's last-modified date, but a list read at T reflects
+-- every change that occurred before T.
 CREATE FUNCTION crm.upsert_deals(p_org_id uuid, p_source text, p_rows jsonb)
 RETURNS TABLE (inserted integer, updated integer, unchanged integer)
 LANGUAGE plpgsql AS $$
@@ -355,7 +363,7 @@ DECLARE
     v_contacts text[];
 BEGIN
     PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_index_rows('crm.deal_index', p_source, p_rows, ARRAY['contact_crm_ids']);
+    PERFORM crm.check_index_rows('crm.deal_index', p_source, p_rows, ARRAY['contact_crm_ids', 'associations_read_at']);
     SELECT e.ord, e.elem ->> 'crm_record_id' AS rid INTO v_bad
     FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
     WHERE e.elem ? 'contact_crm_ids' AND (
@@ -376,6 +384,13 @@ BEGIN
         count(*) FILTER (WHERE w.inserted), count(*) FILTER (WHERE NOT w.inserted)
     INTO v_applied, v_ins, v_upd
     FROM crm.write_index_rows(p_org_id, 'crm.deal_index', p_source, p_rows) AS w;
+    -- association lists also apply to deals whose row did not change but is not older than the stored one
+    SELECT v_applied || coalesce(array_agg(DISTINCT d.crm_record_id), '{}') INTO v_applied
+    FROM jsonb_array_elements(p_rows) AS e (elem)
+    INNER JOIN crm.deal_index AS d
+        ON d.org_id = p_org_id AND d.crm_source = p_source AND d.crm_record_id = btrim(e.elem ->> 'crm_record_id')
+    WHERE e.elem ? 'contact_crm_ids' AND NOT d.crm_record_id = ANY(v_applied)
+        AND (d.crm_updated_at IS NULL OR (e.elem ->> 'crm_updated_at')::timestamptz >= d.crm_updated_at);
 
     IF cardinality(v_applied) > 0 THEN
         -- contacts whose summary may change: associated before or after this batch
@@ -387,7 +402,10 @@ BEGIN
             SELECT DISTINCT ON (btrim(e.elem ->> 'crm_record_id'))
                 btrim(e.elem ->> 'crm_record_id') AS deal_id,
                 e.elem -> 'contact_crm_ids' AS ids,
-                coalesce((e.elem ->> 'crm_updated_at')::timestamptz, '-infinity') AS version
+                greatest(
+                    coalesce((e.elem ->> 'crm_updated_at')::timestamptz, '-infinity'),
+                    coalesce((e.elem ->> 'associations_read_at')::timestamptz, '-infinity')
+                ) AS version
             FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
             WHERE e.elem ? 'contact_crm_ids' AND btrim(e.elem ->> 'crm_record_id') = ANY(v_applied)
             ORDER BY btrim(e.elem ->> 'crm_record_id'), (e.elem ->> 'crm_updated_at')::timestamptz DESC NULLS LAST,
@@ -413,7 +431,7 @@ BEGIN
             SELECT p_org_id, p_source, w.deal_id, w.contact_id, FALSE, w.version FROM wanted AS w
             ON CONFLICT (org_id, crm_source, deal_crm_id, contact_crm_id) DO UPDATE
                 SET removed = FALSE, version = excluded.version
-                WHERE dc.removed AND coalesce(dc.version, '-infinity') <= excluded.version
+                WHERE coalesce(dc.version, '-infinity') <= excluded.version
             RETURNING dc.contact_crm_id
         )
         SELECT v_contacts || coalesce(array_agg(DISTINCT a.contact_crm_id), '{}') INTO v_contacts

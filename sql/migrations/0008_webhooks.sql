@@ -51,6 +51,18 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON crm.webhook_inbox TO crm_app, crm_worker
 CREATE TRIGGER webhook_inbox_notify AFTER INSERT ON crm.webhook_inbox
 FOR EACH STATEMENT EXECUTE FUNCTION crm.queue_notify();
 
+-- Recompute the deal summaries of the contacts linked to the deals named in p_items (any array of
+-- objects with "crm_record_id"): a deal's stage, amount or deletion changes its contacts' has_active_deal.
+CREATE FUNCTION crm.refresh_deal_contacts(p_org_id uuid, p_source text, p_items jsonb)
+RETURNS integer
+LANGUAGE sql AS $$
+    SELECT crm.refresh_contact_deals(p_org_id, p_source, ARRAY(
+        SELECT DISTINCT dc.contact_crm_id FROM crm.deal_contact AS dc
+        WHERE dc.org_id = p_org_id AND dc.crm_source = p_source
+            AND dc.deal_crm_id IN (SELECT x.elem ->> 'crm_record_id' FROM jsonb_array_elements(p_items) AS x (elem))
+    ));
+$$;
+
 -- p_changes: [{"crm_record_id": "...", "column": "job_title", "value": "CTO" | null,
 --              "occurred_at": "...", "expect": optional current value required for the change}]
 -- Returns (crm_record_id, outcome) for every change not applied: 'missing' (record not indexed),
@@ -113,6 +125,9 @@ BEGIN
             v_column, v_type, p_table, v_column
         ) USING p_org_id, p_source, v_group;
     END LOOP;
+    IF p_table = 'crm.deal_index'::regclass THEN
+        PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_changes);
+    END IF;
 END
 $$;
 
@@ -164,6 +179,19 @@ BEGIN
         $f$,
         p_table, v_erase
     ) USING p_org_id, p_source, p_events;
+    IF p_table = 'crm.deal_index'::regclass THEN
+        PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_events);
+    END IF;
+    -- records merged into a record that is now merged away point at the new primary
+    EXECUTE format(
+        $f$
+        UPDATE %1$s AS t SET merged_into = x.elem ->> 'merged_into'
+        FROM jsonb_array_elements($3) AS x (elem)
+        WHERE t.org_id = $1 AND t.crm_source = $2 AND t.merged_into = x.elem ->> 'crm_record_id'
+            AND coalesce(x.elem ->> 'merged_into', '') NOT IN ('', t.crm_record_id)
+        $f$,
+        p_table
+    ) USING p_org_id, p_source, p_events;
 END
 $$;
 
@@ -198,6 +226,9 @@ BEGIN
         $f$,
         p_table
     ) USING p_org_id, p_source, p_events;
+    IF p_table = 'crm.deal_index'::regclass THEN
+        PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_events);
+    END IF;
 END
 $$;
 
@@ -210,14 +241,22 @@ DECLARE
     v_contacts text[];
 BEGIN
     PERFORM crm.assert_org(p_org_id);
-    WITH latest AS (
-        SELECT DISTINCT ON (x.elem ->> 'deal_crm_id', x.elem ->> 'contact_crm_id')
+    WITH resolved AS (
+        -- a contact merged away: its associations are its primary's (the CRM moved them)
+        SELECT
             x.elem ->> 'deal_crm_id' AS deal_id,
-            x.elem ->> 'contact_crm_id' AS contact_id,
+            coalesce(c.merged_into, x.elem ->> 'contact_crm_id') AS contact_id,
             coalesce((x.elem ->> 'removed')::boolean, FALSE) AS removed,
             (x.elem ->> 'occurred_at')::timestamptz AS version
         FROM jsonb_array_elements(p_changes) AS x (elem)
-        ORDER BY x.elem ->> 'deal_crm_id', x.elem ->> 'contact_crm_id', (x.elem ->> 'occurred_at')::timestamptz DESC
+        LEFT JOIN crm.contact_index AS c
+            ON c.org_id = p_org_id AND c.crm_source = p_source AND c.crm_record_id = x.elem ->> 'contact_crm_id'
+                AND c.deleted_at IS NOT NULL AND c.merged_into IS NOT NULL
+    ),
+    latest AS (
+        SELECT DISTINCT ON (r.deal_id, r.contact_id) r.deal_id, r.contact_id, r.removed, r.version
+        FROM resolved AS r
+        ORDER BY r.deal_id, r.contact_id, r.version DESC
     ),
     changed AS (
         INSERT INTO crm.deal_contact AS dc (org_id, crm_source, deal_crm_id, contact_crm_id, removed, version)
