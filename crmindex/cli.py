@@ -197,6 +197,36 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_materialize(args: argparse.Namespace) -> int:
+    from crmindex.db import connect, resolve_dsn
+    from crmindex.materialize import materialize_contact
+    from crmindex.refs import resolve_contact
+
+    dsn = resolve_dsn(args.dsn)
+    org = _parse_org(args.org)
+    clients = _clients(dsn)
+    try:
+        with connect(dsn) as conn:
+            source = resolve_contact(conn, org, args.ref).crm_source
+            fetcher = clients.fetcher(org, source)
+            result = materialize_contact(conn, fetcher, org, args.ref, reason=args.reason, actor="cli")
+    finally:
+        clients.close()
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return EXIT_OK
+    rec = result.record
+    if rec is None:
+        print(f"{result.outcome}: {args.ref} is no longer in the CRM (soft-deleted in the index)")
+        return EXIT_OK
+    name = " ".join(p for p in (rec.first_name, rec.last_name) if p) or "(no name)"
+    print(
+        f"{result.outcome}: {name} <{rec.email or '-'}> {rec.crm_source}:{rec.crm_record_id} "
+        f"record {rec.id}, {len(rec.properties)} properties, fetched {rec.fetched_at}"
+    )
+    return EXIT_OK
+
+
 def _cmd_drain(args: argparse.Namespace) -> int:
     import signal
 
@@ -323,6 +353,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results and interpretation as JSON")
     p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
     p.set_defaults(handler=_cmd_search)
+
+    p = sub.add_parser(
+        "materialize",
+        help="materialize one contact: fetch its full record from the CRM into tier 2",
+        description="Fetch the contact's full record (every property) from its CRM, store it as a tier-2 "
+        "record, mark the index row materialized and log the activation. REF is an index id (#123), a CRM "
+        "record id or an email. A contact gone from the CRM is soft-deleted in the index.",
+    )
+    p.add_argument("ref", metavar="REF", help="index id (#123), CRM record id or email")
+    p.add_argument("--org", required=True, help="org uuid")
+    p.add_argument(
+        "--reason",
+        default="manual",
+        choices=["copilot", "meeting_booked", "enrichment", "ops_table", "webhook", "manual", "bulk"],
+        help="why (recorded in the activation log; default manual)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
+    p.set_defaults(handler=_cmd_materialize)
     p = sub.add_parser(
         "sync",
         help="initial (resumable) sync of an org's CRM into the index, with a progress bar",

@@ -1,0 +1,302 @@
+"""Plans of every search pattern at 500,000 contacts in one org (beside other orgs): index scans on the
+expected indexes, never a sequential scan of crm.contact_index. No timing assertions (see bench/search.py).
+
+The data is generated once per module by bulk SQL (generate_series), with the index table's derived
+columns computed per distinct title and the search indexes built after the load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import PgServer
+
+BIG = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
+OTHERS = [uuid.UUID(f"00000000-0000-4000-8000-0000000000c{i}") for i in range(1, 4)]
+N_BIG = int(os.environ.get("CRMINDEX_PLAN_CONTACTS", "500000"))
+
+LOAD = """
+INSERT INTO crm.org (org_id) VALUES (%(org)s) ON CONFLICT DO NOTHING;
+WITH w AS (
+  SELECT ARRAY['Blue','Red','Quantum','Bright','Silver','Green','North','Apex','Nova','Stripe','Acme','Globex','Initech',
+               'Umbrella','Stark','Wayne','Hooli','Vandelay','Pied','Soylent','Cyber','Iron','Golden','Swift','Lunar',
+               'Solar','Delta','Omega','Alpha','Prime','Orion','Zenith','Vertex','Summit','Harbor','Maple','Cedar',
+               'Falcon','Eagle','Tiger']::text[] AS a,
+         ARRAY['Ledger','Pay','Bank','Health','Labs','Systems','Works','Cloud','Data','Logic','Foods','Motors','Capital',
+               'Care','Soft','Dynamics','Networks','Partners','Retail','Energy','Media','Bio','Robotics','Finance',
+               'Wallet','Insure','Pharma','Logistics','Studio','Ventures']::text[] AS b,
+         ARRAY['Inc','LLC','Ltd','Group','Co','GmbH','SA','Corp','Holdings','AG','PLC','BV']::text[] AS s,
+         ARRAY['FINANCIAL_SERVICES','BANKING','CAPITAL_MARKETS','INSURANCE','COMPUTER_SOFTWARE','INTERNET',
+               'HOSPITAL_HEALTH_CARE','PHARMACEUTICALS','RETAIL','AUTOMOTIVE','MEDICAL_DEVICES','CONSTRUCTION',
+               'EDUCATION_MANAGEMENT','TELECOMMUNICATIONS','MARKETING_AND_ADVERTISING','LOGISTICS_AND_SUPPLY_CHAIN',
+               'REAL_ESTATE','FOOD_BEVERAGES','OIL_ENERGY','MANAGEMENT_CONSULTING']::text[] AS ind
+)
+INSERT INTO crm.company_index (org_id, crm_source, crm_record_id, name, domain, industry, crm_updated_at)
+SELECT %(org)s, 'hubspot', 'co' || g,
+       w.a[1 + g %% 40] || ' ' || w.b[1 + (g / 40) %% 30] || ' ' || w.s[1 + (g / 1200) %% 12] || ' ' || (g / 14400 + 1),
+       lower(w.a[1 + g %% 40] || w.b[1 + (g / 40) %% 30]) || (g / 1200) || '.com',
+       w.ind[1 + (hashint4(g) & 1023) %% 20], now() - (g %% 1000) * interval '1 hour'
+FROM generate_series(0, %(companies)s - 1) AS g, w;
+
+WITH w AS (
+  SELECT ARRAY['John','Jane','Stan','Stanley','Michael','Maria','José','Catherine','Katherine','Will','Don','Anna',
+               'Peter','Paul','Laura','Linda','James','Robert','Mary','Patricia','Jennifer','David','Richard','Joseph',
+               'Thomas','Charles','Sarah','Karen','Nancy','Lisa','Betty','Daniel','Matthew','Anthony','Mark','Steven',
+               'Andrew','Joshua','Kevin','Brian','George','Edward','Ronald','Timothy','Jason','Jeffrey','Ryan','Jacob',
+               'Gary','Nicholas','Eric','Jonathan','Stephen','Larry','Justin','Scott','Brandon','Benjamin','Samuel',
+               'Gregory','Frank','Raymond','Alexander','Patrick','Jack','Dennis','Jerry','Tyler','Aaron','Henry','Adam',
+               'Emma','Olivia','Ava','Sophia','Isabella','Mia','Amelia','Harper','Evelyn','Abigail','Emily','Léa',
+               'Zoë','François','Jürgen','Søren','Łukasz','Renée','Chloé','Björn']::text[] AS f,
+         ARRAY['Smith','Johnson','Williams','Brown','Jones','Garcia','Miller','Davis','Rodriguez','Martinez',
+               'Hernandez','Lopez','Gonzalez','Wilson','Anderson','Thomas','Taylor','Moore','Jackson','Martin','Lee',
+               'Perez','Thompson','White','Harris','Sanchez','Clark','Ramirez','Lewis','Robinson','Walker','Young',
+               'Allen','King','Wright','Scott','Torres','Nguyen','Hill','Flores','Green','Adams','Nelson','Baker',
+               'Hall','Rivera','Campbell','Mitchell','Carter','Roberts','Müller','Schmidt','Schneider','Fischer',
+               'Weber','Meyer','Wagner','Becker','Schulz','Hoffmann','O''Neil','Dubois','Lefèvre','Nowak','Kowalski',
+               'Søndergaard','Ørsted','Núñez','Peña','Çelik']::text[] AS l,
+         ARRAY['','son','berg','stein','ley','ton','man','ford','wood','field','well','er','sky','ski','ez','ini','ov',
+               'ova','sen','ström','ard','ock','ham','by','dale','ridge','worth','mont','ville','holm','ling','hurst',
+               'combe','more','wick','thorpe','bridge','gate','brook','shaw']::text[] AS lsuf,
+         ARRAY['subscriber','lead','lead','lead','mql','sql','opportunity','customer','customer','evangelist']::text[] AS lc,
+         ARRAY['NEW','OPEN','IN_PROGRESS','OPEN_DEAL','UNQUALIFIED','ATTEMPTED_TO_CONTACT','CONNECTED','BAD_TIMING']::text[] AS ls
+), t AS (
+  SELECT row_number() OVER () - 1 AS k, x.title, crm.title_seniority(x.title) AS sen, crm.title_department(x.title) AS dep
+  FROM unnest(ARRAY['VP of Sales','Vice President, Engineering','SVP Marketing','VP Finance','Director of Engineering',
+      'Engineering Director','Sales Director','Head of Product','Head of Data','CEO','CFO','CTO','COO',
+      'Chief Marketing Officer','Software Engineer','Senior Software Engineer','Staff Engineer','Account Executive',
+      'Sales Manager','Marketing Manager','Product Manager','Product Designer','Data Analyst','Data Scientist',
+      'HR Manager','Recruiter','Office Manager','Operations Manager','Customer Success Manager','Support Specialist',
+      'Legal Counsel','Controller','Accountant','Intern','Marketing Intern','Founder','Co-Founder','Owner','Partner',
+      'MVP Product Owner','VPN Engineer','IT Administrator','Security Engineer','Growth Marketer',
+      'Business Development Representative','Sales Development Representative','Engineering Manager',
+      'Finance Manager','Director of Finance','VP Operations']) AS x (title)
+), x AS (
+  SELECT g, hashint4(g + %(seed)s * 7919) & 2147483647 AS h1, hashint4(g * 31 + %(seed)s) & 2147483647 AS h2,
+         hashint4(g * 17 + 3) & 2147483647 AS h3
+  FROM generate_series(0, %(contacts)s - 1) AS g
+)
+INSERT INTO crm.contact_index (org_id, crm_source, crm_record_id, first_name, last_name, email, email_domain,
+                               company_name, company_crm_id, job_title, seniority, department, lifecycle_stage,
+                               lead_status, crm_updated_at, has_active_deal, deal_stage, deal_value)
+SELECT %(org)s, 'hubspot', 'c' || x.g, nm.fn, nm.ln,
+       nm.local || x.g || '@' || co.domain, co.domain, co.name, co.crm_record_id, t.title, t.sen, t.dep,
+       w.lc[1 + (x.h1 / 7) %% 10], w.ls[1 + (x.h2 / 11) %% 8], now() - (x.g %% 5000) * interval '1 hour',
+       x.g %% 50 = 0,
+       CASE WHEN x.g %% 50 = 0 THEN (ARRAY['appointmentscheduled','qualifiedtobuy','contractsent'])[1 + x.g %% 3] END,
+       CASE WHEN x.g %% 50 = 0 THEN (x.g %% 200) * 1000 END
+FROM x CROSS JOIN w
+CROSS JOIN LATERAL (
+    SELECT w.f[1 + x.h1 %% cardinality(w.f)] AS fn, w.l[1 + x.h2 %% cardinality(w.l)] || w.lsuf[1 + (x.h2 / 97) %% 40] AS ln
+) AS n0
+CROSS JOIN LATERAL (
+    SELECT n0.fn, n0.ln, regexp_replace(lower(crm.unaccent_text(n0.fn || '.' || n0.ln)), '[^a-z.]', '', 'g') AS local
+) AS nm
+INNER JOIN t ON t.k = x.h3 %% 50
+INNER JOIN crm.company_index AS co
+    ON co.org_id = %(org)s AND co.crm_source = 'hubspot' AND co.crm_record_id = 'co' || ((x.h1 / 13) %% %(companies)s);
+"""
+
+
+def _load(conn: psycopg.Connection[Any]) -> None:
+    """Bulk-load the orgs with crm.contact_index's search indexes dropped, then rebuild them."""
+    defs = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'crm.contact_index'::regclass AND NOT i.indisprimary AND NOT i.indisunique"
+        )
+    ]
+    names = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'crm.contact_index'::regclass AND NOT i.indisprimary AND NOT i.indisunique"
+        )
+    ]
+    for name in names:
+        conn.execute(f"DROP INDEX crm.{name}")
+    conn.execute("ALTER TABLE crm.contact_index DISABLE TRIGGER USER")
+    conn.execute("SET maintenance_work_mem = '256MB'")
+    for i, (org, contacts, companies) in enumerate(
+        [(BIG, N_BIG, N_BIG // 10)] + [(o, N_BIG // 20, N_BIG // 200) for o in OTHERS]
+    ):
+        for statement in filter(str.strip, LOAD.split(";\n")):
+            conn.execute(statement, {"org": org, "contacts": contacts, "companies": companies, "seed": i + 1})
+    conn.execute("ALTER TABLE crm.contact_index ENABLE TRIGGER USER")
+    for d in defs:
+        conn.execute(d)
+    conn.execute("VACUUM ANALYZE crm.contact_index")
+    conn.execute("VACUUM ANALYZE crm.company_index")
+
+
+@pytest.fixture(scope="module")
+def big(pg_server: PgServer, template_db: str) -> Iterator[psycopg.Connection[Any]]:
+    name = f"plans_{uuid.uuid4().hex[:12]}"
+    with pg_server.admin() as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    try:
+        with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
+            _load(conn)
+            yield conn
+    finally:
+        with pg_server.admin() as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _explain(conn: psycopg.Connection[Any], sql: str, ids: list[int] | None = None) -> list[dict[str, Any]]:
+    if ids is not None:
+        sql = sql.replace("$1::bigint[]", "%s::bigint[]")
+    with conn.transaction():
+        conn.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
+        row = conn.execute("EXPLAIN (FORMAT JSON) " + sql, (ids,) if ids is not None else None).fetchone()
+    assert row is not None
+    doc = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+    return list(_nodes(doc[0]["Plan"]))
+
+
+def _scans(nodes: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(relation, index or node type) of every scan."""
+    out = set()
+    for n in nodes:
+        rel = n.get("Relation Name")
+        if rel:
+            out.add((rel, n.get("Index Name") or n["Node Type"]))
+        elif "Index Name" in n:
+            out.add(("?", n["Index Name"]))
+    return out
+
+
+def _sample(conn: psycopg.Connection[Any], sql: str) -> Any:
+    row = conn.execute(sql, (BIG,)).fetchone()
+    assert row is not None
+    return row
+
+
+PATTERNS: list[tuple[str, str, dict[str, Any], set[str]]] = [
+    # name, query (or a SQL sample producing it), filters, indexes that must appear (any of them)
+    ("email exact", "@email", {}, {"contact_index_email_idx"}),
+    ("email domain", "@domain", {}, {"contact_index_email_domain_idx"}),
+    ("name", "@name", {}, {"contact_index_search_doc_idx"}),
+    ("name with typos", "Jonh Smiht", {}, {"contact_index_name_trgm_idx", "contact_index_name_soundex_idx"}),
+    (
+        "company + title",
+        "",
+        {"company": "Quantum Ledger", "seniority": "director", "department": "engineering"},
+        {"contact_index_company_idx", "contact_index_seniority_idx"},
+    ),
+    ("free text", "maria quantum", {}, {"contact_index_search_doc_idx"}),
+    (
+        "lifecycle filter",
+        "",
+        {"lifecycle_stage": "customer"},
+        {"contact_index_lifecycle_idx", "contact_index_pkey"},
+    ),
+    (
+        "lifecycle filter, rare",
+        "",
+        {"lifecycle_stage": "evangelist", "lead_status": "CONNECTED"},
+        {"contact_index_lifecycle_idx", "contact_index_pkey"},
+    ),
+    (
+        "deal filter",
+        "",
+        {"has_active_deal": True, "deal_value_min": 150000},
+        {"contact_index_active_deal_idx"},
+    ),
+    (
+        "VPs at fintech",
+        "",
+        {"seniority": "vp", "industry_group": "fintech"},
+        {"contact_index_seniority_idx", "contact_index_company_idx", "contact_index_pkey"},
+    ),
+    (
+        "Stan from Acme",
+        "stan",
+        {"company": "acme ledger"},
+        {"contact_index_company_idx", "contact_index_search_doc_idx"},
+    ),
+    ("materialized", "", {"is_materialized": True}, {"contact_index_materialized_idx"}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "query", "filters", "expected"), PATTERNS, ids=[p[0] for p in PATTERNS])
+def test_pattern_plans(
+    big: psycopg.Connection[Any], name: str, query: str, filters: dict[str, Any], expected: set[str]
+) -> None:
+    if query == "@email":
+        query = str(
+            _sample(big, "SELECT email FROM crm.contact_index WHERE org_id = %s AND id %% 997 = 5 LIMIT 1")[0]
+        )
+    elif query == "@domain":
+        query = str(
+            _sample(
+                big, "SELECT email_domain FROM crm.contact_index WHERE org_id = %s AND id %% 991 = 7 LIMIT 1"
+            )[0]
+        )
+    elif query == "@name":
+        query = " ".join(
+            _sample(
+                big,
+                "SELECT first_name, last_name FROM crm.contact_index WHERE org_id = %s AND id %% 983 = 3 LIMIT 1",
+            )
+        )
+    row = big.execute(
+        "SELECT crm.search_contact_plan(%s, %s, %s::jsonb, 50)", (BIG, query, json.dumps(filters))
+    ).fetchone()
+    assert row is not None
+    plan: dict[str, Any] = row[0]
+    scans: set[tuple[str, str]] = set()
+    if plan["mode"] == "filter":
+        for key in ("sample_sql", "collect_sql", "sql"):  # the way taken depends on the density of matches
+            scans |= _scans(_explain(big, plan[key]))
+    else:
+        for src in plan["sources"]:
+            src_scans = _scans(_explain(big, src["sql"]))
+            assert ("contact_index", "Seq Scan") not in src_scans, (name, src["name"], src_scans)
+            scans |= src_scans
+        scans |= _scans(_explain(big, plan["score_sql"], [1, 2, 3]))
+    assert ("contact_index", "Seq Scan") not in scans, (name, scans)
+    assert not any(node == "Seq Scan" and rel == "contact_index" for rel, node in scans)
+    assert expected & {index for _, index in scans}, (name, scans)
+    # and it runs
+    big.execute(
+        "SELECT * FROM crm.search_contacts(%s, %s, %s::jsonb, 50)", (BIG, query, json.dumps(filters))
+    ).fetchall()
+
+
+@pytest.mark.slow
+def test_results_at_scale(big: psycopg.Connection[Any]) -> None:
+    email, first, last = _sample(
+        big,
+        "SELECT email, first_name, last_name FROM crm.contact_index WHERE org_id = %s AND id %% 1009 = 11 LIMIT 1",
+    )
+    rows = big.execute("SELECT email FROM crm.search_contacts(%s, %s)", (BIG, email)).fetchall()
+    assert rows[0][0] == email
+    rows = big.execute(
+        "SELECT first_name, last_name FROM crm.search_contacts(%s, %s, '{}', 5)", (BIG, f"{first} {last}")
+    ).fetchall()
+    assert rows[0] == (first, last)
+    rows = big.execute(
+        "SELECT seniority, 'fintech' = ANY(industry_groups) FROM crm.search_contacts(%s, '', %s::jsonb, 50)",
+        (BIG, json.dumps({"seniority": "vp", "industry_group": "fintech"})),
+    ).fetchall()
+    assert len(rows) == 50 and all(r == ("vp", True) for r in rows)
+    other = big.execute(
+        "SELECT count(*) FROM crm.search_contacts(%s, 'john smith', '{}', 200) AS s JOIN crm.contact_index AS c ON c.id = s.id AND c.org_id <> %s",
+        (BIG, BIG),
+    ).fetchone()
+    assert other == (0,)
