@@ -19,8 +19,10 @@ lint: bootstrap
 	.venv/bin/mypy
 	.venv/bin/sqlfluff lint sql
 
+# each script prints its figures and writes bench/results/<name>.json (long: tens of minutes in all)
+BENCHES := ingest sync search webhooks queue materialize
 bench: bootstrap
-	$(PY) -m bench.ingest $(BENCH_ARGS)
+	@for b in $(BENCHES); do echo "== bench/$$b"; $(PY) -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
