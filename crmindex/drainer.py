@@ -20,7 +20,6 @@ import logging
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -478,7 +477,3 @@ class Drainer:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
-
-
-def new_worker_id() -> str:
-    return f"drainer:{uuid.uuid4().hex[:8]}"

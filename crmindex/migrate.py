@@ -151,10 +151,3 @@ def _migrate(
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied
-
-
-def applied_versions(conn: psycopg.Connection[Any]) -> list[int]:
-    exists = conn.execute("SELECT to_regclass('crm.schema_migration') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
-        return []
-    return [int(r[0]) for r in conn.execute("SELECT version FROM crm.schema_migration ORDER BY version")]

@@ -14,7 +14,7 @@ import random
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -245,10 +245,3 @@ class LocalCluster:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def local_cluster(**kwargs: object) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(**kwargs)  # type: ignore[arg-type]
-    with cluster:
-        yield cluster

@@ -350,12 +350,3 @@ def run_sync(
     )
     report.finished_at = datetime.now(UTC)
     return report
-
-
-def sync_summary(conn: Conn, org_id: uuid.UUID | str, source: str) -> dict[str, Any]:
-    rows = conn.execute(
-        "SELECT object_type, status, records, pages, watermark FROM crm.sync_state "
-        "WHERE org_id = %s AND crm_source = %s ORDER BY object_type",
-        (str(org_id), source),
-    ).fetchall()
-    return {str(r[0]): {"status": r[1], "records": r[2], "pages": r[3], "watermark": r[4]} for r in rows}

@@ -16,21 +16,10 @@ from crmindex.crm.fetch import RecordFetcher
 from crmindex.crm.hubspot_properties import INDEX_TABLES
 from crmindex.db import Conn
 from crmindex.index import rows_json
+from crmindex.materialize import CONTACT_COLUMNS
 from crmindex.queue import Handler, Job, Outcome
+from crmindex.sync import UPSERT_FN
 from crmindex.webhooks.process import enqueue_hydration, linked_deals
-
-UPSERTS = {"contacts": "upsert_contacts", "companies": "upsert_companies", "deals": "upsert_deals"}
-CONTACT_TYPED = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "company_name",
-    "company_crm_id",
-    "job_title",
-    "lifecycle_stage",
-    "lead_status",
-)
 
 
 def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler:
@@ -41,7 +30,7 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
             key = (str(job.org_id), str(job.row.get("crm_source")), str(job.payload.get("object_type")))
             groups.setdefault(key, []).append(job)
         for (org, source, object_type), group in groups.items():
-            if object_type not in UPSERTS:
+            if object_type not in UPSERT_FN:
                 for job in group:
                     outcomes[job] = Outcome.dead(f"unknown object type {object_type!r}")
                 continue
@@ -73,7 +62,7 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
                 with conn.transaction():
                     if rows:
                         conn.execute(
-                            f"SELECT * FROM crm.{UPSERTS[object_type]}(%s, %s, %s::jsonb)",
+                            f"SELECT * FROM crm.{UPSERT_FN[object_type]}(%s, %s, %s::jsonb)",
                             (org, source, rows_json(rows)),
                         )
                     if gone:
@@ -122,7 +111,7 @@ def _refresh_tier2(conn: Conn, org: str, source: str, fetched: Mapping[str, obje
                     org,
                     source,
                     rec.crm_record_id,
-                    Jsonb({k: rec.row.get(k) for k in CONTACT_TYPED}),
+                    Jsonb({k: rec.row.get(k) for k in CONTACT_COLUMNS}),
                     Jsonb(rec.properties),
                     rec.row.get("crm_updated_at"),
                 ),
