@@ -28,6 +28,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from crmindex.crm.errors import AuthError, CrmError, RateLimited
+from crmindex.crm.hubspot_properties import OBJECT_TYPES
 from crmindex.db import Conn
 from crmindex.queue import NOTIFY_CHANNEL, Job, Outcome, Queue, default_worker_id
 
@@ -398,7 +399,7 @@ class Drainer:
     def _after_create(self, conn: Conn, job: Job, crm_record_id: str) -> None:
         """Index the created record (hydrate) and link a local tier-2 contact with the same email."""
         entity = str(job.row["entity_type"])
-        object_type = {"contact": "contacts", "company": "companies", "deal": "deals"}.get(entity)
+        object_type = OBJECT_TYPES.get(entity)
         if object_type is None:
             return
         conn.execute(

@@ -31,7 +31,7 @@ from crmindex.db import Conn, translate_errors
 from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.index import upsert_contacts
 from crmindex.queue import Handler, Job, Outcome
-from crmindex.refs import IndexRef, resolve_contact
+from crmindex.refs import IndexRef, resolve_contact, resolve_contacts
 from crmindex.writeback import TriggeredBy, create_contact, update_contact
 
 Reason = Literal["copilot", "meeting_booked", "enrichment", "ops_table", "webhook", "manual", "bulk"]
@@ -419,9 +419,11 @@ def materialize_many(
     org = str(org_id)
     _assert_org(conn, org)
     targets: dict[tuple[str, str], IndexRef] = {}
-    for ref in refs:
-        with translate_errors():
-            t = resolve_contact(conn, org, ref, source=fetcher.source)
+    with translate_errors():
+        resolved = resolve_contacts(conn, org, refs, source=fetcher.source)  # one query for all refs
+    for ref, t in zip(refs, resolved, strict=True):
+        if t is None:
+            raise NotFoundError(f"no indexed contact matches {str(ref).strip()[:80]!r} in this org")
         targets.setdefault((t.crm_source, t.crm_record_id), t)  # a contact named twice is done once
     ordered = list(targets.values())
     allowed = len(ordered) if budget is None else _take_permits(conn, budget, len(ordered))[0]
@@ -520,11 +522,12 @@ def materialize_jobs_handler(
                         outcomes[job] = out
                     continue
                 with conn.transaction(), translate_errors():
-                    for job, rid in zip(chunk, ids, strict=True):
-                        try:
-                            target = resolve_contact(conn, org, rid, source=source)
-                        except NotFoundError as exc:
-                            outcomes[job] = Outcome.dead(str(exc))
+                    targets = resolve_contacts(conn, org, ids, source=source)
+                    for job, rid, target in zip(chunk, ids, targets, strict=True):
+                        if target is None:
+                            outcomes[job] = Outcome.dead(
+                                f"no indexed contact matches {rid[:80]!r} in this org"
+                            )
                             continue
                         rec = fetched.get(rid)
                         reason = str(job.payload.get("reason") or "bulk")

@@ -16,10 +16,9 @@ from crmindex.crm.attio import AttioClient
 from crmindex.crm.errors import CrmError
 from crmindex.crm.fetch import FetchedRecord
 from crmindex.crm.hubspot import HubSpotClient
+from crmindex.crm.hubspot_properties import OBJECT_TYPES
 from crmindex.crm.mapping import hubspot_contact_to_row, hubspot_deal_to_row, hubspot_to_row
 from crmindex.drainer import WriteResult
-
-HUBSPOT_ENTITY_TYPES = {"contact": "contacts", "company": "companies", "deal": "deals"}
 
 
 class HubSpotFetcher:
@@ -70,12 +69,12 @@ class HubSpotWriter:
         return f"HubSpotWriter({self.client!r})"
 
     def update(self, entity_type: str, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
-        object_type = HUBSPOT_ENTITY_TYPES[entity_type]
+        object_type = OBJECT_TYPES[entity_type]
         results = self.client.batch_update(object_type, [(rid, dict(p)) for rid, p in items])
         return [WriteResult(r.ok, r.crm_record_id, r.error) for r in results]
 
     def create(self, entity_type: str, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
-        object_type = HUBSPOT_ENTITY_TYPES[entity_type]
+        object_type = OBJECT_TYPES[entity_type]
         id_property = "email" if object_type == "contacts" else "domain"
         results = self.client.batch_upsert(
             object_type, [(key, dict(p)) for key, p in items], id_property=id_property

@@ -141,7 +141,10 @@ READ_PROPERTIES: dict[ObjectType, list[str]] = {
 
 # objectTypeId of generic object.* events
 OBJECT_TYPE_IDS: dict[str, ObjectType] = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
-EVENT_PREFIXES: dict[str, ObjectType] = {"contact": "contacts", "company": "companies", "deal": "deals"}
+# singular entity names (write-back entity_type, HubSpot event prefixes) <-> object types
+OBJECT_TYPES: dict[str, ObjectType] = {"contact": "contacts", "company": "companies", "deal": "deals"}
+ENTITY_TYPES: dict[ObjectType, str] = {v: k for k, v in OBJECT_TYPES.items()}
+EVENT_PREFIXES = OBJECT_TYPES
 INDEX_TABLES: dict[ObjectType, str] = {
     "contacts": "crm.contact_index",
     "companies": "crm.company_index",

@@ -22,7 +22,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from crmindex.crm.hubspot_properties import EVENT_PREFIXES, INDEX_TABLES, OBJECT_TYPE_IDS, property_change
+from crmindex.crm.hubspot_properties import (
+    ENTITY_TYPES,
+    EVENT_PREFIXES,
+    INDEX_TABLES,
+    OBJECT_TYPE_IDS,
+    property_change,
+)
 from crmindex.db import Conn
 from crmindex.queue import Job, Outcome, Queue
 
@@ -199,7 +205,6 @@ def plan_hubspot(events: Sequence[Mapping[str, Any]]) -> _Batch:
     return batch
 
 
-ENTITY_TYPES = {"contacts": "contact", "companies": "company", "deals": "deal"}
 ATTIO_OBJECTS = {"people": "contacts", "companies": "companies", "deals": "deals"}
 
 
