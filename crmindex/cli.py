@@ -14,6 +14,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
+from pydantic import ValidationError
+
 from crmindex.errors import CrmIndexError, InvalidInputError, InvalidRowError
 
 EXIT_OK = 0
@@ -68,8 +71,10 @@ def _cmd_connect(args: argparse.Namespace) -> int:
             token_ref=f"env:{args.token_env}" if args.token_env else None,
             webhook_secret_ref=",".join(f"env:{v}" for v in args.webhook_secret_env) or None,
         )
-    except ValueError as exc:
-        raise InvalidInputError(str(exc).splitlines()[-1]) from exc
+    except ValidationError as exc:  # the messages, not pydantic's closing "further information" line
+        raise InvalidInputError(
+            "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        ) from exc
     with connect(args.dsn) as conn:
         save_connection(conn, connection)
     print(
@@ -99,8 +104,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from crmindex.db import connect
     from crmindex.search import search
 
-    with connect(args.dsn, org_id=args.org) as conn:
-        result = search(conn, args.org, args.query, limit=args.limit, after=args.after)
+    org = _parse_org(args.org)
+    with connect(args.dsn, org_id=org) as conn:
+        result = search(conn, org, args.query, limit=args.limit, after=args.after)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
         return EXIT_OK
@@ -158,6 +164,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                     f"{source}: {report.records:,} records synced"
                     + "".join(f", {s.step} {s.records:,}" for s in report.steps)
                 )
+    except psycopg.OperationalError as exc:  # e.g. the database restarted: every committed page is kept
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CrmIndexError(
+            f"lost the database during the sync ({first[:200]}); run it again to resume from the last "
+            "committed page"
+        ) from exc
     finally:
         clients.close()
     return EXIT_OK
@@ -427,10 +439,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bad_argument(args: argparse.Namespace) -> str | None:
+    """A message for an argument no command can use: a NUL or undecodable bytes (surrogates)."""
+    from crmindex.db import text_problem
+
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            problem = text_problem(item) if isinstance(item, str) else None
+            if problem is not None:
+                return f"argument {name} {problem}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    bad = _bad_argument(args)
+    if bad is not None:
+        print(f"crmindex {args.command}: {bad}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -441,6 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except CrmIndexError as exc:
         print(f"crmindex {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except psycopg.Error as exc:  # not one of ours: one line, no traceback
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"crmindex {args.command}: database error: {first[:300]}", file=sys.stderr)
         return EXIT_FAILURE
 
 

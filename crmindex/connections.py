@@ -16,6 +16,9 @@ from crmindex.db import Conn, translate_errors
 from crmindex.errors import InvalidInputError, NotFoundError
 
 Source = Literal["hubspot", "attio"]
+# jobs of a connection whose token the CRM rejected wait this long (released: no attempt spent), then one
+# call probes whether the token works again
+AUTH_RETRY_S = 60.0
 
 
 class Connection(BaseModel):
@@ -120,3 +123,61 @@ def list_connections(conn: Conn, org_id: uuid.UUID | str | None = None) -> list[
         )
         for r in rows
     ]
+
+
+def remember_attio_object_ids(conn: Conn, org_id: uuid.UUID | str, object_ids: dict[str, str]) -> bool:
+    """Merge Attio object id -> slug pairs (learned from fetched records) into the connection's
+    ``settings.attio_object_ids``: Attio webhooks name objects by id only. True when something was added."""
+    if not object_ids:
+        return False
+    with translate_errors():
+        cur = conn.execute(
+            "UPDATE crm.connection SET settings = jsonb_set(settings, '{attio_object_ids}', "
+            "coalesce(settings -> 'attio_object_ids', '{}'::jsonb) || %s), updated_at = now() "
+            "WHERE org_id = %s AND crm_source = 'attio' "
+            "AND NOT coalesce(settings -> 'attio_object_ids', '{}'::jsonb) @> %s",
+            (Jsonb(object_ids), str(org_id), Jsonb(object_ids)),
+        )
+    return cur.rowcount > 0
+
+
+def flag_auth_failure(conn: Conn, org_id: uuid.UUID | str, source: str, error: str) -> None:
+    """The CRM rejected the connection's token (401/403): record why, so operators see it in ``status``.
+
+    Workers release the connection's jobs (no attempt spent) instead of failing them; the flag clears on the
+    next call the CRM accepts (:func:`clear_auth_failure`). ``error`` comes from the CRM's error body, which
+    never contains the token.
+    """
+    conn.execute(
+        "UPDATE crm.connection SET auth_error = left(%s, 2000), auth_failed_at = coalesce(auth_failed_at, now()), "
+        "updated_at = now() WHERE org_id = %s AND crm_source = %s",
+        (error, str(org_id), source),
+    )
+
+
+def clear_auth_failure(conn: Conn, org_id: uuid.UUID | str, source: str) -> bool:
+    """A call was accepted again: clear the flag (True when there was one)."""
+    return (
+        conn.execute(
+            "UPDATE crm.connection SET auth_error = NULL, auth_failed_at = NULL, updated_at = now() "
+            "WHERE org_id = %s AND crm_source = %s AND auth_error IS NOT NULL",
+            (str(org_id), source),
+        ).rowcount
+        > 0
+    )
+
+
+def hold_account_jobs(
+    conn: Conn, queue_table: str, org_id: uuid.UUID | str, source: str, note: str, *, kind: str | None = None
+) -> int:
+    """Push the account's waiting jobs of ``queue_table`` (a queue-core table; ``kind`` for ``crm.job``)
+    ``AUTH_RETRY_S`` out, attempts untouched: no worker of any process sends them with a rejected token."""
+    sql = (
+        f"UPDATE {queue_table} SET next_retry_at = greatest(next_retry_at, clock_timestamp() "
+        "+ make_interval(secs => %s)), last_error = %s, updated_at = now() "
+        "WHERE org_id = %s AND crm_source = %s AND status IN ('pending', 'failed')"
+    )
+    params: tuple[object, ...] = (AUTH_RETRY_S, note[:4000], str(org_id), source)
+    if kind is not None:
+        sql, params = sql + " AND kind = %s", (*params, kind)
+    return conn.execute(sql, params).rowcount

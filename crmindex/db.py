@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -67,6 +69,35 @@ def translate_errors() -> Iterator[None]:
         if typed is not None:
             raise typed from exc
         raise
+
+
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL cannot take ``value`` as a text parameter (a NUL, an unpaired surrogate), else None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (not UTF-8)"
+    return None
+
+
+def json_param(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
+    """JSON text for a jsonb parameter; ValueError when PostgreSQL could not take it (NaN or Infinity, a NUL,
+    an unpaired surrogate, nesting too deep). ``default`` may raise TypeError for unsupported values."""
+    try:
+        text = json.dumps(value, default=default, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        raise ValueError("is nested too deeply") from None
+    except ValueError:
+        raise ValueError("contains NaN or Infinity (not valid JSON)") from None
+    problem = "contains a NUL character" if _NUL_ESCAPE.search(text) else text_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

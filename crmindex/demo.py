@@ -227,6 +227,12 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
                     (HUBSPOT_ORG, [*gone, dup]),
                 )
                 == len(gone) + 1
+                and _one(
+                    conn,
+                    "SELECT job_title FROM crm.contact_index WHERE org_id = %s AND crm_record_id = %s",
+                    (ATTIO_ORG, attio_person),
+                )
+                == "Chief Executive Officer"
             ),
             60,
         )

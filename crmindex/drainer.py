@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.types.json import Jsonb
 
+from crmindex.connections import AUTH_RETRY_S, clear_auth_failure, flag_auth_failure, hold_account_jobs
 from crmindex.crm.errors import AuthError, CrmError, RateLimited
 from crmindex.crm.hubspot_properties import OBJECT_TYPES
 from crmindex.db import Conn
@@ -71,7 +72,8 @@ def _outcome_for(error: CrmError) -> Outcome:
             max(error.wait_seconds, 1.0), f"rate limited ({error.limit_name}): {error.message}"
         )
     if isinstance(error, AuthError):
-        return Outcome.retry(f"auth failed: {error.message}")
+        # the connection's token, not the job: wait for it to be fixed without spending attempts
+        return Outcome.release(AUTH_RETRY_S, f"auth failed, waiting for the connection's token: {error}")
     if error.retryable:
         return Outcome.retry(f"{type(error).__name__}: {error.message}")
     return Outcome.dead(f"{error.status or ''} {error.message}".strip())
@@ -353,8 +355,10 @@ class Drainer:
                     f"held back: an older write to this record (job {held[job.id]}) is open",
                 )
         sendable = [j for j in jobs if j.id not in held]
+        auth_error: AuthError | None = None
+        accepted = False
         for entity, op, group in self._groups(sendable, writer.max_batch):
-            if self.stop.is_set():
+            if self.stop.is_set() or auth_error is not None:
                 break  # unsent jobs are released below
             try:
                 if op == "update":
@@ -375,10 +379,15 @@ class Drainer:
                 self.sent_calls += 1
                 for j in group:
                     outcomes[j] = _outcome_for(exc)
+                if isinstance(exc, AuthError):
+                    auth_error = exc
                 continue
             self.sent_calls += 1
             for job, res in zip(group, results, strict=True):
+                if isinstance(res.error, AuthError):
+                    auth_error = res.error
                 if res.ok:
+                    accepted = True
                     if op == "create" and res.crm_record_id:
                         conn.execute(
                             "UPDATE crm.writeback_queue SET result = %s WHERE org_id = %s AND id = %s",
@@ -390,6 +399,16 @@ class Drainer:
                     outcomes[job] = _outcome_for(res.error)
                 else:
                     outcomes[job] = Outcome.retry("the CRM returned no result for this record")
+        if auth_error is not None:
+            # a rejected token fails every call of the account: stop calling, the rest waits with the others
+            log.warning("%s %s: the CRM rejected the token; jobs wait for it to be fixed", org_id, source)
+            flag_auth_failure(conn, org_id, source, str(auth_error))
+            for job in jobs:
+                outcomes.setdefault(job, _outcome_for(auth_error))
+            # and the account's other waiting jobs too: one probe per AUTH_RETRY_S, not one call per batch
+            hold_account_jobs(conn, WRITEBACK.table, org_id, source, _outcome_for(auth_error).error or "")
+        elif accepted:
+            clear_auth_failure(conn, org_id, source)
         for job in jobs:
             outcomes.setdefault(job, Outcome.release(0, "released at shutdown before sending"))
         counts = self._apply(conn, outcomes)

@@ -7,7 +7,6 @@ for the semantics (monotonic by ``crm_updated_at``, restore after delete, whole-
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -16,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crmindex.db import Conn, translate_errors
+from crmindex.db import Conn, json_param, text_problem, translate_errors
+from crmindex.errors import InvalidInputError, InvalidRowError
 
 Source = Literal["hubspot", "attio"]
 
@@ -91,26 +91,37 @@ def _json_default(value: object) -> str:
 
 def rows_json(rows: Iterable[RowLike]) -> str:
     """The JSON array the SQL upserts take; pydantic rows contribute only the keys that were set."""
-    out: list[Mapping[str, Any]] = []
-    for row in rows:
-        if isinstance(row, BaseModel):
-            out.append(row.model_dump(exclude_unset=True))
-        else:
-            out.append(row)
-    return json.dumps(out, default=_json_default, separators=(",", ":"))
+    parts: list[str] = []
+    for n, row in enumerate(rows, 1):
+        data = row.model_dump(exclude_unset=True) if isinstance(row, BaseModel) else row
+        try:
+            parts.append(json_param(data, default=_json_default))
+        except (TypeError, ValueError) as exc:
+            # what the database could not even parse is rejected like any bad row: nothing is written
+            rid = data.get("crm_record_id") if isinstance(data, Mapping) else None
+            rid_text = rid if isinstance(rid, str) and text_problem(rid) is None else "?"
+            raise InvalidRowError(f"row {n} (crm_record_id {rid_text[:200]}) {exc}", row=n) from None
+    return "[" + ",".join(parts) + "]"
 
 
 def _upsert(
     conn: Conn, fn: str, org_id: uuid.UUID | str, source: str, rows: Iterable[RowLike]
 ) -> UpsertResult:
     payload = rows_json(rows)
+    problem = text_problem(source)
+    if problem is not None:
+        raise InvalidInputError(f"unknown CRM source: the name {problem}")
+    try:
+        org = str(org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id)))
+    except ValueError:
+        raise InvalidInputError(f"org id must be a uuid, got {str(org_id)[:60]!r}") from None
     query = {
         "contacts": "SELECT * FROM crm.upsert_contacts(%s, %s, %s::jsonb)",
         "companies": "SELECT * FROM crm.upsert_companies(%s, %s, %s::jsonb)",
         "deals": "SELECT * FROM crm.upsert_deals(%s, %s, %s::jsonb)",
     }[fn]
     with translate_errors():
-        row = conn.execute(query, (str(org_id), source, payload)).fetchone()
+        row = conn.execute(query, (org, source, payload)).fetchone()
     assert row is not None
     return UpsertResult(inserted=row[0], updated=row[1], unchanged=row[2])
 

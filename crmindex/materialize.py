@@ -25,7 +25,8 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from crmindex.crm.errors import CrmError
+from crmindex.connections import AUTH_RETRY_S, clear_auth_failure, flag_auth_failure, hold_account_jobs
+from crmindex.crm.errors import AuthError, CrmError, RateLimited
 from crmindex.crm.fetch import FetchedRecord, RecordFetcher
 from crmindex.db import Conn, translate_errors
 from crmindex.errors import InvalidInputError, NotFoundError
@@ -518,9 +519,17 @@ def materialize_jobs_handler(
                     fetched = fetcher.fetch("contacts", ids)
                 except CrmError as exc:
                     out = Outcome.retry(str(exc)) if exc.retryable else Outcome.dead(str(exc))
+                    if isinstance(exc, RateLimited):  # nothing was processed: wait, spend no attempt
+                        out = Outcome.release(max(exc.wait_seconds, 1.0), f"rate limited: {exc}")
+                    elif isinstance(exc, AuthError):  # the token, not the contacts: wait, spend no attempt
+                        note = f"auth failed, waiting for the connection's token: {exc}"
+                        flag_auth_failure(conn, org, source, str(exc))
+                        hold_account_jobs(conn, "crm.job", org, source, note, kind=MATERIALIZE_KIND)
+                        out = Outcome.release(AUTH_RETRY_S, note)
                     for job in chunk:
                         outcomes[job] = out
                     continue
+                clear_auth_failure(conn, org, source)
                 with conn.transaction(), translate_errors():
                     targets = resolve_contacts(conn, org, ids, source=source)
                     for job, rid, target in zip(chunk, ids, targets, strict=True):

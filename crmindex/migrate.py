@@ -12,9 +12,10 @@ recorded in ``crm.schema_migration`` with a SHA-256 checksum. A run:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, LiteralString, cast
@@ -25,6 +26,7 @@ from crmindex.errors import MigrationError
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+RELEASES_FILE = SQL_DIR / "releases.json"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # pg_advisory_lock key: the first 8 bytes of sha256("crmindex.migrate") as a signed bigint
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"crmindex.migrate").digest()[:8], "big", signed=True)
@@ -79,6 +81,47 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     if versions and versions != list(range(1, len(versions) + 1)):
         raise MigrationError(f"migration versions must be 1..N without gaps, found {versions}")
     return [found[v] for v in versions]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A released version: its last migration and the checksum of every migration file it shipped."""
+
+    version: str
+    last_migration: int
+    migrations: Mapping[str, str]  # file name -> sha256 of its text (as crm.schema_migration records it)
+
+
+def load_releases(path: Path = RELEASES_FILE) -> list[Release]:
+    """The release manifest (``sql/releases.json``), oldest release first."""
+    doc = json.loads(path.read_text())
+    releases = [
+        Release(
+            str(r["version"]), int(r["last_migration"]), {str(k): str(v) for k, v in r["migrations"].items()}
+        )
+        for r in doc["releases"]
+    ]
+    return sorted(releases, key=lambda r: r.last_migration)
+
+
+def released_migration_problems(
+    directory: Path = MIGRATIONS_DIR, releases: Sequence[Release] | None = None
+) -> list[str]:
+    """What breaks the rule "a released migration never changes": files missing, edited or added inside a
+    released range. Empty when every released file is as shipped."""
+    files = {m.filename: m for m in load_migrations(directory)}
+    problems: list[str] = []
+    for release in load_releases() if releases is None else releases:
+        for filename, checksum in sorted(release.migrations.items()):
+            mig = files.get(filename)
+            if mig is None:
+                problems.append(f"{filename} (released in {release.version}) is missing")
+            elif mig.checksum != checksum:
+                problems.append(f"{filename} (released in {release.version}) was edited after the release")
+        for mig in files.values():
+            if mig.version <= release.last_migration and mig.filename not in release.migrations:
+                problems.append(f"{mig.filename} is not one of the migrations {release.version} shipped")
+    return problems
 
 
 def migrate(

@@ -16,7 +16,6 @@ it runs as ``crm_app``.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,7 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crmindex.db import Conn, translate_errors
+from crmindex.db import Conn, json_param, text_problem, translate_errors
+from crmindex.errors import InvalidInputError
 
 Seniority = Literal[
     "owner", "founder", "c_suite", "partner", "vp", "head", "director", "manager", "senior", "entry", "intern"
@@ -211,7 +211,25 @@ def _filters_json(filters: FiltersLike, after: str | None) -> str:
         data = dict(filters)  # validated by the SQL (InvalidInputError naming the key)
     if after is not None:
         data["after"] = after
-    return json.dumps(data, default=str)
+    try:
+        return json_param(data, default=str)
+    except ValueError as exc:
+        raise InvalidInputError(f"filters {exc}") from None
+
+
+def _params(org_id: OrgId, limit: int, **texts: str | None) -> str:
+    """Check what the SQL cannot be handed (a non-uuid org, NUL or surrogates, a limit beyond int4) and
+    raise InvalidInputError for it; returns the org id as text."""
+    for name, value in texts.items():
+        problem = None if value is None else text_problem(value)
+        if problem is not None:
+            raise InvalidInputError(f"{name} {problem}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not -(2**31) <= limit < 2**31:
+        raise InvalidInputError(f"limit must be a small integer, got {str(limit)[:30]}")
+    try:
+        return str(org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id)))
+    except ValueError:
+        raise InvalidInputError(f"org id must be a uuid, got {str(org_id)[:60]!r}") from None
 
 
 def _rows(conn: Conn, sql: str, params: tuple[object, ...]) -> list[dict[str, Any]]:
@@ -230,10 +248,11 @@ def search_contacts(
     after: str | None = None,
 ) -> SearchResult:
     """Contacts matching ``query`` (taken literally) and ``filters``, best first."""
+    org = _params(org_id, limit, query=query)
     rows = _rows(
         conn,
         "SELECT * FROM crm.search_contacts(%s, %s, %s::jsonb, %s)",
-        (str(org_id), query, _filters_json(filters, after), limit),
+        (org, query, _filters_json(filters, after), limit),
     )
     hits = [ContactHit.model_validate(r) for r in rows]
     return SearchResult(hits=hits, next_cursor=hits[-1].cursor if len(hits) == limit else None)
@@ -249,10 +268,11 @@ def search_companies(
 ) -> CompanySearchResult:
     """Companies matching ``query`` (name words with typos, domain) and ``filters`` (industry, industry_group,
     company_domain / domain, country, is_materialized, updated_since), best first."""
+    org = _params(org_id, limit, query=query)
     rows = _rows(
         conn,
         "SELECT * FROM crm.search_companies(%s, %s, %s::jsonb, %s)",
-        (str(org_id), query, _filters_json(filters, after), limit),
+        (org, query, _filters_json(filters, after), limit),
     )
     hits = [CompanyHit.model_validate(r) for r in rows]
     return CompanySearchResult(hits=hits, next_cursor=hits[-1].cursor if len(hits) == limit else None)
@@ -260,16 +280,18 @@ def search_companies(
 
 def interpret(conn: Conn, org_id: OrgId, query: str) -> Interpretation:
     """How ``crm.interpret_query`` reads a copilot phrase (filters + remaining text + explanation)."""
+    org = _params(org_id, 1, query=query)
     with translate_errors():
-        row = conn.execute("SELECT crm.interpret_query(%s, %s)", (str(org_id), query)).fetchone()
+        row = conn.execute("SELECT crm.interpret_query(%s, %s)", (org, query)).fetchone()
     assert row is not None
     return Interpretation.model_validate(row[0])
 
 
 def search(conn: Conn, org_id: OrgId, query: str, limit: int = 50, after: str | None = None) -> SearchResult:
     """The copilot's search: interpret ``query``, then search contacts; the result carries the interpretation."""
+    org = _params(org_id, limit, query=query, after=after)
     with translate_errors():
-        row = conn.execute("SELECT crm.search(%s, %s, %s, %s)", (str(org_id), query, limit, after)).fetchone()
+        row = conn.execute("SELECT crm.search(%s, %s, %s, %s)", (org, query, limit, after)).fetchone()
     assert row is not None
     doc: dict[str, Any] = row[0]
     return SearchResult(
@@ -290,7 +312,8 @@ def run_search_params(conn: Conn, org_id: OrgId, params: SearchParams | Mapping[
 
 def resolve_contact(conn: Conn, org_id: OrgId, text: str, limit: int = 5) -> list[ResolveCandidate]:
     """Who is "Stan from Acme" / an email / a name: candidates best first with a score (0..1) and a reason."""
-    rows = _rows(conn, "SELECT * FROM crm.resolve_contact(%s, %s, %s)", (str(org_id), text, limit))
+    org = _params(org_id, limit, text=text)
+    rows = _rows(conn, "SELECT * FROM crm.resolve_contact(%s, %s, %s)", (org, text, limit))
     return [ResolveCandidate.model_validate(r) for r in rows]
 
 

@@ -59,9 +59,11 @@ def org_status(conn: Conn, org_id: uuid.UUID | str) -> OrgStatus:
     assert stats is not None
     name_row = conn.execute("SELECT name FROM crm.org WHERE org_id = %s", (org,)).fetchone()
     connections = [
-        {"crm_source": r[0], "account_id": r[1], "base_url": r[2]}
+        {"crm_source": r[0], "account_id": r[1], "base_url": r[2], "auth_error": r[3], "auth_failed_at": r[4]}
         for r in conn.execute(
-            "SELECT crm_source, account_id, base_url FROM crm.connection WHERE org_id = %s ORDER BY 1", (org,)
+            "SELECT crm_source, account_id, base_url, auth_error, auth_failed_at FROM crm.connection "
+            "WHERE org_id = %s ORDER BY 1",
+            (org,),
         )
     ]
     queues: list[QueueHealth] = []
@@ -96,7 +98,9 @@ def org_status(conn: Conn, org_id: uuid.UUID | str) -> OrgStatus:
         )
         for r in conn.execute(
             "SELECT crm_source, limit_class, permits, per_seconds, "
-            "greatest(0, extract(epoch FROM tat - clock_timestamp())), penalties, penalized_until "
+            # tat is '-infinity' until the first reservation (configure/penalize create the row)
+            "greatest(0, extract(epoch FROM greatest(tat, now()) - clock_timestamp())), penalties, "
+            "penalized_until "
             "FROM crm.rate_limit WHERE org_id = %s ORDER BY 1, 2",
             (org,),
         )
@@ -122,7 +126,14 @@ def render(status: OrgStatus) -> str:
     """A readable block for the terminal."""
     lines = [f"org {status.org_id} {status.name}".rstrip()]
     for c in status.connections:
-        lines.append(f"  connection   {c['crm_source']} account {c['account_id']}")
+        lines.append(
+            f"  connection   {c['crm_source']} account {c['account_id']}"
+            + (
+                f", token rejected since {c['auth_failed_at']}: {c['auth_error']}"
+                if c.get("auth_error")
+                else ""
+            )
+        )
     lines.append(
         f"  contacts     {status.contacts_indexed:,} indexed, {status.contacts_materialized:,} materialized, "
         f"{status.contacts_deleted:,} deleted"

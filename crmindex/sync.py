@@ -24,8 +24,9 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from crmindex.connections import clear_auth_failure, flag_auth_failure, remember_attio_object_ids
 from crmindex.crm.attio import AttioClient
-from crmindex.crm.errors import CrmError
+from crmindex.crm.errors import AuthError, CrmError
 from crmindex.crm.hubspot import HubSpotClient
 from crmindex.crm.mapping import (
     attio_company_to_row,
@@ -133,6 +134,7 @@ class AttioLister:
         self.client = client
         self.custom = custom or {}
         self._company_names: dict[str, str] = {}
+        self.object_ids: dict[str, str] = {}  # Attio object id -> slug, seen on the records listed
 
     def total(self, step: str) -> int | None:
         return None
@@ -141,6 +143,7 @@ class AttioLister:
         offset = int(cursor) if cursor and cursor.isdigit() else 0
         slug = self.OBJECTS[step]
         for start, records in self.client.iter_pages(slug, limit=self.PAGE, offset=offset):
+            self.object_ids.update({r.id.object_id: slug for r in records[:1]})
             if step == "companies":
                 rows = [attio_company_to_row(r) for r in records]
                 self._company_names.update(
@@ -318,6 +321,8 @@ def run_sync(
                         (org, source, step, last.next_cursor, len(last.rows), last.next_cursor is None),
                     )
                 cursor = last.next_cursor
+                if source == "attio":  # webhooks name objects by id: keep the ids next to the connection
+                    remember_attio_object_ids(conn, org, getattr(lister, "object_ids", {}))
                 step_report.records += len(rows)
                 step_report.pages += len(group)
                 bar.update(len(rows))
@@ -326,6 +331,8 @@ def run_sync(
             if step_report.pages == 0:
                 conn.execute("SELECT crm.sync_checkpoint(%s, %s, %s, NULL, 0, TRUE)", (org, source, step))
         except CrmError as exc:
+            if isinstance(exc, AuthError):  # say so on the connection too (``crmindex status``)
+                flag_auth_failure(conn, org, source, str(exc))
             conn.execute(
                 "INSERT INTO crm.sync_state (org_id, crm_source, object_type, status, cursor, last_error) "
                 "VALUES (%s, %s, %s, 'failed', %s, %s) ON CONFLICT (org_id, crm_source, object_type) "
@@ -348,5 +355,6 @@ def run_sync(
         "UPDATE crm.sync_state SET watermark = greatest(watermark, %s) WHERE org_id = %s AND crm_source = %s",
         (sync_started, org, source),
     )
+    clear_auth_failure(conn, org, source)  # the CRM accepted the token again
     report.finished_at = datetime.now(UTC)
     return report

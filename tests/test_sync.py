@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from crmindex.connections import Connection, save_connection
+from crmindex.connections import Connection, get_connection, save_connection
 from crmindex.crm.attio import AttioClient
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.hubspot import HubSpotClient
@@ -178,6 +178,9 @@ def test_attio_sync_ends_on_a_short_page(db: Conn, db_dsn: str) -> None:
         assert counts(db, source="attio")[0] == len(fake.record_ids("people")) == 1200
         people_queries = [r for r in fake.request_log if r.path.endswith("/people/records/query")]
         assert len(people_queries) == 3  # 500 + 500 + 200: the short page ends it
+        # Attio webhooks name objects by id: the sync keeps the ids it saw next to the connection
+        learned = get_connection(db, ORG, "attio").settings["attio_object_ids"]
+        assert learned == {fake.object_ids[s]: s for s in ("companies", "people", "deals")}
         # a person deleted in Attio while we were not listening: the rescan soft-deletes it
         victim = fake.record_ids("people")[0]
         fake.delete("people", victim)

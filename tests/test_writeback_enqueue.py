@@ -171,3 +171,29 @@ def test_maintenance_never_breaks_one_open_update_per_record(org: Conn) -> None:
     assert Queue("crm.writeback_queue").requeue(org, ORG) == 0  # superseded: stays a dead letter
     statuses = sorted(str(r[0]) for r in org.execute("SELECT status FROM crm.writeback_queue"))
     assert statuses == ["dead_letter", "pending"]
+
+
+def test_a_crm_snapshot_read_before_the_write_lands_does_not_undo_the_local_edit(org: Conn) -> None:
+    """Found by bench/mixed_load: a snapshot (materialize, hydrate, reconcile) whose record timestamp moved past
+    the local edit because of some other CRM change must not bring back the old value of the edited field."""
+    update_contact(org, ORG, "stan@acme.com", {"phone": "+1 555 0101"})
+    later = datetime.now(UTC) + timedelta(seconds=5)  # e.g. the job title changed in the CRM UI meanwhile
+
+    def snapshot(at: datetime, phone: str | None) -> None:
+        row = ContactRow(crm_record_id="101", first_name="Stan", last_name="Lee", email="stan@acme.com",
+                         job_title="CTO", phone=phone, crm_updated_at=at)  # fmt: skip
+        upsert_contacts(org, ORG, "hubspot", [row])
+
+    snapshot(later, None)  # read from the CRM before our write landed: no phone yet
+    row = org.execute("SELECT phone, job_title FROM crm.contact_index WHERE org_id = %s AND crm_record_id = '101'",
+                      (ORG,)).fetchone()  # fmt: skip
+    assert row == ("+1 555 0101", "CTO")  # the other field is taken from the snapshot
+
+    # once the write has landed, the CRM is the truth again: a newer snapshot wins for every field
+    org.execute(
+        "UPDATE crm.writeback_queue SET status = 'completed', completed_at = now() WHERE org_id = %s", (ORG,)
+    )
+    snapshot(later + timedelta(seconds=1), "+1 555 0199")
+    row = org.execute("SELECT phone FROM crm.contact_index WHERE org_id = %s AND crm_record_id = '101'",
+                      (ORG,)).fetchone()  # fmt: skip
+    assert row == ("+1 555 0199",)

@@ -145,6 +145,10 @@ class HubSpotClient:
     def _model(self, model: Any, endpoint: str, body: Any) -> Any:
         if not isinstance(body, dict):
             raise self.http.malformed(endpoint, "expected a JSON object", body)
+        if "results" in model.model_fields and not isinstance(body.get("results"), list):
+            # a page or batch answer without its results must not read as "no records": that would end a
+            # sync early, mark every requested record gone or drop every association
+            raise self.http.malformed(endpoint, "expected 'results': [...]", body)
         try:
             return model.model_validate(body)
         except PydanticValidationError as exc:

@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -23,6 +24,8 @@ import requests
 log = logging.getLogger("crmindex.testing")
 
 EmitMode = Literal["send", "collect"]
+MalformedKind = Literal["garbage", "truncated", "wrong_shape"]
+StormKind = Literal["error", "timeout", "rate_limit", "malformed"]
 
 
 @dataclass
@@ -77,9 +80,16 @@ class Faults:
     timeout_rate: float = 0.0  # share of requests that hang ``hang_seconds`` then drop the connection
     hang_seconds: float = 1.0
     malformed_rate: float = 0.0  # share of 2xx answers replaced by a non-JSON body
+    malformed_kind: MalformedKind = "garbage"  # garbage | truncated (the real body cut short) | wrong_shape
     rate_limit_storm: int = 0  # the next N requests get 429
+    retry_after: float | None = None  # 429s carry Retry-After (HubSpot: seconds, sent only sometimes)
     fail_next: list[int] = field(default_factory=list)  # statuses for the next requests, in order
     only_paths: str | None = None  # restrict faults to paths containing this text
+    # time-boxed storms (``time.monotonic()`` deadlines, see ``FakeServer.storm``): until then every request
+    error_until: float = 0.0  # is answered with ``error_status`` (a 5xx storm)
+    timeout_until: float = 0.0  # hangs ``hang_seconds`` then drops the connection
+    rate_limit_until: float = 0.0  # gets 429
+    malformed_until: float = 0.0  # gets a malformed 2xx answer (``malformed_kind``)
 
 
 class SlidingWindow:
@@ -182,6 +192,11 @@ class _Server(ThreadingHTTPServer):
         with self._conns_lock:
             self._conns.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # the client gave up (e.g. its timeout): expected
+            return
+        super().handle_error(request, client_address)
 
     def drop_connections(self) -> None:
         with self._conns_lock:
@@ -336,6 +351,30 @@ class FakeServer:
     def clear_faults(self) -> None:
         self.faults = Faults()
 
+    def storm(self, kind: StormKind, seconds: float, **kw: Any) -> float:
+        """Every request of the next ``seconds`` gets the fault, then the CRM recovers by itself.
+
+        ``kind``: ``error`` (``error_status``, e.g. 502/503), ``timeout`` (held ``hang_seconds``, then
+        dropped), ``rate_limit`` (429, with ``retry_after`` when set) or ``malformed`` (2xx answers replaced
+        as ``malformed_kind`` says). ``kw`` sets those faults too; ``only_paths`` still applies. Returns the
+        storm's end (``time.monotonic()``).
+        """
+        self.set_faults(**kw)
+        until = time.monotonic() + seconds
+        setattr(self.faults, f"{kind}_until", until)
+        return until
+
+    def _malformed(self, resp: Response) -> Response:
+        kind = self.faults.malformed_kind
+        if kind == "truncated":  # the connection died mid-body: valid JSON up to a point
+            payload = resp.payload()
+            body = payload[: max(1, len(payload) // 2)]
+        elif kind == "wrong_shape":  # valid JSON, but not what the endpoint returns
+            body = b'{"status":"ok"}'
+        else:  # an HTML error page from a proxy, behind a JSON content type
+            body = b'{"results": [ <html>oops'
+        return Response(resp.status, body, {**resp.headers, "Content-Type": "application/json"})
+
     def _chance(self, p: float) -> bool:
         if p <= 0:
             return False
@@ -358,14 +397,15 @@ class FakeServer:
         f = self.faults
         limit_class = self._limit_class(req)
         faulty = f.only_paths is None or f.only_paths in req.path
+        now = time.monotonic()
         try:
             if f.latency > 0:
                 self._stopping.wait(f.latency)
-            if faulty and self._chance(f.timeout_rate):
+            if faulty and (now < f.timeout_until or self._chance(f.timeout_rate)):
                 self._stopping.wait(f.hang_seconds)
                 self._log(req, 0, limit_class)
                 return None
-            if faulty and self._pop_storm():
+            if faulty and (now < f.rate_limit_until or self._pop_storm()):
                 resp = self._rate_limited(limit_class or "general", storm=True)
             elif (auth := self._auth(req)) is not None:
                 resp = self._unauthorized(auth)
@@ -373,14 +413,16 @@ class FakeServer:
                 resp = limited
             elif faulty and (status := self._pop_fail()) is not None:
                 resp = self._server_error(status)
-            elif faulty and self._chance(f.error_rate):
+            elif faulty and (now < f.error_until or self._chance(f.error_rate)):
                 resp = self._server_error(f.error_status)
             else:
                 resp = self._route(req)
-                if faulty and 200 <= resp.status < 300 and self._chance(f.malformed_rate):
-                    resp = Response(
-                        resp.status, b'{"results": [ <html>oops', {"Content-Type": "application/json"}
-                    )
+                if (
+                    faulty
+                    and 200 <= resp.status < 300
+                    and (now < f.malformed_until or self._chance(f.malformed_rate))
+                ):
+                    resp = self._malformed(resp)
         except Exception:
             log.exception("fake %s: handler failed for %s %s", self.source, req.method, req.path)
             resp = self._server_error(500)

@@ -515,7 +515,9 @@ class FakeAttio(FakeServer):
         return None if ok else self._rate_limited(limit_class or "read")
 
     def _rate_limited(self, limit_class: str, *, storm: bool = False) -> Response:
-        retry_at = math.floor(time.time()) + 1  # "usually the following second"
+        retry_after = self.faults.retry_after
+        # "usually the following second"; an HTTP-date, so whole seconds
+        retry_at = math.floor(time.time()) + (1 if retry_after is None else max(1, math.ceil(retry_after)))
         return self._error(429, "rate_limit_error", "rate_limit_exceeded", "Rate limit exceeded, please try again later",
                            {"Retry-After": email.utils.formatdate(retry_at, usegmt=True)})  # fmt: skip
 

@@ -104,6 +104,25 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+MODIFIED_PROPERTIES = ("lastmodifieddate", "hs_lastmodifieddate")
+
+
+def _modified_floor(groups: list[dict[str, Any]]) -> int | None:
+    """The lowest last-modified time (ms) a search can match, when every filter group bounds it below."""
+    floors = []
+    for g in groups:
+        bounds = [
+            _ms(f.get("value"))
+            for f in g.get("filters") or []
+            if f.get("propertyName") in MODIFIED_PROPERTIES and f.get("operator") in ("GT", "GTE")
+        ]
+        known = [b for b in bounds if b is not None]
+        if not known:
+            return None
+        floors.append(max(known))
+    return min(floors) if floors else None
+
+
 def _ms(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -171,8 +190,11 @@ class HubSpotRecord:
 class _Seed:
     """Lazily generated records in a contiguous numeric id range [base, base + n)."""
 
-    def __init__(self, base: int, n: int, build: Callable[[int], HubSpotRecord]) -> None:
+    def __init__(
+        self, base: int, n: int, build: Callable[[int], HubSpotRecord], max_updated_ms: int | None = None
+    ) -> None:
         self.base, self.n, self.build = base, n, build
+        self.max_updated_ms = max_updated_ms  # no seeded record was modified after this (None: unknown)
 
     def covers(self, oid: int) -> bool:
         return self.base <= oid < self.base + self.n
@@ -225,6 +247,15 @@ class _Store:
             rec = self.get(oid)
             if rec is not None:
                 yield rec
+
+    def modified_after(self, floor_ms: int) -> Iterator[HubSpotRecord] | None:
+        """The records that may have been modified after ``floor_ms`` without building the untouched seeded
+        ones (a search for recent changes in a large lazy seed); None when that cannot be told."""
+        if self.seed is not None and (
+            self.seed.max_updated_ms is None or self.seed.max_updated_ms >= floor_ms
+        ):
+            return None
+        return (r for _, r in sorted(self.records.items()) if r is not None)
 
     def materialize(self) -> None:
         if self.seed is None:
@@ -401,7 +432,7 @@ class FakeHubSpot(FakeServer):
                     )  # fmt: skip
 
                 contacts = self.store("contacts")
-                contacts.seed = _Seed(base, crm.n_contacts, build)
+                contacts.seed = _Seed(base, crm.n_contacts, build, int(crm.as_of.timestamp() * 1000))
                 contacts.next_id = max(contacts.next_id, base + crm.n_contacts)
 
                 def company_of(oid: int) -> int | None:
@@ -759,7 +790,8 @@ class FakeHubSpot(FakeServer):
             body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
                     "errorType": "RATE_LIMIT", "correlationId": new_uuid(), "policyName": "TEN_SECONDLY_ROLLING",
                     "requestId": new_uuid()}  # fmt: skip
-        return Response(429, body)
+        retry_after = self.faults.retry_after  # HubSpot sends Retry-After only sometimes
+        return Response(429, body, {} if retry_after is None else {"Retry-After": f"{retry_after:g}"})
 
     def _unauthorized(self, reason: str) -> Response:
         if reason == "revoked":
@@ -1229,10 +1261,14 @@ class FakeHubSpot(FakeServer):
         lag_cutoff = now_ms() - int(self.search_lag * 1000) if self.search_lag > 0 else None
         with self._lock:
             st = self.store(kind)
-            st.materialize()
+            floor = _modified_floor(groups)
+            candidates = None if floor is None else st.modified_after(floor)
+            if candidates is None:
+                st.materialize()
+                candidates = st.all()
             matched = [
                 r
-                for r in st.all()
+                for r in candidates
                 if not r.archived
                 and (lag_cutoff is None or r.updated_ms <= lag_cutoff)
                 and self._matches(kind, r, groups)

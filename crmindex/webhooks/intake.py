@@ -28,6 +28,10 @@ log = logging.getLogger("crmindex.webhooks")
 MAX_BODY_BYTES = 1_000_000
 MAX_EVENTS = 1000
 _ROUTE_TTL_S = 30.0
+# How long a request waits for a database connection before answering 503. The CRM gives up on a webhook
+# after a few seconds (HubSpot: 1-5 s) and retries it later; waiting the pool's default 30 s through a
+# database outage only held server threads and answered into the void.
+STORE_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,22 @@ class WebhookResponse:
     reason: str
     inbox_id: int | None = None
     events: int = 0
+
+
+def _parse_json(raw_body: bytes) -> tuple[Any, WebhookResponse | None]:
+    """The JSON of a UTF-8 body, or a 400 (not UTF-8, not JSON, nested too deep to parse)."""
+    try:
+        return json.loads(raw_body.decode("utf-8")), None
+    except UnicodeDecodeError:
+        return None, WebhookResponse(400, "body is not UTF-8")
+    except (ValueError, RecursionError):
+        return None, WebhookResponse(400, "malformed JSON")
+
+
+def _hashable(value: object) -> object:
+    # an id given as a list or object is malformed: a hashable stand-in (neither int nor str) that the
+    # shape checks reject
+    return value if value is None or isinstance(value, int | float | str | bool) else (type(value).__name__,)
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,7 @@ class WebhookReceiver:
                 kwargs={"autocommit": True},
                 open=True,
                 name="crmindex-webhooks",
+                timeout=STORE_WAIT_S,
             )
             self._own_pool = True
         self._resolver = resolver
@@ -87,6 +108,8 @@ class WebhookReceiver:
             hit = self._routes.get(key)
             if hit is not None and hit[0] > now:
                 return hit[1]
+        if "\x00" in account_id or not account_id.isprintable():
+            return None  # no connection has such an account id (and Postgres text cannot hold NUL)
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT org_id::text, webhook_secret_ref FROM crm.connection "
@@ -118,6 +141,9 @@ class WebhookReceiver:
                     "SELECT crm.webhook_accept(%s, %s, %s, %s, %s, %s)",
                     (route.org_id, source, account_id, body.decode("utf-8"), Jsonb(dict(headers)), events),
                 ).fetchone()
+        except psycopg.DataError:
+            # content the database cannot hold (e.g. a NUL escaped into a header value): a client error
+            return WebhookResponse(400, "request cannot be stored (invalid characters)")
         except (psycopg.Error, TimeoutError) as exc:
             # nothing was stored: answer 503 so the CRM delivers again later
             log.warning("webhook inbox unavailable: %s", type(exc).__name__)
@@ -131,20 +157,23 @@ class WebhookReceiver:
     ) -> WebhookResponse:
         if len(raw_body) > self.max_body_bytes:
             return WebhookResponse(413, "body too large")
-        try:
-            payload = json.loads(raw_body)
-        except (ValueError, UnicodeDecodeError):
-            return WebhookResponse(400, "malformed JSON")
+        payload, problem = _parse_json(raw_body)
+        if problem is not None:
+            return problem
         if not isinstance(payload, list) or not payload or len(payload) > MAX_EVENTS:
             return WebhookResponse(400, "expected a JSON array of 1 to 1000 events")
-        portals = {e.get("portalId") for e in payload if isinstance(e, dict)}
+        portals = {_hashable(e.get("portalId")) for e in payload if isinstance(e, dict)}
         if len(portals) != 1 or any(not isinstance(e, dict) for e in payload):
             return WebhookResponse(400, "events must be objects of one portal")
         portal = portals.pop()
         if not isinstance(portal, int | str) or isinstance(portal, bool) or not str(portal).isdigit():
             return WebhookResponse(400, "missing or malformed portalId")
         account = str(portal)
-        route = self._route("hubspot", account)
+        try:
+            route = self._route("hubspot", account)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.warning("webhook routing unavailable: %s", type(exc).__name__)
+            return WebhookResponse(503, "storage unavailable, retry later")
         if route is None:
             return WebhookResponse(404, "unknown HubSpot portal")
         verdict: Verdict = verify_hubspot(
@@ -160,15 +189,14 @@ class WebhookReceiver:
     def handle_attio(self, headers: Mapping[str, str], raw_body: bytes) -> WebhookResponse:
         if len(raw_body) > self.max_body_bytes:
             return WebhookResponse(413, "body too large")
-        try:
-            payload = json.loads(raw_body)
-        except (ValueError, UnicodeDecodeError):
-            return WebhookResponse(400, "malformed JSON")
+        payload, problem = _parse_json(raw_body)
+        if problem is not None:
+            return problem
         events = payload.get("events") if isinstance(payload, dict) else None
         if not isinstance(events, list) or not events or len(events) > MAX_EVENTS:
             return WebhookResponse(400, "expected {webhook_id, events: [...]}")
         workspaces = {
-            (e.get("id") or {}).get("workspace_id")
+            _hashable((e.get("id") or {}).get("workspace_id"))
             if isinstance(e, dict) and isinstance(e.get("id"), dict)
             else None
             for e in events
@@ -178,7 +206,11 @@ class WebhookReceiver:
         workspace = workspaces.pop()
         if not isinstance(workspace, str) or not workspace:
             return WebhookResponse(400, "missing workspace_id")
-        route = self._route("attio", workspace)
+        try:
+            route = self._route("attio", workspace)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.warning("webhook routing unavailable: %s", type(exc).__name__)
+            return WebhookResponse(503, "storage unavailable, retry later")
         if route is None:
             return WebhookResponse(404, "unknown Attio workspace")
         verdict = verify_attio(headers, raw_body, resolve_all(route.secret_ref, self._resolver))

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crmindex.crm.hubspot_properties import (
     ENTITY_TYPES,
@@ -45,7 +45,8 @@ class HubSpotEvent(BaseModel):
 
     subscriptionType: str
     objectId: int | str | None = None
-    occurredAt: int
+    # epoch milliseconds, 1970..9999 (anything else cannot be a datetime)
+    occurredAt: int = Field(ge=0, le=253_402_300_799_999)
     portalId: int | str
     propertyName: str | None = None
     propertyValue: str | None = None
@@ -345,7 +346,15 @@ def process_inbox(conn: Conn, jobs: Sequence[Job]) -> Mapping[Job, Outcome]:
                 outcomes[job] = Outcome.dead("; ".join(batch.errors)[:4000])
             else:
                 outcomes[job] = Outcome.done()
-        except (ValueError, psycopg.errors.DataException) as exc:
+        except (
+            ValueError,
+            TypeError,
+            AttributeError,
+            ArithmeticError,
+            RecursionError,
+            psycopg.DataError,  # every SQLSTATE class 22 error (errors.DataException is only 22000)
+        ) as exc:
+            # a delivery that cannot be read or applied is kept with its error; the others go on
             outcomes[job] = Outcome.dead(f"cannot apply: {exc}"[:4000])
         except psycopg.OperationalError:
             raise
