@@ -20,7 +20,7 @@ lint: bootstrap
 	.venv/bin/sqlfluff lint sql
 
 # each script prints its figures and writes bench/results/<name>.json (long: tens of minutes in all)
-BENCHES := ingest sync search webhooks queue materialize
+BENCHES := ingest sync search webhooks queue materialize mixed_load
 bench: bootstrap
 	@for b in $(BENCHES); do echo "== bench/$$b"; $(PY) -m bench.$$b || exit 1; done
 

@@ -179,6 +179,9 @@ BAD_ROWS: list[tuple[dict[str, Any], str]] = [
     ({"crm_record_id": "x", "seniority": "vp"}, "derived"),
     ({"crm_record_id": "x", "shoe_size": 44}, "unknown key"),
     ({"crm_record_id": "x", "crm_updated_at": "yesterday-ish"}, "bad value"),
+    ({"crm_record_id": "x", "first_name": {"a": 1}}, "JSON object for the text column 'first_name'"),
+    ({"crm_record_id": "x", "job_title": ["CTO"]}, "JSON array for the text column 'job_title'"),
+    ({"crm_record_id": "x", "phone": True}, "JSON boolean for the text column 'phone'"),
 ]
 
 

@@ -86,15 +86,22 @@ def test_v3_uri_escapes_are_decoded_before_hashing() -> None:
     ).ok
 
 
-def test_v1_and_v2_legacy_signatures() -> None:
+def test_v1_and_v2_legacy_signatures_only_when_allowed() -> None:
     v1 = {"X-HubSpot-Signature": hubspot_v1(SECRET, DOCS_BODY), "X-HubSpot-Signature-Version": "v1"}
-    assert verify_hubspot("POST", URI, v1, DOCS_BODY, [Secret(SECRET)]).version == "v1"
+    # no timestamp is signed: a captured request stripped of its v3 headers would replay forever
+    refused = verify_hubspot("POST", URI, v1, DOCS_BODY, [Secret(SECRET)])
+    assert not refused.ok and "v1/v2 signatures can be replayed" in refused.reason
+    legacy = {"allow_legacy": True}
+    assert verify_hubspot("POST", URI, v1, DOCS_BODY, [Secret(SECRET)], **legacy).version == "v1"
     v2 = {
         "X-HubSpot-Signature": hubspot_v2(SECRET, "POST", URI, DOCS_BODY),
         "X-HubSpot-Signature-Version": "v2",
     }
-    assert verify_hubspot("POST", URI, v2, DOCS_BODY, [Secret(SECRET)]).ok
-    assert not verify_hubspot("POST", URI, v2, DOCS_BODY.replace(b"123", b"124"), [Secret(SECRET)]).ok
+    assert verify_hubspot("POST", URI, v2, DOCS_BODY, [Secret(SECRET)], **legacy).ok
+    assert not verify_hubspot("POST", URI, v2, DOCS_BODY, [Secret(SECRET)]).ok
+    assert not verify_hubspot(
+        "POST", URI, v2, DOCS_BODY.replace(b"123", b"124"), [Secret(SECRET)], **legacy
+    ).ok
     assert verify_hubspot("POST", URI, {}, DOCS_BODY, [Secret(SECRET)]).reason == "missing signature headers"
 
 

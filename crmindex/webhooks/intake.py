@@ -73,7 +73,11 @@ class WebhookReceiver:
         *,
         resolver: SecretResolver = env_resolver,
         max_body_bytes: int = MAX_BODY_BYTES,
+        allow_legacy_signatures: bool = False,
     ) -> None:
+        """``allow_legacy_signatures``: also accept HubSpot v1/v2 signatures (no timestamp: replayable) on
+        requests without a v3 signature."""
+        self.allow_legacy_signatures = allow_legacy_signatures
         if isinstance(conninfo, ConnectionPool):
             self._pool = conninfo
             self._own_pool = False
@@ -177,7 +181,12 @@ class WebhookReceiver:
         if route is None:
             return WebhookResponse(404, "unknown HubSpot portal")
         verdict: Verdict = verify_hubspot(
-            method, url, headers, raw_body, resolve_all(route.secret_ref, self._resolver)
+            method,
+            url,
+            headers,
+            raw_body,
+            resolve_all(route.secret_ref, self._resolver),
+            allow_legacy=self.allow_legacy_signatures,
         )
         if not verdict.ok:
             return WebhookResponse(401, verdict.reason)

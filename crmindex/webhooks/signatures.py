@@ -75,8 +75,11 @@ def verify_hubspot(
     secrets: Sequence[Secret],
     *,
     now: float | None = None,
+    allow_legacy: bool = False,
 ) -> Verdict:
-    """Check a HubSpot request: v3 when its headers are present, else v2/v1 per X-HubSpot-Signature-Version."""
+    """Check a HubSpot request: v3 when its headers are present, else (only with ``allow_legacy``) v2/v1 per
+    X-HubSpot-Signature-Version. v1/v2 sign no timestamp: a captured request stripped of its v3 headers could be
+    replayed forever, so they are refused unless an app that HubSpot still signs that way opts in."""
     if not secrets:
         return Verdict(False, "no webhook secret is configured for this account")
     h = _lower(headers)
@@ -98,6 +101,8 @@ def verify_hubspot(
     sig = h.get("x-hubspot-signature")
     if not sig:
         return Verdict(False, "missing signature headers")
+    if not allow_legacy:
+        return Verdict(False, "no X-HubSpot-Signature-v3 (v1/v2 signatures can be replayed; not accepted)")
     version = h.get("x-hubspot-signature-version", "v1").lower()
     if version == "v1":
         expected = [hubspot_v1(s.reveal(), body) for s in secrets]

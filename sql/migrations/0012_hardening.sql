@@ -437,3 +437,70 @@ $$;
 CREATE TRIGGER connection_account_unique
 AFTER INSERT OR UPDATE OF crm_source, account_id ON crm.connection
 FOR EACH ROW EXECUTE FUNCTION crm.connection_account_unique();
+
+-- section: wrong JSON types for text columns (fuzzing)
+-- jsonb_populate_recordset stores an object, array or boolean given for a text column as its JSON text
+-- ('{"a": 1}' as a name): the batch is now rejected naming the row, like any other wrong type.
+CREATE OR REPLACE FUNCTION crm.check_index_rows(p_table regclass, p_source text, p_rows jsonb, p_extra text[])
+RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_cols text[];
+    v_text text[];
+    v_protected text[] := crm.index_protected_columns(p_table);
+    v_bad record;
+BEGIN
+    IF p_source IS NULL OR p_source NOT IN ('hubspot', 'attio') THEN
+        RAISE EXCEPTION 'unknown CRM source %', coalesce(quote_literal(p_source), 'NULL')
+            USING ERRCODE = 'CX002', HINT = 'use hubspot or attio';
+    END IF;
+    IF p_rows IS NULL OR jsonb_typeof(p_rows) <> 'array' THEN
+        RAISE EXCEPTION 'rows must be a JSON array of objects' USING ERRCODE = 'CX001';
+    END IF;
+    SELECT array_agg(a.attname::text), array_agg(a.attname::text) FILTER (WHERE a.atttypid = 'text'::regtype)
+    INTO v_cols, v_text
+    FROM pg_attribute AS a
+    WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped;
+
+    SELECT e.ord, e.elem, r.problem INTO v_bad
+    FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN jsonb_typeof(e.elem) <> 'object' THEN 'is not a JSON object'
+            WHEN NOT e.elem ? 'crm_record_id' OR jsonb_typeof(e.elem -> 'crm_record_id') NOT IN ('string', 'number')
+                OR btrim(e.elem ->> 'crm_record_id') = '' THEN 'has no crm_record_id'
+            WHEN e.elem ? 'crm_source' AND e.elem ->> 'crm_source' IS DISTINCT FROM p_source
+                THEN format('has crm_source %s but the batch is for %s', e.elem -> 'crm_source', p_source)
+            WHEN e.elem ? 'email' AND jsonb_typeof(e.elem -> 'email') = 'string'
+                AND btrim(e.elem ->> 'email') <> ''
+                AND btrim(e.elem ->> 'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s.]+$'
+                THEN format('has a malformed email %s', e.elem -> 'email')
+            ELSE coalesce((
+                SELECT format('has %s key %s', CASE WHEN k = ANY(v_protected) THEN 'derived/managed' ELSE 'unknown' END,
+                    quote_literal(k))
+                FROM jsonb_object_keys(e.elem) AS k
+                WHERE (k = ANY(v_protected) OR NOT k = ANY(v_cols)) AND NOT k = ANY(p_extra)
+                ORDER BY k
+                LIMIT 1
+            ), (
+                -- a number is taken as its text (ids, phone numbers); an object, array or boolean is a mistake
+                SELECT format('has a JSON %s for the text column %s', jsonb_typeof(e.elem -> k), quote_literal(k))
+                FROM jsonb_object_keys(e.elem) AS k
+                WHERE k = ANY(v_text) AND jsonb_typeof(e.elem -> k) IN ('object', 'array', 'boolean')
+                ORDER BY k
+                LIMIT 1
+            ))
+        END AS problem
+    ) AS r
+    WHERE r.problem IS NOT NULL
+    ORDER BY e.ord
+    LIMIT 1;
+
+    IF FOUND THEN
+        RAISE EXCEPTION 'row % (crm_record_id %) %', v_bad.ord,
+            coalesce(v_bad.elem ->> 'crm_record_id', '?'), v_bad.problem
+            USING ERRCODE = 'CX001',
+            DETAIL = format('row=%s crm_record_id=%s', v_bad.ord, coalesce(v_bad.elem ->> 'crm_record_id', ''));
+    END IF;
+END
+$$;
