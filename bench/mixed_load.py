@@ -106,6 +106,7 @@ class Recorder:
     materialize: list[float] = field(default_factory=list)
     materialize_errors: list[str] = field(default_factory=list)
     copilot_jobs: int = 0
+    copilot_call_s: list[float] = field(default_factory=list)  # update_contact round trips (local side)
     copilot_errors: list[str] = field(default_factory=list)
     phones: dict[str, str] = field(default_factory=dict)  # crm id -> last phone written locally
     bursts: list[tuple[datetime, int, datetime]] = field(default_factory=list)  # started, jobs, queued by
@@ -218,11 +219,13 @@ def _copilot_writer(
         for i in _paced(p.copilot_rate, stop):
             index_id, crm_id = ids[rng.randrange(len(ids))]
             phone = f"+1 555 01{i:06d}"
+            t = time.perf_counter()
             try:
                 update_contact(conn, BIG_ORG, index_id, {"phone": phone}, triggered_by="copilot")
             except Exception as exc:  # reported, never silently dropped
                 rec.copilot_errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 continue
+            rec.copilot_call_s.append(time.perf_counter() - t)
             rec.phones[crm_id] = phone
             rec.copilot_jobs += 1
 
@@ -275,12 +278,13 @@ def _reconciler(dsn: str, clients: Clients, since: datetime, delay: float, stop:
     if stop.wait(delay):
         return
     t = time.perf_counter()
+    rec.reconcile["started"] = datetime.now(UTC)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             report = reconcile_hubspot(conn, BIG_ORG, clients.client(BIG_ORG, "hubspot"), since=since)
-        rec.reconcile = {"seconds": round(time.perf_counter() - t, 2), "report": str(report)}
+        rec.reconcile |= {"seconds": round(time.perf_counter() - t, 2), "report": str(report)}
     except Exception as exc:
-        rec.reconcile = {
+        rec.reconcile |= {
             "seconds": round(time.perf_counter() - t, 2),
             "error": f"{type(exc).__name__}: {exc}",
         }
@@ -555,7 +559,7 @@ def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
     }
     figures["copilot_writes"] = {"queued": rec.copilot_jobs, "errors": len(rec.copilot_errors),
                                  "error_examples": rec.copilot_errors[:3]}  # fmt: skip
-    figures["reconcile"] = rec.reconcile
+    figures["reconcile"] = {k: v for k, v in rec.reconcile.items() if k != "started"}
     figures["queue_depth_max"] = {
         "writeback": max((d[1] for d in rec.queue_depth), default=0),
         "inbox": max((d[2] for d in rec.queue_depth), default=0),
@@ -589,6 +593,35 @@ def _by_path(log: list[tuple[float, int, str | None, str, str]]) -> dict[str, in
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def _copilot_breakdown(conn: Conn, rec: Recorder) -> dict[str, Any]:
+    """Copilot write-back lag split by what else was going on when the job was queued."""
+    rows = conn.execute(
+        "SELECT created_at, extract(epoch FROM completed_at - created_at)::float8, attempts, "
+        "coalesce(last_error, '') FROM crm.writeback_queue WHERE org_id = %s AND priority = 5 "
+        "AND status = 'completed'",
+        (BIG_ORG,),
+    ).fetchall()
+    bursts = [(at, queued) for at, _n, queued in rec.bursts]
+    r_start = rec.reconcile.get("started")
+    r_end = r_start + timedelta(seconds=float(rec.reconcile.get("seconds", 0))) if r_start else None
+    groups: dict[str, list[float]] = {"burst_saving": [], "reconcile": [], "other": []}
+    held = retried = 0
+    for created, lag, attempts, error in rows:
+        held += "held back" in error
+        retried += attempts > 1
+        if any(a <= created <= q for a, q in bursts):
+            groups["burst_saving"].append(lag)
+        elif r_start and r_end and r_start <= created <= r_end:
+            groups["reconcile"].append(lag)
+        else:
+            groups["other"].append(lag)
+    out: dict[str, Any] = {k: summary_ms(v) for k, v in groups.items()}
+    out["update_contact_call"] = summary_ms(rec.copilot_call_s)
+    out["held_back_once_or_more"] = held
+    out["more_than_one_attempt"] = retried
+    return out
+
+
 def _db_figures(conn: Conn, since: datetime, rec: Recorder) -> dict[str, Any]:
     inbox = conn.execute(
         "SELECT status, count(*) FROM crm.webhook_inbox WHERE org_id = %s AND received_at >= %s GROUP BY status",
@@ -616,6 +649,7 @@ def _db_figures(conn: Conn, since: datetime, rec: Recorder) -> dict[str, Any]:
             "all_landed_after_s": round((done - at).total_seconds(), 1) if done else None,
         })  # fmt: skip
     return {
+        "copilot_lag_by_window": _copilot_breakdown(conn, rec),
         "webhook_apply_lag": {
             "received_to_applied": _lat(
                 conn,
