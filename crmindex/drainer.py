@@ -27,10 +27,11 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.types.json import Jsonb
 
-from crmindex.connections import AUTH_RETRY_S, clear_auth_failure, flag_auth_failure, hold_account_jobs
-from crmindex.crm.errors import AuthError, CrmError, RateLimited
+from crmindex.connections import clear_auth_failure, flag_auth_failure, hold_account_jobs
+from crmindex.crm.errors import AuthError, CrmError
 from crmindex.crm.hubspot_properties import OBJECT_TYPES
 from crmindex.db import Conn
+from crmindex.job_outcomes import outcome_for
 from crmindex.queue import NOTIFY_CHANNEL, Job, Outcome, Queue, default_worker_id
 
 log = logging.getLogger("crmindex.drainer")
@@ -64,19 +65,6 @@ class CrmWriter(Protocol):
 
 
 WriterFactory = Callable[[str, str], CrmWriter | None]  # (org_id, source) -> writer, None if not connected
-
-
-def _outcome_for(error: CrmError) -> Outcome:
-    if isinstance(error, RateLimited):
-        return Outcome.release(
-            max(error.wait_seconds, 1.0), f"rate limited ({error.limit_name}): {error.message}"
-        )
-    if isinstance(error, AuthError):
-        # the connection's token, not the job: wait for it to be fixed without spending attempts
-        return Outcome.release(AUTH_RETRY_S, f"auth failed, waiting for the connection's token: {error}")
-    if error.retryable:
-        return Outcome.retry(f"{type(error).__name__}: {error.message}")
-    return Outcome.dead(f"{error.status or ''} {error.message}".strip())
 
 
 @dataclass
@@ -378,7 +366,7 @@ class Drainer:
             except CrmError as exc:  # the whole call failed
                 self.sent_calls += 1
                 for j in group:
-                    outcomes[j] = _outcome_for(exc)
+                    outcomes[j] = outcome_for(exc)
                 if isinstance(exc, AuthError):
                     auth_error = exc
                 continue
@@ -396,7 +384,7 @@ class Drainer:
                         self._after_create(conn, job, res.crm_record_id)
                     outcomes[job] = Outcome.done()
                 elif res.error is not None:
-                    outcomes[job] = _outcome_for(res.error)
+                    outcomes[job] = outcome_for(res.error)
                 else:
                     outcomes[job] = Outcome.retry("the CRM returned no result for this record")
         if auth_error is not None:
@@ -404,9 +392,9 @@ class Drainer:
             log.warning("%s %s: the CRM rejected the token; jobs wait for it to be fixed", org_id, source)
             flag_auth_failure(conn, org_id, source, str(auth_error))
             for job in jobs:
-                outcomes.setdefault(job, _outcome_for(auth_error))
+                outcomes.setdefault(job, outcome_for(auth_error))
             # and the account's other waiting jobs too: one probe per AUTH_RETRY_S, not one call per batch
-            hold_account_jobs(conn, WRITEBACK.table, org_id, source, _outcome_for(auth_error).error or "")
+            hold_account_jobs(conn, WRITEBACK.table, org_id, source, outcome_for(auth_error).error or "")
         elif accepted:
             clear_auth_failure(conn, org_id, source)
         for job in jobs:

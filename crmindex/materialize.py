@@ -25,12 +25,13 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from crmindex.connections import AUTH_RETRY_S, clear_auth_failure, flag_auth_failure, hold_account_jobs
-from crmindex.crm.errors import AuthError, CrmError, RateLimited
+from crmindex.connections import clear_auth_failure
+from crmindex.crm.errors import CrmError
 from crmindex.crm.fetch import FetchedRecord, RecordFetcher
 from crmindex.db import Conn, translate_errors
 from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.index import upsert_contacts
+from crmindex.job_outcomes import fetch_outcome
 from crmindex.queue import Handler, Job, Outcome
 from crmindex.refs import IndexRef, resolve_contact, resolve_contacts
 from crmindex.writeback import TriggeredBy, create_contact, update_contact
@@ -518,14 +519,7 @@ def materialize_jobs_handler(
                 try:
                     fetched = fetcher.fetch("contacts", ids)
                 except CrmError as exc:
-                    out = Outcome.retry(str(exc)) if exc.retryable else Outcome.dead(str(exc))
-                    if isinstance(exc, RateLimited):  # nothing was processed: wait, spend no attempt
-                        out = Outcome.release(max(exc.wait_seconds, 1.0), f"rate limited: {exc}")
-                    elif isinstance(exc, AuthError):  # the token, not the contacts: wait, spend no attempt
-                        note = f"auth failed, waiting for the connection's token: {exc}"
-                        flag_auth_failure(conn, org, source, str(exc))
-                        hold_account_jobs(conn, "crm.job", org, source, note, kind=MATERIALIZE_KIND)
-                        out = Outcome.release(AUTH_RETRY_S, note)
+                    out = fetch_outcome(conn, org, source, exc, kind=MATERIALIZE_KIND)
                     for job in chunk:
                         outcomes[job] = out
                     continue

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
-from crmindex.connections import AUTH_RETRY_S, clear_auth_failure, flag_auth_failure, hold_account_jobs
-from crmindex.crm.errors import AuthError, CrmError, RateLimited
+from crmindex.connections import clear_auth_failure
+from crmindex.crm.errors import CrmError
 from crmindex.crm.fetch import RecordFetcher
 from crmindex.crm.hubspot_properties import INDEX_TABLES
 from crmindex.db import Conn
 from crmindex.errors import InvalidRowError
 from crmindex.index import rows_json
+from crmindex.job_outcomes import fetch_outcome
 from crmindex.materialize import CONTACT_COLUMNS
 from crmindex.queue import Handler, Job, Outcome
 from crmindex.sync import UPSERT_FN
@@ -42,14 +43,7 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
             try:
                 fetched = fetcher_for(org, source).fetch(object_type, ids)
             except CrmError as exc:
-                out = Outcome.retry(str(exc)) if exc.retryable else Outcome.dead(str(exc))
-                if isinstance(exc, RateLimited):  # nothing was processed: wait, spend no attempt
-                    out = Outcome.release(max(exc.wait_seconds, 1.0), f"rate limited: {exc}")
-                elif isinstance(exc, AuthError):  # the token, not the records: wait for it, spend no attempt
-                    note = f"auth failed, waiting for the connection's token: {exc}"
-                    flag_auth_failure(conn, org, source, str(exc))
-                    hold_account_jobs(conn, "crm.job", org, source, note, kind="hydrate")
-                    out = Outcome.release(AUTH_RETRY_S, note)
+                out = fetch_outcome(conn, org, source, exc, kind="hydrate")
                 for job in group:
                     outcomes[job] = out
                 continue
