@@ -91,17 +91,20 @@ def _json_default(value: object) -> str:
 
 def rows_json(rows: Iterable[RowLike]) -> str:
     """The JSON array the SQL upserts take; pydantic rows contribute only the keys that were set."""
-    parts: list[str] = []
-    for n, row in enumerate(rows, 1):
-        data = row.model_dump(exclude_unset=True) if isinstance(row, BaseModel) else row
+    data = [row.model_dump(exclude_unset=True) if isinstance(row, BaseModel) else row for row in rows]
+    try:
+        return json_param(data, default=_json_default)  # the whole batch at once (the hot path of syncs)
+    except (TypeError, ValueError):
+        pass
+    for n, item in enumerate(data, 1):  # find the row the database could not even parse
         try:
-            parts.append(json_param(data, default=_json_default))
+            json_param(item, default=_json_default)
         except (TypeError, ValueError) as exc:
-            # what the database could not even parse is rejected like any bad row: nothing is written
-            rid = data.get("crm_record_id") if isinstance(data, Mapping) else None
+            # rejected like any bad row: nothing is written
+            rid = item.get("crm_record_id") if isinstance(item, Mapping) else None
             rid_text = rid if isinstance(rid, str) and text_problem(rid) is None else "?"
             raise InvalidRowError(f"row {n} (crm_record_id {rid_text[:200]}) {exc}", row=n) from None
-    return "[" + ",".join(parts) + "]"
+    raise InvalidRowError("the rows cannot be encoded as JSON", row=1)  # pragma: no cover - per-row found it
 
 
 def _upsert(
