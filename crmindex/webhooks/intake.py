@@ -130,6 +130,16 @@ class WebhookReceiver:
         with self._lock:
             self._routes.clear()
 
+    def _route_or_answer(self, source: str, account_id: str, unknown: str) -> _Route | WebhookResponse:
+        """The org the account routes to, or the answer: 404 when none, 503 when the database is unreachable
+        (the CRM delivers again later)."""
+        try:
+            route = self._route(source, account_id)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.warning("webhook routing unavailable: %s", type(exc).__name__)
+            return WebhookResponse(503, "storage unavailable, retry later")
+        return WebhookResponse(404, unknown) if route is None else route
+
     def _store(
         self,
         route: _Route,
@@ -173,13 +183,9 @@ class WebhookReceiver:
         if not isinstance(portal, int | str) or isinstance(portal, bool) or not str(portal).isdigit():
             return WebhookResponse(400, "missing or malformed portalId")
         account = str(portal)
-        try:
-            route = self._route("hubspot", account)
-        except (psycopg.Error, TimeoutError) as exc:
-            log.warning("webhook routing unavailable: %s", type(exc).__name__)
-            return WebhookResponse(503, "storage unavailable, retry later")
-        if route is None:
-            return WebhookResponse(404, "unknown HubSpot portal")
+        route = self._route_or_answer("hubspot", account, "unknown HubSpot portal")
+        if isinstance(route, WebhookResponse):
+            return route
         verdict: Verdict = verify_hubspot(
             method,
             url,
@@ -215,13 +221,9 @@ class WebhookReceiver:
         workspace = workspaces.pop()
         if not isinstance(workspace, str) or not workspace:
             return WebhookResponse(400, "missing workspace_id")
-        try:
-            route = self._route("attio", workspace)
-        except (psycopg.Error, TimeoutError) as exc:
-            log.warning("webhook routing unavailable: %s", type(exc).__name__)
-            return WebhookResponse(503, "storage unavailable, retry later")
-        if route is None:
-            return WebhookResponse(404, "unknown Attio workspace")
+        route = self._route_or_answer("attio", workspace, "unknown Attio workspace")
+        if isinstance(route, WebhookResponse):
+            return route
         verdict = verify_attio(headers, raw_body, resolve_all(route.secret_ref, self._resolver))
         if not verdict.ok:
             return WebhookResponse(401, verdict.reason)
