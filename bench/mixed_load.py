@@ -604,17 +604,24 @@ def _copilot_breakdown(conn: Conn, rec: Recorder) -> dict[str, Any]:
     bursts = [(at, queued) for at, _n, queued in rec.bursts]
     r_start = rec.reconcile.get("started")
     r_end = r_start + timedelta(seconds=float(rec.reconcile.get("seconds", 0))) if r_start else None
-    groups: dict[str, list[float]] = {"burst_saving": [], "reconcile": [], "other": []}
+    groups: dict[str, list[float]] = {
+        "burst_only": [],
+        "reconcile_only": [],
+        "burst_and_reconcile": [],
+        "other": [],
+    }
     held = retried = 0
     for created, lag, attempts, error in rows:
         held += "held back" in error
         retried += attempts > 1
-        if any(a <= created <= q for a, q in bursts):
-            groups["burst_saving"].append(lag)
-        elif r_start and r_end and r_start <= created <= r_end:
-            groups["reconcile"].append(lag)
-        else:
-            groups["other"].append(lag)
+        in_burst = any(a <= created <= q for a, q in bursts)
+        in_reconcile = bool(r_start and r_end and r_start <= created <= r_end)
+        key = {
+            (True, False): "burst_only",
+            (False, True): "reconcile_only",
+            (True, True): "burst_and_reconcile",
+        }
+        groups[key.get((in_burst, in_reconcile), "other")].append(lag)
     out: dict[str, Any] = {k: summary_ms(v) for k, v in groups.items()}
     out["update_contact_call"] = summary_ms(rec.copilot_call_s)
     out["held_back_once_or_more"] = held
