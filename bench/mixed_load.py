@@ -593,12 +593,19 @@ def _by_path(log: list[tuple[float, int, str | None, str, str]]) -> dict[str, in
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+_WINDOWS = {
+    (True, False): "burst_only",
+    (False, True): "reconcile_only",
+    (True, True): "burst_and_reconcile",
+    (False, False): "other",
+}
+
+
 def _copilot_breakdown(conn: Conn, rec: Recorder) -> dict[str, Any]:
     """Copilot write-back lag split by what else was going on when the job was queued."""
     rows = conn.execute(
-        "SELECT created_at, extract(epoch FROM completed_at - created_at)::float8, attempts, "
-        "coalesce(last_error, '') FROM crm.writeback_queue WHERE org_id = %s AND priority = 5 "
-        "AND status = 'completed'",
+        "SELECT created_at, extract(epoch FROM completed_at - created_at)::float8, attempts "
+        "FROM crm.writeback_queue WHERE org_id = %s AND priority = 5 AND status = 'completed'",
         (BIG_ORG,),
     ).fetchall()
     bursts = [(at, queued) for at, _n, queued in rec.bursts]
@@ -610,21 +617,14 @@ def _copilot_breakdown(conn: Conn, rec: Recorder) -> dict[str, Any]:
         "burst_and_reconcile": [],
         "other": [],
     }
-    held = retried = 0
-    for created, lag, attempts, error in rows:
-        held += "held back" in error
+    retried = 0  # (held-back releases cannot be counted afterwards: completion clears last_error)
+    for created, lag, attempts in rows:
         retried += attempts > 1
         in_burst = any(a <= created <= q for a, q in bursts)
         in_reconcile = bool(r_start and r_end and r_start <= created <= r_end)
-        key = {
-            (True, False): "burst_only",
-            (False, True): "reconcile_only",
-            (True, True): "burst_and_reconcile",
-        }
-        groups[key.get((in_burst, in_reconcile), "other")].append(lag)
+        groups[_WINDOWS[(in_burst, in_reconcile)]].append(lag)
     out: dict[str, Any] = {k: summary_ms(v) for k, v in groups.items()}
     out["update_contact_call"] = summary_ms(rec.copilot_call_s)
-    out["held_back_once_or_more"] = held
     out["more_than_one_attempt"] = retried
     return out
 
