@@ -12,7 +12,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from pydantic import ValidationError
@@ -24,6 +24,22 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _one_line(message: str) -> str:
+    """``message`` with control characters (CR, LF, ESC, ...) escaped: a hostile argument echoed in an
+    error cannot break the message into lines or rewrite the terminal."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode() for ch in message
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors kept to one escaped line (it echoes the offending argument)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)}\n")
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -294,7 +310,7 @@ def _cmd_fake_crm(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="crmindex",
         description="A Postgres-native index of whole CRMs (HubSpot, Attio) for an AI sales copilot.",
     )
@@ -457,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     bad = _bad_argument(args)
     if bad is not None:
-        print(f"crmindex {args.command}: {bad}", file=sys.stderr)
+        print(f"crmindex {args.command}: {_one_line(bad)}", file=sys.stderr)
         return EXIT_USAGE
     try:
         return handler(args)
@@ -465,14 +481,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (InvalidInputError, InvalidRowError) as exc:
-        print(f"crmindex {args.command}: {exc}", file=sys.stderr)
+        print(f"crmindex {args.command}: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except CrmIndexError as exc:
-        print(f"crmindex {args.command}: {exc}", file=sys.stderr)
+        print(f"crmindex {args.command}: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except psycopg.Error as exc:  # not one of ours: one line, no traceback
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"crmindex {args.command}: database error: {first[:300]}", file=sys.stderr)
+        print(f"crmindex {args.command}: database error: {_one_line(first[:300])}", file=sys.stderr)
         return EXIT_FAILURE
 
 

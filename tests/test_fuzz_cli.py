@@ -166,6 +166,21 @@ def test_regressions_arguments_that_used_to_crash(
     assert "further information" not in err  # pydantic's closing line was the whole message
 
 
+@pytest.mark.parametrize(
+    "hostile", ["\r0", "a\nb", "\x1b[2Jx", "\u2028z"], ids=["cr", "lf", "escape", "line-separator"]
+)
+def test_usage_errors_escape_control_characters_in_the_echoed_argument(
+    dsn: str, capsys: pytest.CaptureFixture[str], hostile: str
+) -> None:
+    """argparse echoes an unrecognized argument: a CR/LF/ESC in it must not split or rewrite the error line
+    (CI found ``sync --org '' '\\r0'`` printing its error on two lines)."""
+    code, _, err = run(["sync", "--org", ORG, hostile, "--quiet", "--dsn", dsn], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("usage:") and lines[-1].startswith("crmindex: error: unrecognized arguments")
+    assert hostile.encode("unicode_escape").decode() in lines[-1] and "\x1b" not in err
+
+
 def test_search_still_works_in_the_fuzzed_database(dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["search", "stan", "--org", ORG, "--dsn", dsn], capsys)
     assert code == 0 and "stan@acme.com" in out

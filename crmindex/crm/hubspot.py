@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -50,8 +50,14 @@ def last_modified_property(object_type: str) -> str:
     return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
+    """Epoch milliseconds, exactly (``timestamp() * 1000`` is a float and can be 1 ms short)."""
+    if when.tzinfo is None:
+        when = when.astimezone()  # a naive time is local time, as datetime.timestamp() reads it
+    return (when - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmindex.testing._server import EmitMode, FakeServer, Request, Response, SlidingWindow, new_uuid
@@ -123,6 +123,13 @@ def _modified_floor(groups: list[dict[str, Any]]) -> int | None:
     return min(floors) if floors else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _dt_ms(dt: datetime) -> int:
+    return (dt - _EPOCH) // timedelta(milliseconds=1)
+
+
 def _ms(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -135,7 +142,7 @@ def _ms(value: Any) -> int | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+    return _dt_ms(dt)  # integer arithmetic: dt.timestamp() * 1000 is a float and read 16.205 s as 16204 ms
 
 
 def encode_after(next_id: int) -> str:
@@ -248,14 +255,15 @@ class _Store:
             if rec is not None:
                 yield rec
 
-    def modified_after(self, floor_ms: int) -> Iterator[HubSpotRecord] | None:
-        """The records that may have been modified after ``floor_ms`` without building the untouched seeded
-        ones (a search for recent changes in a large lazy seed); None when that cannot be told."""
+    def modified_after(self, floor_ms: int) -> list[HubSpotRecord] | None:
+        """The records that may have been modified after ``floor_ms`` (in no particular order) without
+        building the untouched seeded ones (a search for recent changes in a large lazy seed); None when
+        that cannot be told. A record last modified before the floor cannot match and is left out."""
         if self.seed is not None and (
             self.seed.max_updated_ms is None or self.seed.max_updated_ms >= floor_ms
         ):
             return None
-        return (r for _, r in sorted(self.records.items()) if r is not None)
+        return [r for r in self.records.values() if r is not None and r.updated_ms >= floor_ms]
 
     def materialize(self) -> None:
         if self.seed is None:
@@ -427,12 +435,12 @@ class FakeHubSpot(FakeServer):
                         "associatedcompanyid": x.company_crm_id,
                     }
                     return HubSpotRecord(
-                        base + i, props, int(x.crm_created_at.timestamp() * 1000),
-                        int(x.crm_updated_at.timestamp() * 1000),
+                        base + i, props, _dt_ms(x.crm_created_at),
+                        _dt_ms(x.crm_updated_at),
                     )  # fmt: skip
 
                 contacts = self.store("contacts")
-                contacts.seed = _Seed(base, crm.n_contacts, build, int(crm.as_of.timestamp() * 1000))
+                contacts.seed = _Seed(base, crm.n_contacts, build, _dt_ms(crm.as_of))
                 contacts.next_id = max(contacts.next_id, base + crm.n_contacts)
 
                 def company_of(oid: int) -> int | None:
@@ -453,8 +461,8 @@ class FakeHubSpot(FakeServer):
                     "hubspot_owner_id": d.owner_crm_id,
                 }
                 rec = HubSpotRecord(
-                    int(d.crm_record_id), props, int(d.crm_created_at.timestamp() * 1000),
-                    int(d.crm_updated_at.timestamp() * 1000),
+                    int(d.crm_record_id), props, _dt_ms(d.crm_created_at),
+                    _dt_ms(d.crm_updated_at),
                 )  # fmt: skip
                 deals.add(rec)
                 for cid in d.contact_crm_ids:
@@ -1259,28 +1267,33 @@ class FakeHubSpot(FakeServer):
         names = body.get("properties") or None
         query = (body.get("query") or "").strip().lower()
         lag_cutoff = now_ms() - int(self.search_lag * 1000) if self.search_lag > 0 else None
-        with self._lock:
+        matches = self._matcher(kind, groups)
+        floor = _modified_floor(groups)
+        with (
+            self._lock
+        ):  # only the candidate list is taken under the lock: writes are not held up by a search
             st = self.store(kind)
-            floor = _modified_floor(groups)
             candidates = None if floor is None else st.modified_after(floor)
             if candidates is None:
                 st.materialize()
-                candidates = st.all()
-            matched = [
-                r
-                for r in candidates
-                if not r.archived
-                and (lag_cutoff is None or r.updated_ms <= lag_cutoff)
-                and self._matches(kind, r, groups)
-                and (not query or self._query_match(kind, r, query))
-            ]
-            if sorts:
-                s = sorts[0]
-                prop = s if isinstance(s, str) else s.get("propertyName", "hs_object_id")
-                desc = not isinstance(s, str) and str(s.get("direction", "ASCENDING")).upper() == "DESCENDING"
-                if prop != "hs_object_id" or desc:
-                    matched.sort(key=lambda r: (_sort_key(kind, r, prop), r.id), reverse=desc)
-            total = len(matched)
+                candidates = list(st.all())
+        matched = [
+            r
+            for r in candidates
+            if not r.archived
+            and (lag_cutoff is None or r.updated_ms <= lag_cutoff)
+            and matches(r)
+            and (not query or self._query_match(kind, r, query))
+        ]
+        matched.sort(key=_record_id)
+        if sorts:
+            s = sorts[0]
+            prop = s if isinstance(s, str) else s.get("propertyName", "hs_object_id")
+            desc = not isinstance(s, str) and str(s.get("direction", "ASCENDING")).upper() == "DESCENDING"
+            if prop != "hs_object_id" or desc:
+                matched.sort(key=lambda r: (_sort_key(kind, r, prop), r.id), reverse=desc)
+        total = len(matched)
+        with self._lock:  # a record's properties may be changing: read them under the lock
             page = [r.view(kind, names) for r in matched[offset : offset + limit]]
         out: dict[str, Any] = {"total": total, "results": page}
         if offset + limit < total:
@@ -1288,10 +1301,13 @@ class FakeHubSpot(FakeServer):
             out["paging"] = {"next": {"after": nxt, "link": f"?after={nxt}"}}
         return Response(200, out)
 
-    def _matches(self, kind: str, rec: HubSpotRecord, groups: list[dict[str, Any]]) -> bool:
+    @staticmethod
+    def _matcher(kind: str, groups: list[dict[str, Any]]) -> Callable[[HubSpotRecord], bool]:
+        """The filter groups compiled once per request (OR of ANDs), not re-read for every record."""
         if not groups:
-            return True
-        return any(all(_filter_ok(kind, rec, f) for f in (g.get("filters") or [])) for g in groups)
+            return lambda rec: True
+        compiled = [[_compile_filter(kind, f) for f in (g.get("filters") or [])] for g in groups]
+        return lambda rec: any(all(ok(rec) for ok in group) for group in compiled)
 
     def _query_match(self, kind: str, rec: HubSpotRecord, query: str) -> bool:
         for name in SEARCHABLE[kind]:
@@ -1400,6 +1416,42 @@ def _sort_key(kind: str, rec: HubSpotRecord, prop: str) -> tuple[int, Any]:
     if v is None:
         return (1, 0)
     return (0, v)
+
+
+def _record_id(rec: HubSpotRecord) -> int:
+    return rec.id
+
+
+# the record attributes behind the built-in properties: compared as integers without formatting the value
+_BUILTIN_INTS: dict[str, Callable[[HubSpotRecord], int]] = {
+    "hs_object_id": lambda r: r.id,
+    "createdate": lambda r: r.created_ms,
+    "hs_createdate": lambda r: r.created_ms,
+    "lastmodifieddate": lambda r: r.updated_ms,
+    "hs_lastmodifieddate": lambda r: r.updated_ms,
+}
+_INT_OPS: dict[str, Callable[[float, float], bool]] = {
+    "EQ": lambda a, b: a == b,
+    "LT": lambda a, b: a < b,
+    "LTE": lambda a, b: a <= b,
+    "GT": lambda a, b: a > b,
+    "GTE": lambda a, b: a >= b,
+}
+
+
+def _compile_filter(kind: str, f: Mapping[str, Any]) -> Callable[[HubSpotRecord], bool]:
+    """One filter as a predicate: the same answers as :func:`_filter_ok`, with the value parsed once and a
+    fast path for the always-set built-in numbers (id, created, last modified)."""
+    name = str(f.get("propertyName", ""))
+    op = str(f.get("operator", "EQ"))
+    getter = _BUILTIN_INTS.get(name)
+    if getter is not None and op in _INT_OPS:
+        want = _typed(kind, name, f.get("value"))
+        if want is None:
+            return lambda rec: False
+        cmp = _INT_OPS[op]
+        return lambda rec: cmp(getter(rec), want)
+    return lambda rec: _filter_ok(kind, rec, f)
 
 
 def _filter_ok(kind: str, rec: HubSpotRecord, f: Mapping[str, Any]) -> bool:
