@@ -150,7 +150,7 @@ def _fake_process(p: Params, hook_url: str, out: Any, ctl: Any, go: Any, stop: A
             events += n
             due += tick
             time.sleep(max(0.0, due - time.monotonic()))
-        log = [(r.time, r.status, r.limit_class, r.method, r.path) for r in fake.request_log]
+        log = [(r.time, r.status, r.limit_class, r.method, r.path, r.seconds) for r in fake.request_log]
         out.put(
             (
                 "done",
@@ -568,9 +568,12 @@ def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
     return figures
 
 
-def _rate_figures(log: list[tuple[float, int, str | None, str, str]], p: Params) -> dict[str, Any]:
-    general = sorted(t for t, _st, cls, _m, _path in log if cls != "search")
-    search = sorted(t for t, _st, cls, _m, _path in log if cls == "search")
+LogRow = tuple[float, int, str | None, str, str, float]  # received, status, limit class, method, path, seconds
+
+
+def _rate_figures(log: list[LogRow], p: Params) -> dict[str, Any]:
+    general = sorted(t for t, _st, cls, *_ in log if cls != "search")
+    search = sorted(t for t, _st, cls, *_ in log if cls == "search")
     most = _max_in_window(general, WINDOW_S)
     span = general[-1] - general[0] if len(general) > 1 else 0.0
     return {
@@ -581,16 +584,26 @@ def _rate_figures(log: list[tuple[float, int, str | None, str, str]], p: Params)
         "max_search_requests_in_any_1s": _max_in_window(search, 1.0),
         "held_in_every_window": most <= p.limit and _max_in_window(search, 1.0) <= 5,
         "utilization_pct": round(100 * len(general) / (span / WINDOW_S * p.limit), 1) if span else None,
-        "by_path": _by_path(log),
+        "by_path": {k: len(v) for k, v in _by_path(log).items()},
+        # the fake CRM's own answer time (a slow fake would pass for a slow drainer)
+        "fake_crm_seconds_by_path": {
+            k: {"p50_ms": _ms(percentile(v, 50)), "p95_ms": _ms(percentile(v, 95)), "max_ms": _ms(max(v))}
+            for k, v in _by_path(log).items()
+        },
     }
 
 
-def _by_path(log: list[tuple[float, int, str | None, str, str]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for _t, _st, _cls, method, path in log:
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _by_path(log: list[LogRow]) -> dict[str, list[float]]:
+    """Each endpoint's answer times (ids in paths folded), the busiest first."""
+    out: dict[str, list[float]] = {}
+    for _t, _st, _cls, method, path, seconds in log:
         key = f"{method} {'/'.join(x if not x.isdigit() else '{id}' for x in path.split('/'))}"
-        out[key] = out.get(key, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+        out.setdefault(key, []).append(seconds)
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))
 
 
 _WINDOWS = {

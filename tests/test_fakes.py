@@ -462,3 +462,42 @@ def test_recent_changes_search_pages_by_id_and_filters_by_date() -> None:
             if not after:
                 break
     assert seen == changed[:201]
+
+
+def test_archived_listing_reads_only_archived_records_of_a_lazy_seed() -> None:
+    """A reconcile's ``archived=true`` listing answers from the archived records alone: on a 500K lazy seed
+    walking every id held the store's lock for seconds and stalled every other call (the mixed-load bench)."""
+    crm = SyntheticCRM(seed=5, contacts=50_000)
+    with FakeHubSpot(limits=False) as fake:
+        fake.seed_from(crm)
+        first = int(crm.contact_id(0))
+        gone = [first + 40_000, first + 7, first + 123]
+        for oid in gone:
+            fake.delete("contacts", oid)
+        store = fake.store("contacts")
+        assert store.seed is not None
+        built = 0
+        build = store.seed.build
+
+        def counting_build(i: int) -> HubSpotRecord:
+            nonlocal built
+            built += 1
+            return build(i)
+
+        store.seed.build = counting_build
+        seen: list[str] = []
+        params: dict[str, Any] = {"limit": 2, "archived": "true"}
+        while True:
+            r = _get(fake, "/crm/v3/objects/contacts", params=params)
+            body = r.json()
+            r.close()
+            assert all(x["archived"] is True and x["archivedAt"] for x in body["results"])
+            seen += [x["id"] for x in body["results"]]
+            if "paging" not in body:
+                break
+            params["after"] = body["paging"]["next"]["after"]
+        assert seen == [str(i) for i in sorted(gone)]
+        assert built == 0
+        r = _get(fake, "/crm/v3/objects/contacts", params={"limit": 3})
+        assert [x["id"] for x in r.json()["results"]] == [str(first + i) for i in (0, 1, 2)]
+        r.close()

@@ -68,6 +68,7 @@ class LoggedRequest:
     time: float  # time.time() when received
     status: int  # 0 = connection dropped (timeout fault)
     limit_class: str | None = None
+    seconds: float = 0.0  # from received to answered (the fake's own latency, injected faults included)
 
 
 @dataclass
@@ -322,10 +323,11 @@ class FakeServer:
             return "revoked" if token in self._revoked else "invalid"
 
     # -- request log -------------------------------------------------------------------------------
-    def _log(self, req: Request, status: int, limit_class: str | None) -> None:
+    def _log(self, req: Request, status: int, limit_class: str | None, received: float) -> None:
+        seconds = time.monotonic() - received
         with self._log_lock:
             self.request_log.append(
-                LoggedRequest(req.method, req.path, req.query, time.time(), status, limit_class)
+                LoggedRequest(req.method, req.path, req.query, time.time() - seconds, status, limit_class, seconds)
             )
 
     def requests_to(self, path_contains: str, method: str | None = None) -> list[LoggedRequest]:
@@ -403,7 +405,7 @@ class FakeServer:
                 self._stopping.wait(f.latency)
             if faulty and (now < f.timeout_until or self._chance(f.timeout_rate)):
                 self._stopping.wait(f.hang_seconds)
-                self._log(req, 0, limit_class)
+                self._log(req, 0, limit_class, now)
                 return None
             if faulty and (now < f.rate_limit_until or self._pop_storm()):
                 resp = self._rate_limited(limit_class or "general", storm=True)
@@ -426,7 +428,7 @@ class FakeServer:
         except Exception:
             log.exception("fake %s: handler failed for %s %s", self.source, req.method, req.path)
             resp = self._server_error(500)
-        self._log(req, resp.status, limit_class)
+        self._log(req, resp.status, limit_class, now)
         return resp
 
     # subclasses

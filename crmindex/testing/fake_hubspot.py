@@ -227,6 +227,11 @@ class _Store:
             return self.seed.build(oid - self.seed.base)
         return None
 
+    def archived_ids_from(self, start: int) -> list[int]:
+        """Ids >= ``start`` of archived records, ascending. Seeded records start unarchived, so only written
+        ones can be archived: an archived listing never walks (or builds) a 500K lazy seed."""
+        return sorted(oid for oid, r in self.records.items() if oid >= start and r is not None and r.archived)
+
     def touch(self, oid: int) -> HubSpotRecord | None:
         rec = self.get(oid)
         if rec is not None and oid not in self.records:
@@ -914,7 +919,7 @@ class FakeHubSpot(FakeServer):
             st = self.store(kind)
             results: list[dict[str, Any]] = []
             next_id: int | None = None
-            for oid in st.ids_from(start):
+            for oid in st.archived_ids_from(start) if archived else st.ids_from(start):
                 rec = st.get(oid)
                 if rec is None or rec.archived != archived:
                     continue
