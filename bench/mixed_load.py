@@ -13,7 +13,8 @@ Running together for ``--load-s`` seconds (default 300):
   ``crmindex.writeback.update_contact`` (priority 5) and, every ``--burst-every`` seconds, an ops-table bulk
   edit of ``--burst-size`` contacts saved through the same call (priority 7): the drainers run at the limit;
 * materializations: ``--materialize-rate`` contacts per second through ``materialize_contact``;
-* one reconcile of the big org (a third into the run) for the changes since the load began.
+* one reconcile of the big org for the changes since the load began, started 5 s into the second bulk edit
+  (so the two overlap: the case that once stalled copilot write-backs) or at ``--reconcile-at`` seconds.
 
 Before it, an idle phase (``--idle-s``) runs the same search clients alone: the baseline.
 
@@ -93,6 +94,7 @@ class Params:
     burst_every: float = 60.0
     burst_size: int = 5_000
     materialize_rate: float = 2.0
+    reconcile_at: float = 0.0  # seconds into the load; 0: 5 s after the second bulk edit began
     settle_s: float = 600.0  # after the load: how long everything may take to drain
     seed: int = 42
 
@@ -112,6 +114,7 @@ class Recorder:
     bursts: list[tuple[datetime, int, datetime]] = field(default_factory=list)  # started, jobs, queued by
     reconcile: dict[str, Any] = field(default_factory=dict)
     queue_depth: list[tuple[float, int, int]] = field(default_factory=list)  # t, write-back open, inbox open
+    second_burst: threading.Event = field(default_factory=threading.Event)  # the second bulk edit began
 
 
 # ------------------------------------------------------------------------------------- child processes
@@ -237,6 +240,8 @@ def _bursts(dsn: str, ids: list[tuple[int, str]], p: Params, stop: threading.Eve
     with psycopg.connect(dsn, autocommit=True) as conn:
         k = 0
         while not stop.wait(p.burst_every if k else p.burst_every / 2):
+            if k == 1:
+                rec.second_burst.set()
             first = rng.randrange(max(1, len(ids) - p.burst_size))
             at = datetime.now(UTC)
             n = 0
@@ -273,9 +278,14 @@ def _materializer(dsn: str, ids: list[tuple[int, str]], clients: Clients, p: Par
             rec.materialize.append(time.perf_counter() - t)
 
 
-def _reconciler(dsn: str, clients: Clients, since: datetime, delay: float, stop: threading.Event,
+def _reconciler(dsn: str, clients: Clients, since: datetime, at: float, stop: threading.Event,
                 rec: Recorder) -> None:  # fmt: skip
-    if stop.wait(delay):
+    if at <= 0:  # during the second bulk edit
+        while not rec.second_burst.wait(0.2):
+            if stop.is_set():
+                return
+        at = 5.0
+    if stop.wait(at):
         return
     t = time.perf_counter()
     rec.reconcile["started"] = datetime.now(UTC)
@@ -505,14 +515,15 @@ def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
             threading.Thread(target=_bursts, args=(dsn, ids, p, load_stop, rec), daemon=True),
             threading.Thread(target=_materializer, args=(dsn, ids, clients, p, load_stop, rec), daemon=True),
             threading.Thread(target=_reconciler, daemon=True, args=(
-                dsn, clients, load_started - timedelta(seconds=60), p.load_s / 3, load_stop, rec)),
+                dsn, clients, load_started - timedelta(seconds=60), p.reconcile_at, load_stop, rec)),
             threading.Thread(target=_sampler, args=(dsn, t0, load_stop, rec), daemon=True),
         ]  # fmt: skip
         for t in load:
             t.start()
         say(f"load: stream {p.webhook_rate} events/s, {p.drainers} drainers at {p.limit} req/10 s, "
             f"copilot {p.copilot_rate:g} writes/s + {p.burst_size:,}-row bursts every {p.burst_every:g} s, "
-            f"{p.materialize_rate:g} materializations/s, a reconcile at {p.load_s / 3:.0f} s, for {p.load_s:.0f} s ...")  # fmt: skip
+            f"{p.materialize_rate:g} materializations/s, a reconcile "
+            f"{f'at {p.reconcile_at:g} s' if p.reconcile_at > 0 else 'during the second bulk edit'}, for {p.load_s:.0f} s ...")  # fmt: skip
         time.sleep(p.load_s)
         search_stop.set()
         load_stop.set()
@@ -560,6 +571,10 @@ def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
     figures["copilot_writes"] = {"queued": rec.copilot_jobs, "errors": len(rec.copilot_errors),
                                  "error_examples": rec.copilot_errors[:3]}  # fmt: skip
     figures["reconcile"] = {k: v for k, v in rec.reconcile.items() if k != "started"}
+    if "started" in rec.reconcile:
+        figures["reconcile"]["started_s_into_load"] = round(
+            (rec.reconcile["started"] - load_started).total_seconds(), 1
+        )
     figures["queue_depth_max"] = {
         "writeback": max((d[1] for d in rec.queue_depth), default=0),
         "inbox": max((d[2] for d in rec.queue_depth), default=0),
@@ -568,7 +583,8 @@ def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
     return figures
 
 
-LogRow = tuple[float, int, str | None, str, str, float]  # received, status, limit class, method, path, seconds
+# the fake's request log: received, status, limit class, method, path, seconds to answer
+LogRow = tuple[float, int, str | None, str, str, float]
 
 
 def _rate_figures(log: list[LogRow], p: Params) -> dict[str, Any]:

@@ -327,7 +327,9 @@ class FakeServer:
         seconds = time.monotonic() - received
         with self._log_lock:
             self.request_log.append(
-                LoggedRequest(req.method, req.path, req.query, time.time() - seconds, status, limit_class, seconds)
+                LoggedRequest(
+                    req.method, req.path, req.query, time.time() - seconds, status, limit_class, seconds
+                )
             )
 
     def requests_to(self, path_contains: str, method: str | None = None) -> list[LoggedRequest]:
