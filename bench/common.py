@@ -28,6 +28,15 @@ def org_uuid(i: int) -> uuid.UUID:
     return uuid.UUID(f"00000000-0000-4000-8000-{i + 1:012d}")
 
 
+def _migrate(dsn: str) -> None:
+    """Apply the migrations (from $CRMINDEX_MIGRATIONS_DIR when set: development against another folder)."""
+    folder = os.environ.get("CRMINDEX_MIGRATIONS_DIR")
+    if folder:
+        migrate(dsn, directory=Path(folder))
+    else:
+        migrate(dsn)
+
+
 @contextlib.contextmanager
 def bench_database(name: str = "crmindex_bench", settings: dict[str, str] | None = None) -> Iterator[str]:
     """A fresh migrated database: on $DATABASE_URL's server if set, else on a throwaway local cluster."""
@@ -37,7 +46,7 @@ def bench_database(name: str = "crmindex_bench", settings: dict[str, str] | None
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {name}")
         dsn = make_conninfo(external, dbname=name)
-        migrate(dsn)
+        _migrate(dsn)
         yield dsn
         return
     defaults = {"shared_buffers": "1GB", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}
@@ -46,7 +55,7 @@ def bench_database(name: str = "crmindex_bench", settings: dict[str, str] | None
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         dsn = cluster.dsn(name)
-        migrate(dsn)
+        _migrate(dsn)
         yield dsn
 
 

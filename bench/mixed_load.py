@@ -56,9 +56,10 @@ from bench.common import BIG_ORG, Timer, bench_database, org_uuid, percentile, s
 from bench.ingest import _load, _payloads
 from bench.search import build_queries
 from crmindex.connections import Connection, save_connection
+from crmindex.crm.limits import LimitClass
 from crmindex.index import ensure_org
 from crmindex.materialize import materialize_contact
-from crmindex.ratelimit import LimitClass, PgRateLimiter
+from crmindex.ratelimit import PgRateLimiter
 from crmindex.reconcile import reconcile_hubspot
 from crmindex.runtime import Clients
 from crmindex.synthetic import SyntheticCRM
