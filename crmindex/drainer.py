@@ -463,7 +463,9 @@ class Drainer:
                         self.run_once(conn)
                         deadline = time.monotonic() + self.poll_s
                         while not self.stop.is_set() and time.monotonic() < deadline:
-                            if list(conn.notifies(timeout=min(0.5, self.poll_s), stop_after=1)):
+                            # consumed whole: a half-read notifies() generator keeps the connection locked
+                            notified = list(conn.notifies(timeout=min(0.5, self.poll_s), stop_after=1))
+                            if any(WRITEBACK.woken_by(n.payload) for n in notified):
                                 break
             except psycopg.OperationalError as exc:
                 log.warning("drainer %s lost the database (%s); reconnecting", self.worker_id, exc)

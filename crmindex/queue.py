@@ -84,6 +84,13 @@ class Queue:
     def __repr__(self) -> str:
         return f"Queue({self.table!r})"
 
+    def woken_by(self, payload: str) -> bool:
+        """Whether a ``crm_queue`` notification is for this queue. The insert trigger sends the table name
+        (``job``), maintenance the qualified one (``crm.job``); an empty payload (``NOTIFY crm_queue`` from
+        psql) wakes every queue. Workers of other queues keep sleeping: one copilot write-back must not
+        make every inbox and job worker of every process run a claim."""
+        return not payload or payload in (self.table, self.table.rsplit(".", 1)[-1])
+
     def claim(
         self,
         conn: Conn,
@@ -276,5 +283,5 @@ class Worker:
             ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
             if ready:
                 notified = list(conn.notifies(timeout=0, stop_after=100))
-                if notified:
+                if any(self.queue.woken_by(n.payload) for n in notified):
                     return

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -475,3 +476,38 @@ def test_sigterm_finishes_the_call_in_flight_and_releases_the_rest(
     for rid, title in done:
         assert fake.properties("contacts", str(rid))["jobtitle"] == title
     print(f"SIGTERM -> exit in {took:.2f} s; {sent} calls finished, {counts['pending']} jobs released")
+
+
+def test_the_drainer_sleeps_through_other_queues_notifications(
+    db_dsn: str, org: Conn, clients: Clients
+) -> None:
+    """Inbox and job inserts notify the same channel: the drainer wakes only for write-back ones."""
+    passes = 0
+
+    class Counting(Drainer):
+        def _accounts(self, conn: Conn) -> list[tuple[str, str]]:
+            nonlocal passes
+            passes += 1
+            return super()._accounts(conn)
+
+    d = Counting(db_dsn, clients.writer, poll_s=60)
+    thread = threading.Thread(target=d.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while passes < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert passes == 1
+        for _ in range(30):
+            org.execute("SELECT pg_notify('crm_queue', 'job'), pg_notify('crm_queue', 'webhook_inbox')")
+        time.sleep(1.0)
+        assert passes == 1
+        org.execute("SELECT pg_notify('crm_queue', 'writeback_queue')")
+        deadline = time.monotonic() + 5
+        while passes < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert passes == 2
+    finally:
+        d.stop.set()
+        thread.join(10)
+    assert not thread.is_alive()

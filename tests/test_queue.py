@@ -192,3 +192,50 @@ def test_listening_worker_wakes_on_notify(db_dsn: str, orgs: Conn) -> None:
         worker.stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+class _CountingQueue(Queue):
+    """crm.job, counting claims: each claim is one wake-up of the worker."""
+
+    def __init__(self) -> None:
+        super().__init__("crm.job")
+        self.claims = 0
+
+    def claim(self, *args: object, **kw: object) -> list[Job]:  # type: ignore[override]
+        self.claims += 1
+        return super().claim(*args, **kw)  # type: ignore[arg-type]
+
+
+def _wait_for(pred: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("own", ["job", "crm.job", ""], ids=["trigger", "maintenance", "bare-notify"])
+def test_a_worker_sleeps_through_other_queues_notifications(db_dsn: str, orgs: Conn, own: str) -> None:
+    """Every insert into any queue notifies ``crm_queue``. A job worker must not run a claim for the
+    write-back and inbox notifications (under the mixed load that was ~800 useless claims/s), but still
+    wakes for its own queue's: the trigger's table name, maintenance's qualified name or a bare NOTIFY."""
+    queue = _CountingQueue()
+    worker = Worker(db_dsn, queue, lambda conn, jobs: {j: Outcome.done() for j in jobs}, poll_s=60)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert _wait_for(lambda: queue.claims == 1, 5)  # the first pass found nothing: asleep
+        for _ in range(30):
+            orgs.execute(
+                "SELECT pg_notify('crm_queue', 'writeback_queue'), pg_notify('crm_queue', 'webhook_inbox')"
+            )
+        orgs.execute("SELECT pg_notify('crm_queue', 'crm.writeback_queue')")
+        time.sleep(1.0)
+        assert queue.claims == 1
+        orgs.execute("SELECT pg_notify('crm_queue', %s)", (own,))
+        assert _wait_for(lambda: queue.claims == 2, 5), "its own queue's notification did not wake it"
+    finally:
+        worker.stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
