@@ -27,6 +27,7 @@ from crmindex.runtime import Clients
 from crmindex.synthetic import SyntheticCRM
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.writeback import create_contact, update_contact
+from tests.process_helpers import wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-4000-8000-0000000000d7")
@@ -494,19 +495,13 @@ def test_the_drainer_sleeps_through_other_queues_notifications(
     thread = threading.Thread(target=d.run)
     thread.start()
     try:
-        deadline = time.monotonic() + 5
-        while passes < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert passes == 1
+        wait_for(lambda: passes == 1, 5, "the first pass")
         for _ in range(30):
             org.execute("SELECT pg_notify('crm_queue', 'job'), pg_notify('crm_queue', 'webhook_inbox')")
         time.sleep(1.0)
         assert passes == 1
         org.execute("SELECT pg_notify('crm_queue', 'writeback_queue')")
-        deadline = time.monotonic() + 5
-        while passes < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert passes == 2
+        wait_for(lambda: passes == 2, 5, "woken by a write-back notification")
     finally:
         d.stop.set()
         thread.join(10)

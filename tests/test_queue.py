@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from crmindex.db import bind_org
 from crmindex.index import ensure_org
 from crmindex.queue import Job, Outcome, Queue, Worker, enqueue_job
+from tests.process_helpers import wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
 A = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
@@ -201,18 +203,9 @@ class _CountingQueue(Queue):
         super().__init__("crm.job")
         self.claims = 0
 
-    def claim(self, *args: object, **kw: object) -> list[Job]:  # type: ignore[override]
+    def claim(self, *args: Any, **kw: Any) -> list[Job]:
         self.claims += 1
-        return super().claim(*args, **kw)  # type: ignore[arg-type]
-
-
-def _wait_for(pred: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
+        return super().claim(*args, **kw)
 
 
 @pytest.mark.parametrize("own", ["job", "crm.job", ""], ids=["trigger", "maintenance", "bare-notify"])
@@ -225,7 +218,7 @@ def test_a_worker_sleeps_through_other_queues_notifications(db_dsn: str, orgs: C
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        assert _wait_for(lambda: queue.claims == 1, 5)  # the first pass found nothing: asleep
+        wait_for(lambda: queue.claims == 1, 5, "the first pass")  # it found nothing: asleep
         for _ in range(30):
             orgs.execute(
                 "SELECT pg_notify('crm_queue', 'writeback_queue'), pg_notify('crm_queue', 'webhook_inbox')"
@@ -234,7 +227,7 @@ def test_a_worker_sleeps_through_other_queues_notifications(db_dsn: str, orgs: C
         time.sleep(1.0)
         assert queue.claims == 1
         orgs.execute("SELECT pg_notify('crm_queue', %s)", (own,))
-        assert _wait_for(lambda: queue.claims == 2, 5), "its own queue's notification did not wake it"
+        wait_for(lambda: queue.claims == 2, 5, "woken by its own queue's notification")
     finally:
         worker.stop.set()
         thread.join(10)
