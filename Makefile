@@ -13,7 +13,10 @@ test: bootstrap
 demo: bootstrap
 	.venv/bin/crmindex demo $(DEMO_ARGS)
 
+# ruff, mypy and sqlfluff are pinned in pyproject.toml (dev extra), so a fresh clone lints like CI does
 lint: bootstrap
+	@if [ -d .git ] && [ -n "$$(git ls-files -ci --exclude-standard)" ]; then \
+		echo "tracked files under ignored paths (git rm -r --cached them):"; git ls-files -ci --exclude-standard | head; exit 1; fi
 	.venv/bin/ruff check crmindex tests bench
 	.venv/bin/ruff format --check crmindex tests bench
 	.venv/bin/mypy

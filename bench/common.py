@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from crmindex.migrate import migrate
-from crmindex.pgcluster import LocalCluster
+from crmindex.platform.migrate import migrate
+from crmindex.platform.pgcluster import LocalCluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BIG_ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")

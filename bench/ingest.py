@@ -17,10 +17,10 @@ import json
 from typing import Any
 
 import psycopg
-from crmindex.synthetic import SyntheticCRM
 
 from bench.common import BIG_ORG, Timer, bench_database, org_uuid, write_results
-from crmindex.index import ensure_org, rows_json
+from crmindex.index.writes import ensure_org, rows_json
+from crmindex.testing.synthetic import SyntheticCRM
 
 
 def _payloads(crm: SyntheticCRM, kind: str, batch: int) -> list[str]:

@@ -21,15 +21,15 @@ from typing import Any
 import psycopg
 
 from bench.common import BIG_ORG, Timer, bench_database, summary_ms, write_results
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.adapters import HubSpotFetcher
+from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.materialize import materialize_contact, materialize_many
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.sync import HubSpotLister, run_sync
-from crmindex.synthetic import SyntheticCRM
+from crmindex.crm.hubspot.adapters import HubSpotFetcher
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.freshness.sync import HubSpotLister, run_sync
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.records.materialize import materialize_contact, materialize_many
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.synthetic import SyntheticCRM
 
 LATENCY_S = 0.1
 BATCH_READ = "/crm/v3/objects/contacts/batch/read"

@@ -55,18 +55,18 @@ import psycopg
 from bench.common import BIG_ORG, Timer, bench_database, org_uuid, percentile, summary_ms, write_results
 from bench.ingest import _load, _payloads
 from bench.search import build_queries
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.limits import LimitClass
-from crmindex.index import ensure_org
-from crmindex.materialize import materialize_contact
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.reconcile import reconcile_hubspot
-from crmindex.runtime import Clients
-from crmindex.synthetic import SyntheticCRM
+from crmindex.crm.clients import Clients
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.reconcile import reconcile_hubspot
+from crmindex.freshness.wsgi import make_wsgi_app
+from crmindex.index.writes import ensure_org
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.limits import LimitClass
+from crmindex.records.materialize import materialize_contact
 from crmindex.testing import FakeHubSpot
-from crmindex.webhooks.intake import WebhookReceiver
-from crmindex.webhooks.wsgi import make_wsgi_app
-from crmindex.writeback import update_contact
+from crmindex.testing.synthetic import SyntheticCRM
+from crmindex.writeback.enqueue import update_contact
 
 PORTAL = 737373
 TOKEN = "mixed-load-token"

@@ -22,7 +22,8 @@ from typing import Any
 import psycopg
 
 from bench.common import bench_database, org_uuid, write_results
-from crmindex.drainer import Drainer, WriteResult
+from crmindex.crm.protocols import WriteResult
+from crmindex.writeback.drainer import Drainer
 
 
 class NoopWriter:

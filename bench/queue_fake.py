@@ -19,13 +19,13 @@ from typing import Any
 
 import psycopg
 
-from crmindex.connections import Connection, save_connection
+from crmindex.crm.clients import Clients
+from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.drainer import Drainer
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.runtime import Clients
-from crmindex.synthetic import SyntheticCRM
+from crmindex.platform.limiter import PgRateLimiter
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.synthetic import SyntheticCRM
+from crmindex.writeback.drainer import Drainer
 
 TOKEN = "bench-token"
 TOKEN_ENV = "CRMINDEX_BENCH_HUBSPOT_TOKEN"

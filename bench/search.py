@@ -27,8 +27,8 @@ import psycopg
 
 from bench.common import BIG_ORG, Timer, bench_database, org_uuid, summary_ms, write_results
 from bench.ingest import _load, _payloads
-from crmindex.index import ensure_org
-from crmindex.synthetic import SyntheticCRM
+from crmindex.index.writes import ensure_org
+from crmindex.testing.synthetic import SyntheticCRM
 
 Query = tuple[str, tuple[Any, ...]]  # SQL, parameters
 

@@ -24,11 +24,11 @@ from typing import Any
 import psycopg
 
 from bench.common import bench_database, write_results
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.crm.limits import LimitClass
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.sync import HubSpotLister, run_sync
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.freshness.sync import HubSpotLister, run_sync
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.limits import LimitClass
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""bench/synthetic_speed: how fast crmindex.synthetic generates records on one core.
+"""bench/synthetic_speed: how fast crmindex.testing.synthetic generates records on one core.
 
 Reports records/s for contacts, companies and deals (the dataclass objects) and for contact index rows
 in batches of 1,000 (what the loaders send), by CPU time (this process) and by wall-clock time.
@@ -12,7 +12,7 @@ import argparse
 import time
 from collections.abc import Callable, Iterable
 
-from crmindex.synthetic import SyntheticCRM
+from crmindex.testing.synthetic import SyntheticCRM
 
 
 def _rate(n: int, run: Callable[[], Iterable[object]]) -> tuple[float, float]:

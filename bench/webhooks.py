@@ -27,17 +27,17 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import psycopg
 
 from bench.common import BIG_ORG, Timer, bench_database, summary_ms, write_results
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.adapters import HubSpotFetcher
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.crm.local_limiter import LocalRateLimiter
-from crmindex.queue import Queue, Worker
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.crm.hubspot.adapters import HubSpotFetcher
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.freshness.hydrate import hydrate_handler
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.signatures import hubspot_v3
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.freshness.wsgi import make_wsgi_app
+from crmindex.platform.local_limiter import LocalRateLimiter
+from crmindex.platform.queue import Queue, Worker
 from crmindex.testing import FakeHubSpot
-from crmindex.webhooks.hydrate import hydrate_handler
-from crmindex.webhooks.intake import WebhookReceiver
-from crmindex.webhooks.process import INBOX, process_inbox
-from crmindex.webhooks.signatures import hubspot_v3
-from crmindex.webhooks.wsgi import make_wsgi_app
 
 URL = "https://hooks.example.com/webhooks/hubspot"
 PORTAL = 515151

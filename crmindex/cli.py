@@ -43,8 +43,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from crmindex.db import connect
-    from crmindex.migrate import migrate
+    from crmindex.platform.db import connect
+    from crmindex.platform.migrate import migrate
 
     with connect(args.dsn) as conn:
         applied = migrate(
@@ -71,8 +71,8 @@ def _parse_org(value: str) -> uuid.UUID:
 
 
 def _cmd_connect(args: argparse.Namespace) -> int:
-    from crmindex.connections import Connection, save_connection
-    from crmindex.db import connect
+    from crmindex.crm.connections import Connection, save_connection
+    from crmindex.platform.db import connect
 
     account = args.portal_id if args.source == "hubspot" else args.workspace_id
     if not account:
@@ -101,7 +101,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from crmindex.db import connect
+    from crmindex.platform.db import connect
     from crmindex.status import list_orgs, org_status, render
 
     with connect(args.dsn) as conn:
@@ -117,8 +117,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     import json
 
-    from crmindex.db import connect
-    from crmindex.search import search
+    from crmindex.index.search import search
+    from crmindex.platform.db import connect
 
     org = _parse_org(args.org)
     with connect(args.dsn, org_id=org) as conn:
@@ -154,15 +154,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _clients(dsn: str) -> Any:
+    from crmindex.crm.clients import Clients
     from crmindex.crm.http import RetryPolicy
-    from crmindex.runtime import Clients
 
     return Clients(dsn, retry=RetryPolicy())
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from crmindex.db import connect, resolve_dsn
-    from crmindex.sync import AttioLister, HubSpotLister, Lister, run_sync
+    from crmindex.freshness.sync import AttioLister, HubSpotLister, Lister, run_sync
+    from crmindex.platform.db import connect, resolve_dsn
 
     dsn = resolve_dsn(args.dsn)
     org = _parse_org(args.org)
@@ -192,14 +192,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _connections(conn: Any, org: uuid.UUID) -> list[Any]:
-    from crmindex.connections import list_connections
+    from crmindex.crm.connections import list_connections
 
     return list_connections(conn, org)
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
-    from crmindex.db import connect, resolve_dsn
-    from crmindex.reconcile import reconcile_attio, reconcile_hubspot
+    from crmindex.freshness.reconcile import reconcile_attio, reconcile_hubspot
+    from crmindex.platform.db import connect, resolve_dsn
 
     dsn = resolve_dsn(args.dsn)
     org = _parse_org(args.org)
@@ -226,9 +226,9 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _cmd_materialize(args: argparse.Namespace) -> int:
-    from crmindex.db import connect, resolve_dsn
-    from crmindex.materialize import materialize_contact
-    from crmindex.refs import resolve_contact
+    from crmindex.index.refs import resolve_contact
+    from crmindex.platform.db import connect, resolve_dsn
+    from crmindex.records.materialize import materialize_contact
 
     dsn = resolve_dsn(args.dsn)
     org = _parse_org(args.org)
@@ -258,8 +258,8 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 def _cmd_drain(args: argparse.Namespace) -> int:
     import signal
 
-    from crmindex.db import connect, resolve_dsn
-    from crmindex.queue import Queue
+    from crmindex.platform.db import connect, resolve_dsn
+    from crmindex.platform.queue import Queue
 
     dsn = resolve_dsn(args.dsn)
     if args.action == "requeue":
@@ -272,7 +272,7 @@ def _cmd_drain(args: argparse.Namespace) -> int:
             n = Queue(table).requeue(conn, _parse_org(args.org))
         print(f"requeued {n} dead letter(s) of {table}")
         return EXIT_OK
-    from crmindex.workers import Workers
+    from crmindex.app import Workers
 
     clients = _clients(dsn)
     workers = Workers(dsn, clients)
@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bad_argument(args: argparse.Namespace) -> str | None:
     """A message for an argument no command can use: a NUL or undecodable bytes (surrogates)."""
-    from crmindex.db import text_problem
+    from crmindex.platform.db import text_problem
 
     for name, value in vars(args).items():
         for item in value if isinstance(value, list) else [value]:

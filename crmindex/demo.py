@@ -22,24 +22,25 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import psycopg
 
-from crmindex.connections import Connection, save_connection
+from crmindex.app import Workers
+from crmindex.crm.clients import Clients
+from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.limits import LimitClass
-from crmindex.db import Conn, connect
-from crmindex.index import ensure_org
-from crmindex.materialize import activate_by_email, record_enrichment
-from crmindex.migrate import migrate
-from crmindex.pgcluster import LocalCluster
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.runtime import Clients
-from crmindex.search import search
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.sync import AttioLister, HubSpotLister, run_sync
+from crmindex.freshness.wsgi import make_wsgi_app
+from crmindex.index.search import search
+from crmindex.index.writes import ensure_org
+from crmindex.platform.db import Conn, connect
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.limits import LimitClass
+from crmindex.platform.migrate import migrate
+from crmindex.platform.pgcluster import LocalCluster
+from crmindex.records.materialize import activate_by_email, record_enrichment
 from crmindex.status import org_status, render
-from crmindex.sync import AttioLister, HubSpotLister, run_sync
-from crmindex.synthetic import SyntheticCRM
 from crmindex.testing import FakeAttio, FakeHubSpot
-from crmindex.webhooks import WebhookReceiver, make_wsgi_app
-from crmindex.workers import Workers
-from crmindex.writeback import update_contact
+from crmindex.testing.synthetic import SyntheticCRM
+from crmindex.writeback.enqueue import update_contact
 
 HUBSPOT_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
 ATTIO_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e1")

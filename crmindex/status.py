@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from crmindex.db import Conn, translate_errors
+from crmindex.platform.db import Conn, translate_errors
 
 QUEUES = ("crm.writeback_queue", "crm.webhook_inbox", "crm.job")
 

@@ -1,7 +1,7 @@
 """Test harness: a real PostgreSQL for every test.
 
 * ``CRMINDEX_TEST_DSN`` (or ``DATABASE_URL``) may name an existing server (a superuser connection);
-  otherwise the session starts its own throwaway cluster (``crmindex.pgcluster.LocalCluster``: 15-17,
+  otherwise the session starts its own throwaway cluster (``crmindex.platform.pgcluster.LocalCluster``: 15-17,
   pg_cron preloaded, run as the ``postgres`` OS user when we are root).
 * The migrations are applied once to a template database; each test that asks for ``db`` gets a fresh
   database cloned from it (``CREATE DATABASE ... TEMPLATE``), dropped afterwards.
@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from crmindex.migrate import MIGRATIONS_DIR, migrate
-from crmindex.pgcluster import LocalCluster
+from crmindex.platform.migrate import MIGRATIONS_DIR, migrate
+from crmindex.platform.pgcluster import LocalCluster
 
 TEMPLATE = "crmindex_test_tmpl"
 CRON_DB = "crmindex_cron"

@@ -10,13 +10,13 @@ from typing import Any
 
 import psycopg
 
-from crmindex.connections import Connection, save_connection
+from crmindex.crm.attio.mapping import attio_person_to_row
+from crmindex.crm.attio.models import AttioRecord
+from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.errors import AuthError, CrmError, MalformedResponseError, RateLimited, RetryableError
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.mapping import attio_person_to_row
-from crmindex.crm.models import AttioRecord
-from crmindex.drainer import CrmWriter, WriteResult
-from crmindex.ratelimit import PgRateLimiter
+from crmindex.crm.protocols import CrmWriter, WriteResult
+from crmindex.platform.limiter import PgRateLimiter
 from crmindex.testing import FakeAttio, FakeHubSpot
 from tests.test_drainer import TOKEN, TOKEN_ENV
 

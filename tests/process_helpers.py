@@ -19,13 +19,13 @@ from typing import Any
 
 import psycopg
 
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.fetch import RecordFetcher
-from crmindex.pgcluster import LocalCluster
-from crmindex.queue import Queue, Worker
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.webhooks.hydrate import hydrate_handler
-from crmindex.webhooks.process import INBOX, process_inbox
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.crm.protocols import RecordFetcher
+from crmindex.freshness.hydrate import hydrate_handler
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.pgcluster import LocalCluster
+from crmindex.platform.queue import Queue, Worker
 from tests.test_convergence import OP_KINDS, World
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -33,7 +33,7 @@ TOKEN = "test-token"
 TOKEN_ENV, SECRET_ENV = "FAULTS_CRM_TOKEN", "FAULTS_WEBHOOK_SECRET"
 SECRET = "faults-webhook-secret"
 
-# What `crmindex drain` runs (crmindex.workers.Workers: inbox, hydration, materialization, write-back
+# What `crmindex drain` runs (crmindex.app.Workers: inbox, hydration, materialization, write-back
 # threads, SIGTERM stops them), with a short lease so a killed worker's deliveries come back in seconds
 # rather than the default minute.
 WORKERS_SCRIPT = textwrap.dedent(
@@ -42,8 +42,8 @@ WORKERS_SCRIPT = textwrap.dedent(
     import sys
 
     from crmindex.crm.http import RetryPolicy
-    from crmindex.runtime import Clients
-    from crmindex.workers import Workers
+    from crmindex.crm.clients import Clients
+    from crmindex.app import Workers
 
     dsn, lease_s = sys.argv[1], float(sys.argv[2])
     clients = Clients(dsn, retry=RetryPolicy.fast(max_attempts=3))

@@ -23,10 +23,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from crmindex.migrate import migrate
-from crmindex.pgcluster import LocalCluster
-from crmindex.synthetic import SyntheticCRM
+from crmindex.platform.migrate import migrate
+from crmindex.platform.pgcluster import LocalCluster
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.synthetic import SyntheticCRM
 from tests.test_drainer import DRAINER_SCRIPT, TOKEN, TOKEN_ENV, connect
 
 Conn = psycopg.Connection[tuple[object, ...]]

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from crmindex.cli import main
-from crmindex.index import ContactRow, ensure_org, upsert_contacts
+from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = "00000000-0000-4000-8000-0000000000c5"
@@ -103,9 +103,9 @@ def test_status_of_an_org_seen_by_its_stats(
 def test_sync_reconcile_and_drain_commands_against_the_fake(
     db: Conn, db_dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crmindex.synthetic import SyntheticCRM
     from crmindex.testing import FakeHubSpot
-    from crmindex.writeback import update_contact
+    from crmindex.testing.synthetic import SyntheticCRM
+    from crmindex.writeback.enqueue import update_contact
 
     monkeypatch.setenv("CLI_HS_TOKEN", "test-token")
     with FakeHubSpot(limits=False) as fake:

@@ -31,21 +31,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.adapters import HubSpotFetcher
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.crm.hubspot_properties import LIFECYCLE_FROM_HUBSPOT
-from crmindex.crm.limits import LimitClass
-from crmindex.crm.local_limiter import LocalRateLimiter, Rate
-from crmindex.queue import Queue, Worker
-from crmindex.reconcile import reconcile_hubspot
-from crmindex.sync import HubSpotLister, run_sync
-from crmindex.synthetic import SyntheticCRM
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.crm.hubspot.adapters import HubSpotFetcher
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.crm.hubspot.properties import LIFECYCLE_FROM_HUBSPOT
+from crmindex.freshness.hydrate import hydrate_handler
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.reconcile import reconcile_hubspot
+from crmindex.freshness.sync import HubSpotLister, run_sync
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.platform.limits import LimitClass
+from crmindex.platform.local_limiter import LocalRateLimiter, Rate
+from crmindex.platform.queue import Queue, Worker
 from crmindex.testing import FakeHubSpot
 from crmindex.testing._server import Delivery
-from crmindex.webhooks.hydrate import hydrate_handler
-from crmindex.webhooks.intake import WebhookReceiver
-from crmindex.webhooks.process import INBOX, process_inbox
+from crmindex.testing.synthetic import SyntheticCRM
 
 Conn = psycopg.Connection[tuple[object, ...]]
 URL = "https://hooks.example.com/webhooks/hubspot"

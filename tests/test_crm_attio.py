@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crmindex.crm.attio import AttioClient
+from crmindex.crm.attio.client import AttioClient
+from crmindex.crm.attio.mapping import attio_company_to_row, attio_deal_to_row, attio_person_to_row
+from crmindex.crm.attio.models import AttioRecord
 from crmindex.crm.errors import AuthError, MalformedResponseError, RetryableError, ValidationError
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.limits import LimitClass
-from crmindex.crm.mapping import attio_company_to_row, attio_deal_to_row, attio_person_to_row
-from crmindex.crm.models import AttioRecord
-from crmindex.synthetic import SyntheticCRM
+from crmindex.platform.limits import LimitClass
 from crmindex.testing import FakeAttio
+from crmindex.testing.synthetic import SyntheticCRM
 
 TOKEN = "attio-SECRET-token-42"
 

@@ -22,9 +22,9 @@ from crmindex.crm.errors import (
     hubspot_item_error,
 )
 from crmindex.crm.http import HttpTransport, RetryPolicy
-from crmindex.crm.limits import LimitClass
-from crmindex.crm.local_limiter import LocalRateLimiter, Rate
 from crmindex.errors import CrmIndexError
+from crmindex.platform.limits import LimitClass
+from crmindex.platform.local_limiter import LocalRateLimiter, Rate
 
 
 def response(

@@ -20,11 +20,11 @@ from crmindex.crm.errors import (
     ValidationError,
 )
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.crm.limits import LimitClass
-from crmindex.crm.mapping import hubspot_company_to_row, hubspot_contact_to_row, hubspot_deal_to_row
-from crmindex.synthetic import SyntheticCRM
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.crm.hubspot.mapping import hubspot_company_to_row, hubspot_contact_to_row, hubspot_deal_to_row
+from crmindex.platform.limits import LimitClass
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.synthetic import SyntheticCRM
 
 TOKEN = "pat-na1-SECRET-0123456789"
 

@@ -18,15 +18,15 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from crmindex.connections import Connection, save_connection
+from crmindex.crm.clients import Clients
+from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.drainer import WRITEBACK, Drainer
-from crmindex.index import upsert_contacts
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.runtime import Clients
-from crmindex.synthetic import SyntheticCRM
+from crmindex.index.writes import upsert_contacts
+from crmindex.platform.limiter import PgRateLimiter
 from crmindex.testing import FakeAttio, FakeHubSpot
-from crmindex.writeback import create_contact, update_contact
+from crmindex.testing.synthetic import SyntheticCRM
+from crmindex.writeback.drainer import WRITEBACK, Drainer
+from crmindex.writeback.enqueue import create_contact, update_contact
 from tests.process_helpers import wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -410,8 +410,8 @@ DRAINER_SCRIPT = textwrap.dedent(
     """
     import logging, sys
     from crmindex.crm.http import RetryPolicy
-    from crmindex.drainer import Drainer
-    from crmindex.runtime import Clients
+    from crmindex.writeback.drainer import Drainer
+    from crmindex.crm.clients import Clients
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     dsn, batch, lease_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])

@@ -22,9 +22,9 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmindex.synthetic import SyntheticCRM
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.testing.fake_hubspot import HubSpotRecord, _compile_filter, _filter_ok, iso_ms, sign_v1, sign_v3
+from crmindex.testing.synthetic import SyntheticCRM
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -29,22 +29,22 @@ from typing import Any
 import pytest
 from psycopg.types.json import Jsonb
 
-from crmindex.crm.attio import AttioClient
+from crmindex.app import Workers
+from crmindex.crm.attio.client import AttioClient
+from crmindex.crm.clients import Clients
 from crmindex.crm.errors import CrmError
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.drainer import Drainer
-from crmindex.index import upsert_contacts
-from crmindex.materialize import MATERIALIZE_KIND, materialize_contact
-from crmindex.queue import enqueue_job
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.runtime import Clients
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.sync import AttioLister, HubSpotLister, SyncError, run_sync
+from crmindex.index.writes import upsert_contacts
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.queue import enqueue_job
+from crmindex.records.materialize import MATERIALIZE_KIND, materialize_contact
 from crmindex.status import org_status, render
-from crmindex.sync import AttioLister, HubSpotLister, SyncError, run_sync
-from crmindex.synthetic import SyntheticCRM
 from crmindex.testing import FakeAttio, FakeHubSpot
-from crmindex.webhooks.intake import WebhookReceiver
-from crmindex.workers import Workers
+from crmindex.testing.synthetic import SyntheticCRM
+from crmindex.writeback.drainer import Drainer
 from tests.fault_helpers import (
     CLIENT_TIMEOUT,
     SECRET,

@@ -25,22 +25,23 @@ import psycopg
 import pytest
 import requests
 
-from crmindex.crm.adapters import AttioFetcher, HubSpotFetcher
-from crmindex.crm.attio import AttioClient
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.crm.limits import LimitClass
-from crmindex.crm.local_limiter import LocalRateLimiter, Rate
-from crmindex.crm.mapping import attio_person_to_row
-from crmindex.migrate import migrate
-from crmindex.pgcluster import LocalCluster
-from crmindex.queue import Queue, Worker
-from crmindex.sync import AttioLister, HubSpotLister, run_sync
-from crmindex.synthetic import SyntheticCRM
+from crmindex.crm.attio.adapters import AttioFetcher
+from crmindex.crm.attio.client import AttioClient
+from crmindex.crm.attio.mapping import attio_person_to_row
+from crmindex.crm.hubspot.adapters import HubSpotFetcher
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.freshness.hydrate import hydrate_handler
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.sync import AttioLister, HubSpotLister, run_sync
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.platform.limits import LimitClass
+from crmindex.platform.local_limiter import LocalRateLimiter, Rate
+from crmindex.platform.migrate import migrate
+from crmindex.platform.pgcluster import LocalCluster
+from crmindex.platform.queue import Queue, Worker
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.testing._server import Delivery
-from crmindex.webhooks.hydrate import hydrate_handler
-from crmindex.webhooks.intake import WebhookReceiver
-from crmindex.webhooks.process import INBOX, process_inbox
+from crmindex.testing.synthetic import SyntheticCRM
 from tests.process_helpers import (
     SECRET,
     SECRET_ENV,

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crmindex.cli import main
-from crmindex.index import ContactRow, ensure_org, upsert_contacts
+from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 from tests.conftest import PgServer
 from tests.fuzz_strategies import LEAK_MARKERS, fuzz, hostile_text, module_db
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmindex import search as s
-from crmindex.db import bind_org
 from crmindex.errors import CrmIndexError, InvalidInputError, OrgMismatchError
-from crmindex.index import ensure_org, upsert_companies, upsert_contacts, upsert_deals
+from crmindex.index import search as s
+from crmindex.index.writes import ensure_org, upsert_companies, upsert_contacts, upsert_deals
+from crmindex.platform.db import bind_org
 from tests.conftest import PgServer
 from tests.fuzz_strategies import (
     assert_clean_sql_error,

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmindex import index
 from crmindex.errors import InvalidInputError, InvalidRowError
+from crmindex.index import writes as index
 from tests.conftest import PgServer
 from tests.fuzz_strategies import (
     assert_clean_sql_error,

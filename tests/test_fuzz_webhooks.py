@@ -20,14 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg_pool import ConnectionPool
 
-from crmindex.connections import Connection, save_connection
-from crmindex.index import ContactRow, ensure_org, upsert_contacts
-from crmindex.queue import Worker
-from crmindex.webhooks import make_wsgi_app
-from crmindex.webhooks.intake import MAX_BODY_BYTES, WebhookReceiver
-from crmindex.webhooks.process import INBOX, process_inbox
-from crmindex.webhooks.signatures import attio_signature, hubspot_v1, hubspot_v2, hubspot_v3
-from crmindex.webhooks.wsgi import WsgiApp
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.freshness.intake import MAX_BODY_BYTES, WebhookReceiver
+from crmindex.freshness.signatures import attio_signature, hubspot_v1, hubspot_v2, hubspot_v3
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.freshness.wsgi import WsgiApp, make_wsgi_app
+from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
+from crmindex.platform.queue import Worker
 from tests.conftest import PgServer
 from tests.fuzz_strategies import LEAK_MARKERS, fuzz, hostile_text, json_values, module_db
 

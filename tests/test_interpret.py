@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmindex import search as s
-from crmindex.index import ensure_org, upsert_companies, upsert_contacts
+from crmindex.index import search as s
+from crmindex.index.writes import ensure_org, upsert_companies, upsert_contacts
 
 ORG = uuid.UUID("0000000a-0000-4000-8000-0000000000aa")
 

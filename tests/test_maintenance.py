@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from crmindex.index import ContactRow, ensure_org, upsert_contacts
-from crmindex.migrate import migrate
-from crmindex.queue import Queue, enqueue_job
+from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
+from crmindex.platform.migrate import migrate
+from crmindex.platform.queue import Queue, enqueue_job
 from tests.conftest import CRON_DB, PgServer
 
 Conn = psycopg.Connection[tuple[object, ...]]

@@ -15,13 +15,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.adapters import HubSpotFetcher
+from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.db import bind_org, translate_errors
+from crmindex.crm.hubspot.adapters import HubSpotFetcher
+from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.errors import NotFoundError, OrgMismatchError
-from crmindex.materialize import (
+from crmindex.freshness.hydrate import hydrate_handler
+from crmindex.freshness.sync import HubSpotLister, run_sync
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.platform.db import bind_org, translate_errors
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.queue import Queue, Worker
+from crmindex.records.materialize import (
     Materialized,
     activate_by_email,
     get_contact_record,
@@ -30,13 +35,8 @@ from crmindex.materialize import (
     materialize_many,
     record_enrichment,
 )
-from crmindex.queue import Queue, Worker
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.sync import HubSpotLister, run_sync
-from crmindex.synthetic import SyntheticCRM
 from crmindex.testing import FakeHubSpot
-from crmindex.webhooks.hydrate import hydrate_handler
-from crmindex.webhooks.process import INBOX, process_inbox
+from crmindex.testing.synthetic import SyntheticCRM
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-4000-8000-0000000000a1")

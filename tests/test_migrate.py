@@ -11,7 +11,7 @@ import pytest
 
 from crmindex.cli import main
 from crmindex.errors import MigrationError
-from crmindex.migrate import MIGRATIONS_DIR, AppliedMigration, load_migrations, migrate
+from crmindex.platform.migrate import MIGRATIONS_DIR, AppliedMigration, load_migrations, migrate
 
 
 def _copy_migrations(tmp_path: Path) -> Path:

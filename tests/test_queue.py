@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.db import bind_org
-from crmindex.index import ensure_org
-from crmindex.queue import Job, Outcome, Queue, Worker, enqueue_job
+from crmindex.index.writes import ensure_org
+from crmindex.platform.db import bind_org
+from crmindex.platform.queue import Job, Outcome, Queue, Worker, enqueue_job
 from tests.process_helpers import wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]

@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.crm.limits import LimitClass
 from crmindex.errors import InvalidInputError
-from crmindex.index import ensure_org
-from crmindex.ratelimit import PgRateLimiter
+from crmindex.index.writes import ensure_org
+from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.limits import LimitClass
 
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000c1")
 PERMITS, WINDOW = 20, 2.0

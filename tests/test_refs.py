@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from crmindex.errors import InvalidInputError, NotFoundError
-from crmindex.index import ContactRow, ensure_org, upsert_contacts
-from crmindex.refs import resolve_contact, resolve_contacts
+from crmindex.index.refs import resolve_contact, resolve_contacts
+from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000e7")

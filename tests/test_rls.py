@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from crmindex.db import bind_org
 from crmindex.errors import OrgMismatchError
-from crmindex.index import (
+from crmindex.index.writes import (
     CompanyRow,
     ContactRow,
     DealRow,
@@ -19,6 +18,7 @@ from crmindex.index import (
     upsert_contacts,
     upsert_deals,
 )
+from crmindex.platform.db import bind_org
 
 Conn = psycopg.Connection[tuple[object, ...]]
 A = uuid.UUID("00000000-0000-0000-0000-0000000000aa")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 from pydantic import BaseModel
 
-from crmindex.index import CompanyRow, ContactRow, DealRow
+from crmindex.index.writes import CompanyRow, ContactRow, DealRow
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -87,6 +87,7 @@ def test_row_models_and_index_tables_agree(db: Conn) -> None:
 # Global tables: the migrator's bookkeeping, settings, and reference data shared by every org.
 GLOBAL_TABLES = {
     "crm.schema_migration",
+    "crm.schema_area",
     "crm.maintenance_setting",
     "crm.industry_group",
     "crm.industry_group_member",

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmindex import search as s
 from crmindex.cli import main as cli_main
-from crmindex.db import bind_org, translate_errors
 from crmindex.errors import InvalidInputError, OrgMismatchError
-from crmindex.index import ensure_org, upsert_companies, upsert_contacts, upsert_deals
+from crmindex.index import search as s
+from crmindex.index.writes import ensure_org, upsert_companies, upsert_contacts, upsert_deals
+from crmindex.platform.db import bind_org, translate_errors
 
 ORG_A = uuid.UUID("0000000a-0000-4000-8000-000000000001")
 ORG_B = uuid.UUID("0000000b-0000-4000-8000-000000000002")

@@ -21,18 +21,18 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from crmindex.app import Workers
 from crmindex.cli import main
-from crmindex.connections import get_connection
+from crmindex.crm.clients import Clients
+from crmindex.crm.connections import get_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.materialize import materialize_contact
-from crmindex.runtime import Clients
-from crmindex.secrets import env_resolver, resolve_all
-from crmindex.synthetic import SyntheticCRM
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.signatures import attio_signature, hubspot_v1, hubspot_v3
+from crmindex.platform.secrets import env_resolver, resolve_all
+from crmindex.records.materialize import materialize_contact
 from crmindex.testing import FakeAttio, FakeHubSpot
-from crmindex.webhooks.intake import WebhookReceiver
-from crmindex.webhooks.signatures import attio_signature, hubspot_v1, hubspot_v3
-from crmindex.workers import Workers
-from crmindex.writeback import update_contact
+from crmindex.testing.synthetic import SyntheticCRM
+from crmindex.writeback.enqueue import update_contact
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = "00000000-0000-4000-8000-0000000005ec"

@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from crmindex.connections import Connection, get_connection, save_connection
-from crmindex.crm.attio import AttioClient
+from crmindex.crm.attio.client import AttioClient
+from crmindex.crm.connections import Connection, get_connection, save_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.ratelimit import PgRateLimiter
-from crmindex.reconcile import reconcile_attio, reconcile_hubspot
-from crmindex.sync import AttioLister, HubSpotLister, SyncError, run_sync
-from crmindex.synthetic import SyntheticCRM
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.freshness.reconcile import reconcile_attio, reconcile_hubspot
+from crmindex.freshness.sync import AttioLister, HubSpotLister, SyncError, run_sync
+from crmindex.platform.limiter import PgRateLimiter
 from crmindex.testing import FakeAttio, FakeHubSpot
+from crmindex.testing.synthetic import SyntheticCRM
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000005c")
@@ -101,8 +101,8 @@ def test_killed_sync_resumes_without_gap_or_duplicate(org: Conn, db_dsn: str) ->
         fake.set_faults(latency=0.02)
         code = (
             "import sys, uuid\n"
-            "from crmindex.crm.hubspot import HubSpotClient\n"
-            "from crmindex.sync import HubSpotLister, run_sync\n"
+            "from crmindex.crm.hubspot.client import HubSpotClient\n"
+            "from crmindex.freshness.sync import HubSpotLister, run_sync\n"
             "import psycopg\n"
             f"c = HubSpotClient({fake.base_url!r}, lambda: {TOKEN!r}, None)\n"
             f"with psycopg.connect({db_dsn!r}, autocommit=True) as conn:\n"

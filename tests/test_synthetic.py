@@ -1,4 +1,4 @@
-"""crmindex.synthetic: deterministic, referentially sound, realistic enough (pure Python, no database)."""
+"""crmindex.testing.synthetic: deterministic, referentially sound, realistic enough (pure Python, no database)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hashlib import blake2b
 
 import pytest
 
-from crmindex import synthetic as syn
-from crmindex.synthetic import (
+from crmindex.testing import synthetic as syn
+from crmindex.testing.synthetic import (
     DEAL_STAGES,
     DEPARTMENTS,
     FINTECH_INDUSTRIES,

@@ -17,14 +17,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex import search
-from crmindex.connections import Connection, get_connection, list_connections, save_connection
-from crmindex.crm.adapters import HubSpotFetcher
+from crmindex.crm.connections import Connection, get_connection, list_connections, save_connection
 from crmindex.crm.http import RetryPolicy
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.db import bind_org
+from crmindex.crm.hubspot.adapters import HubSpotFetcher
+from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.errors import InvalidInputError, NotFoundError, OrgMismatchError
-from crmindex.index import (
+from crmindex.index import search
+from crmindex.index.refs import resolve_contact, resolve_contacts
+from crmindex.index.writes import (
     CompanyRow,
     ContactRow,
     DealRow,
@@ -33,18 +33,18 @@ from crmindex.index import (
     upsert_contacts,
     upsert_deals,
 )
-from crmindex.materialize import (
+from crmindex.platform.db import bind_org
+from crmindex.platform.queue import Queue, enqueue_job
+from crmindex.records.materialize import (
     activate_by_email,
     get_contact_record,
     materialize_contact,
     materialize_many,
     record_enrichment,
 )
-from crmindex.queue import Queue, enqueue_job
-from crmindex.refs import resolve_contact, resolve_contacts
 from crmindex.status import list_orgs, org_status
 from crmindex.testing import FakeHubSpot
-from crmindex.writeback import create_contact, update_contact
+from crmindex.writeback.enqueue import create_contact, update_contact
 from tests.conftest import PgServer
 from tests.test_rls import A, B
 from tests.test_schema import GLOBAL_TABLES
@@ -358,7 +358,7 @@ MODES: dict[Mode, str | None] = {
 
 
 def _bind(conn: Conn, mode: Mode) -> None:
-    """SET ROLE crm_app, then bind the way crmindex.db.bind_org does (set_config, session level)."""
+    """SET ROLE crm_app, then bind the way crmindex.platform.db.bind_org does (set_config, session level)."""
     conn.execute("SET ROLE crm_app")
     value = MODES[mode]
     if value is not None:
@@ -367,7 +367,7 @@ def _bind(conn: Conn, mode: Mode) -> None:
 
 @pytest.fixture
 def app(tenancy_dsn: str) -> Iterator[Conn]:
-    """An autocommit session as crm_app bound to org A (crmindex.db.bind_org)."""
+    """An autocommit session as crm_app bound to org A (crmindex.platform.db.bind_org)."""
     with psycopg.connect(tenancy_dsn, autocommit=True) as conn:
         conn.execute("SET ROLE crm_app")
         bind_org(conn, A)

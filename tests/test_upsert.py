@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmindex.errors import InvalidInputError, InvalidRowError, OrgMismatchError
-from crmindex.index import (
+from crmindex.index.writes import (
     CompanyRow,
     ContactRow,
     DealRow,

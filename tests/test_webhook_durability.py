@@ -19,18 +19,18 @@ import psycopg
 import pytest
 import requests
 
-from crmindex.connections import Connection, save_connection
-from crmindex.crm.adapters import HubSpotFetcher
-from crmindex.crm.hubspot import HubSpotClient
-from crmindex.crm.limits import LimitClass
-from crmindex.crm.local_limiter import LocalRateLimiter, Rate
-from crmindex.queue import Queue, Worker
-from crmindex.sync import HubSpotLister, run_sync
-from crmindex.synthetic import SyntheticCRM
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.crm.hubspot.adapters import HubSpotFetcher
+from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.freshness.hydrate import hydrate_handler
+from crmindex.freshness.sync import HubSpotLister, run_sync
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.platform.limits import LimitClass
+from crmindex.platform.local_limiter import LocalRateLimiter, Rate
+from crmindex.platform.queue import Queue, Worker
 from crmindex.testing import FakeHubSpot
 from crmindex.testing._server import Delivery
-from crmindex.webhooks.hydrate import hydrate_handler
-from crmindex.webhooks.process import INBOX, process_inbox
+from crmindex.testing.synthetic import SyntheticCRM
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-4000-8000-0000000000d5")
@@ -45,8 +45,8 @@ RECEIVER = textwrap.dedent(
     import sys
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    from crmindex.webhooks.intake import WebhookReceiver
-    from crmindex.webhooks.wsgi import make_wsgi_app
+    from crmindex.freshness.intake import WebhookReceiver
+    from crmindex.freshness.wsgi import make_wsgi_app
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args):
@@ -66,8 +66,8 @@ DOOMED_WORKER = textwrap.dedent(
     import sys
     import time
 
-    from crmindex.queue import Worker
-    from crmindex.webhooks.process import INBOX, process_inbox
+    from crmindex.platform.queue import Worker
+    from crmindex.freshness.webhooks import INBOX, process_inbox
 
     def handler(conn, jobs):
         out = process_inbox(conn, jobs)

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from crmindex.connections import Connection, save_connection
-from crmindex.webhooks import make_wsgi_app
-from crmindex.webhooks.intake import WebhookReceiver
-from crmindex.webhooks.signatures import attio_signature, hubspot_v3
+from crmindex.crm.connections import Connection, save_connection
+from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.signatures import attio_signature, hubspot_v3
+from crmindex.freshness.wsgi import make_wsgi_app
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000e1")

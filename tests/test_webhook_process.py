@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.index import ContactRow, DealRow, ensure_org, upsert_contacts, upsert_deals
-from crmindex.queue import Queue, Worker
-from crmindex.webhooks.process import INBOX, process_inbox
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.index.writes import ContactRow, DealRow, ensure_org, upsert_contacts, upsert_deals
+from crmindex.platform.queue import Queue, Worker
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000f1")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from crmindex.secrets import Secret
-from crmindex.webhooks.signatures import (
+from crmindex.freshness.signatures import (
     attio_signature,
     hubspot_v1,
     hubspot_v2,
@@ -14,6 +13,7 @@ from crmindex.webhooks.signatures import (
     verify_attio,
     verify_hubspot,
 )
+from crmindex.platform.secrets import Secret
 
 # From HubSpot's official Python SDK tests (tests/spec/utils/test_signature.py), as quoted in the reference.
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"

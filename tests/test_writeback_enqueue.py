@@ -11,12 +11,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.connections import Connection, save_connection
+from crmindex.crm.connections import Connection, save_connection
 from crmindex.errors import InvalidInputError, NotFoundError
-from crmindex.index import ContactRow, ensure_org, upsert_contacts
-from crmindex.queue import Worker
-from crmindex.webhooks.process import INBOX, process_inbox
-from crmindex.writeback import create_contact, update_contact
+from crmindex.freshness.webhooks import INBOX, process_inbox
+from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
+from crmindex.platform.queue import Worker
+from crmindex.writeback.enqueue import create_contact, update_contact
 
 Conn = psycopg.Connection[tuple[object, ...]]
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000b7")
@@ -157,7 +157,7 @@ def test_an_older_crm_event_does_not_undo_a_local_change(org: Conn, db_dsn: str)
 
 
 def test_maintenance_never_breaks_one_open_update_per_record(org: Conn) -> None:
-    from crmindex.queue import Queue
+    from crmindex.platform.queue import Queue
 
     update_contact(org, ORG, "101", {"job_title": "First"})
     [claimed] = Queue("crm.writeback_queue").claim(org, "w", 10, lease_s=0.01)

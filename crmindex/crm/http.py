@@ -2,7 +2,7 @@
 
 Every call:
 
-1. takes a permit of its :class:`~crmindex.crm.limits.LimitClass` from the account's limiter;
+1. takes a permit of its :class:`~crmindex.platform.limits.LimitClass` from the account's limiter;
 2. asks the token provider for the token (per request, so OAuth refresh and rotation fit) and sends it as
    ``Authorization: Bearer``; the token never appears in logs, exceptions or ``repr``;
 3. on 429 reads the server's wait (HubSpot: ``Retry-After`` when present, else by ``policyName``: about a
@@ -36,7 +36,7 @@ from crmindex.crm.errors import (
     describe_body,
     error_from_response,
 )
-from crmindex.crm.limits import LimitClass, RateLimiter, Unlimited
+from crmindex.platform.limits import LimitClass, RateLimiter, Unlimited
 
 log = logging.getLogger("crmindex.crm.http")
 

@@ -27,7 +27,7 @@ def serve(
     webhook_secret: str | None = None,
 ) -> None:
     """Serve a seeded fake CRM in the foreground until interrupted (``crmindex fake-crm``)."""
-    from crmindex.synthetic import SyntheticCRM
+    from crmindex.testing.synthetic import SyntheticCRM
 
     fake: FakeHubSpot | FakeAttio
     if kind == "hubspot":

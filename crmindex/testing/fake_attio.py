@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from crmindex.testing._server import EmitMode, FakeServer, Request, Response, SlidingWindow
 
 if TYPE_CHECKING:
-    from crmindex.synthetic import SyntheticCRM
+    from crmindex.testing.synthetic import SyntheticCRM
 
 # attribute slug -> (type, multiselect)
 ATTRIBUTES: dict[str, dict[str, tuple[str, bool]]] = {

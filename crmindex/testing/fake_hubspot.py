@@ -15,7 +15,7 @@ change the store and emit HubSpot webhook event arrays signed v1 (``X-HubSpot-Si
 (``X-HubSpot-Signature-v3`` + ``X-HubSpot-Request-Timestamp``). API writes emit too (``changeSource``
 ``API``), like a real portal echoing an integration's own writes.
 
-Seeded data is generated lazily from a :class:`~crmindex.synthetic.SyntheticCRM`: 500,000 contacts cost
+Seeded data is generated lazily from a :class:`~crmindex.testing.synthetic.SyntheticCRM`: 500,000 contacts cost
 nothing until read; a record is stored only once it is written to. A search materialises the object type
 once (it has to look at every record).
 """
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from crmindex.testing._server import EmitMode, FakeServer, Request, Response, SlidingWindow, new_uuid
 
 if TYPE_CHECKING:
-    from crmindex.synthetic import SyntheticCRM
+    from crmindex.testing.synthetic import SyntheticCRM
 
 KINDS = ("contacts", "companies", "deals")
 SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}

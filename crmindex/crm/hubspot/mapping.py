@@ -1,0 +1,77 @@
+"""HubSpot objects -> index rows (dicts keyed by the index tables' own column names).
+
+One property table (:mod:`crmindex.crm.hubspot.properties`, also used by webhooks and write-back). A property
+the CRM did not return is left out of the row (the stored value stays); a property returned empty maps to None
+(clears it). Datetimes are ISO-8601 strings (rows go to JSON).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from crmindex.crm.hubspot.models import HubSpotObject
+from crmindex.crm.hubspot.properties import PROPERTY_COLUMNS
+
+log = logging.getLogger("crmindex.crm.mapping")
+
+
+def _base_row(obj: HubSpotObject) -> dict[str, Any]:
+    return {
+        "crm_record_id": obj.id,
+        "crm_created_at": obj.created_at.isoformat(),
+        "crm_updated_at": obj.updated_at.isoformat(),
+        "deleted_at": (obj.archived_at or obj.updated_at).isoformat() if obj.archived else None,
+    }
+
+
+def hubspot_to_row(object_type: str, obj: HubSpotObject) -> dict[str, Any]:
+    """The index row of a HubSpot object of ``object_type`` (contacts, companies, deals)."""
+    row = _base_row(obj)
+    for prop, (column, convert) in PROPERTY_COLUMNS[object_type].items():
+        if prop not in obj.properties:
+            continue
+        try:
+            row[column] = convert(obj.properties[prop])
+        except ValueError as exc:
+            log.warning("hubspot %s %s: property %s not converted (%s)", object_type, obj.id, prop, exc)
+            row[column] = None
+    return row
+
+
+def hubspot_contact_to_row(obj: HubSpotObject, *, company_crm_id: str | None = None) -> dict[str, Any]:
+    """A contact row; ``company_crm_id`` (from associations) overrides ``associatedcompanyid``."""
+    row = hubspot_to_row("contacts", obj)
+    if company_crm_id is not None:
+        row["company_crm_id"] = company_crm_id
+    return row
+
+
+def hubspot_company_to_row(obj: HubSpotObject) -> dict[str, Any]:
+    return hubspot_to_row("companies", obj)
+
+
+def hubspot_deal_to_row(
+    obj: HubSpotObject,
+    *,
+    contact_crm_ids: Iterable[str] | None = None,
+    company_crm_id: str | None = None,
+) -> dict[str, Any]:
+    """A deal row; associations come from v4 batch reads (or inline ``associations`` when present)."""
+    row = hubspot_to_row("deals", obj)
+    contacts = list(contact_crm_ids) if contact_crm_ids is not None else None
+    if contacts is None and obj.associations is not None and "contacts" in obj.associations:
+        contacts = obj.associated_ids("contacts")
+    if contacts is not None:
+        row["contact_crm_ids"] = sorted(set(contacts), key=_id_key)
+    if company_crm_id is None and obj.associations is not None and "companies" in obj.associations:
+        ids = obj.associated_ids("companies")
+        company_crm_id = ids[0] if ids else None
+    if company_crm_id is not None:
+        row["company_crm_id"] = company_crm_id
+    return row
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (1 << 62, value)

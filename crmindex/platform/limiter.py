@@ -1,0 +1,110 @@
+"""The shared rate limiter: one GCRA row per CRM account and limit class, in Postgres.
+
+Every client call of every process reserves its slot with one short autocommit UPDATE
+(``crm.rate_limit_reserve``) on a connection of its own — never inside the caller's transaction, so the
+row lock is held for microseconds — then sleeps until the slot. A 429 seen by anyone pushes the whole
+account back (``crm.rate_limit_penalize``). See ``sql/migrations/0004_rate_limit.sql``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from crmindex.platform.db import Conn, translate_errors
+from crmindex.platform.limits import LimitClass
+
+
+class PgRateLimiter:
+    """Implements :class:`crmindex.platform.limits.RateLimiter` for one account (org + CRM source).
+
+    ``conninfo`` is a DSN (the limiter keeps one dedicated autocommit connection, reconnecting after a
+    database restart) or a :class:`psycopg_pool.ConnectionPool` to borrow from.
+    """
+
+    def __init__(
+        self,
+        conninfo: str | ConnectionPool[Conn],
+        org_id: uuid.UUID | str,
+        source: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._conninfo = conninfo
+        self.org_id = str(org_id)
+        self.source = source
+        self._sleep = sleep
+        self._conn: Conn | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self.waited_s = 0.0
+        self.calls = 0
+
+    def __repr__(self) -> str:
+        return f"PgRateLimiter(org_id={self.org_id!r}, source={self.source!r})"
+
+    def _call(self, sql: str, params: tuple[object, ...]) -> object:
+        if isinstance(self._conninfo, ConnectionPool):
+            with self._conninfo.connection() as conn, translate_errors():
+                row = conn.execute(sql, params).fetchone()
+                return None if row is None else row[0]
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this PgRateLimiter was closed")
+            for attempt in range(3):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                    with translate_errors():
+                        row = self._conn.execute(sql, params).fetchone()
+                    return None if row is None else row[0]
+                except psycopg.OperationalError:
+                    # the database restarted or the connection dropped: reconnect and try again
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def reserve(self, limit_class: LimitClass | str, n: int = 1) -> float:
+        """Reserve ``n`` permits; returns the seconds to wait before calling (does not sleep)."""
+        wait = self._call(
+            "SELECT crm.rate_limit_reserve(%s, %s, %s, %s)", (self.org_id, self.source, str(limit_class), n)
+        )
+        assert isinstance(wait, float)
+        return wait
+
+    def acquire(self, limit_class: LimitClass, n: int = 1) -> None:
+        wait = self.reserve(limit_class, n)
+        self.calls += 1
+        if wait > 0:
+            self.waited_s += wait
+            self._sleep(wait)
+
+    def penalize(self, limit_class: LimitClass, wait_seconds: float) -> None:
+        self._call(
+            "SELECT crm.rate_limit_penalize(%s, %s, %s, %s)",
+            (self.org_id, self.source, str(limit_class), float(wait_seconds)),
+        )
+
+    def configure(
+        self, limit_class: LimitClass | str, permits: int, per_seconds: float, headroom: float = 0.97
+    ) -> None:
+        self._call(
+            "SELECT crm.rate_limit_configure(%s, %s, %s, %s, %s, %s)",
+            (self.org_id, self.source, str(limit_class), permits, per_seconds, headroom),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,287 @@
+"""The job-queue core in Python: typed calls over ``sql/migrations/0005_queue.sql`` and one worker loop.
+
+Every queue-backed concern (webhook inbox, bulk materialization, write-back) uses :class:`Queue` for
+claim / complete / fail / release with lease fencing, and :class:`Worker` to run thin per-kind handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from crmindex.platform.db import Conn, translate_errors
+
+log = logging.getLogger("crmindex.queue")
+
+NOTIFY_CHANNEL = "crm_queue"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job: its keys, the lease token that fences it, and the full row."""
+
+    queue: str
+    org_id: uuid.UUID
+    id: int
+    lease_token: uuid.UUID
+    attempts: int = field(compare=False)
+    row: Mapping[str, Any] = field(compare=False, hash=False, repr=False)
+
+    @property
+    def kind(self) -> str | None:
+        value = self.row.get("kind")
+        return None if value is None else str(value)
+
+    @property
+    def payload(self) -> Mapping[str, Any]:
+        value = self.row.get("payload")
+        return value if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a handler decided for one job."""
+
+    action: Literal["complete", "retry", "dead", "release"]
+    error: str | None = None
+    delay_s: float | None = None
+
+    @classmethod
+    def done(cls) -> Outcome:
+        return cls("complete")
+
+    @classmethod
+    def retry(cls, error: str, delay_s: float | None = None) -> Outcome:
+        return cls("retry", error, delay_s)
+
+    @classmethod
+    def dead(cls, error: str) -> Outcome:
+        return cls("dead", error)
+
+    @classmethod
+    def release(cls, delay_s: float, note: str | None = None) -> Outcome:
+        return cls("release", note, delay_s)
+
+
+class Queue:
+    """Typed calls on one queue table (``crm.job``, ``crm.webhook_inbox``, ``crm.writeback_queue``)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def __repr__(self) -> str:
+        return f"Queue({self.table!r})"
+
+    def woken_by(self, payload: str) -> bool:
+        """Whether a ``crm_queue`` notification is for this queue. The insert trigger sends the table name
+        (``job``), maintenance the qualified one (``crm.job``); an empty payload (``NOTIFY crm_queue`` from
+        psql) wakes every queue. Workers of other queues keep sleeping: one copilot write-back must not
+        make every inbox and job worker of every process run a claim."""
+        return not payload or payload in (self.table, self.table.rsplit(".", 1)[-1])
+
+    def claim(
+        self,
+        conn: Conn,
+        worker: str,
+        limit: int = 10,
+        lease_s: float = 60.0,
+        *,
+        org_id: uuid.UUID | str | None = None,
+        source: str | None = None,
+        kind: str | None = None,
+    ) -> list[Job]:
+        with translate_errors():
+            rows = conn.execute(
+                "SELECT org_id, id, lease_token, attempts, job FROM crm.queue_claim(%s, %s, %s, %s, %s, %s, %s)",
+                (self.table, worker, limit, lease_s, None if org_id is None else str(org_id), source, kind),
+            ).fetchall()
+        return [Job(self.table, r[0], int(r[1]), r[2], int(r[3]), r[4]) for r in rows]
+
+    def complete(self, conn: Conn, jobs: Sequence[Job]) -> int:
+        if not jobs:
+            return 0
+        row = conn.execute(
+            "SELECT crm.queue_complete(%s, %s, %s, %s)",
+            (self.table, [j.org_id for j in jobs], [j.id for j in jobs], [j.lease_token for j in jobs]),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def fail(
+        self, conn: Conn, job: Job, error: str, *, retryable: bool = True, retry_in_s: float | None = None
+    ) -> str | None:
+        row = conn.execute(
+            "SELECT crm.queue_fail(%s, %s, %s, %s, %s, %s, %s)",
+            (job.org_id, self.table, job.id, job.lease_token, error, retryable, retry_in_s),
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def release(self, conn: Conn, job: Job, delay_s: float = 0.0, note: str | None = None) -> bool:
+        row = conn.execute(
+            "SELECT crm.queue_release(%s, %s, %s, %s, %s, %s)",
+            (job.org_id, self.table, job.id, job.lease_token, delay_s, note),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def extend(self, conn: Conn, job: Job, lease_s: float) -> bool:
+        row = conn.execute(
+            "SELECT crm.queue_extend(%s, %s, %s, %s, %s)",
+            (job.org_id, self.table, job.id, job.lease_token, lease_s),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def requeue(self, conn: Conn, org_id: uuid.UUID | str, ids: Sequence[int] | None = None) -> int:
+        with translate_errors():
+            row = conn.execute(
+                "SELECT crm.queue_requeue(%s, %s, %s)",
+                (str(org_id), self.table, None if ids is None else list(ids)),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, conn: Conn, outcomes: Mapping[Job, Outcome]) -> dict[str, int]:
+        """Record handler outcomes: completions in one statement, the rest one by one."""
+        counts = {"complete": 0, "retry": 0, "dead": 0, "release": 0, "lost": 0}
+        done = [j for j, o in outcomes.items() if o.action == "complete"]
+        n = self.complete(conn, done)
+        counts["complete"] += n
+        counts["lost"] += len(done) - n
+        for job, out in outcomes.items():
+            if out.action == "complete":
+                continue
+            if out.action == "release":
+                ok = self.release(conn, job, out.delay_s or 0.0, out.error)
+            else:
+                ok = (
+                    self.fail(
+                        conn,
+                        job,
+                        out.error or "failed",
+                        retryable=out.action == "retry",
+                        retry_in_s=out.delay_s,
+                    )
+                    is not None
+                )
+            counts[out.action if ok else "lost"] += 1
+        return counts
+
+
+def enqueue_job(
+    conn: Conn,
+    org_id: uuid.UUID | str,
+    kind: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    source: str | None = None,
+    dedupe_key: str | None = None,
+    priority: int = 5,
+    run_at: datetime | None = None,
+) -> int:
+    """Add a job to ``crm.job``; an open job with the same kind and dedupe key absorbs it."""
+    with translate_errors():
+        row = conn.execute(
+            "SELECT crm.enqueue_job(%s, %s, %s, %s, %s, %s::smallint, %s)",
+            (str(org_id), kind, Jsonb(dict(payload or {})), source, dedupe_key, priority, run_at),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+Handler = Callable[[Conn, Sequence[Job]], Mapping[Job, Outcome]]
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Worker:
+    """Runs handlers over one queue: claim a batch, handle it, record outcomes; repeat.
+
+    ``run_once`` drains what is due now (for cron-style ``--once`` runs); ``run`` loops until ``stop``
+    is set, sleeping on LISTEN ``crm_queue`` with a polling fallback. Stopping finishes the batch in
+    hand; claimed jobs that were not handled are released at once (no attempt spent).
+    """
+
+    dsn: str
+    queue: Queue
+    handler: Handler
+    kind: str | None = None
+    batch: int = 100
+    lease_s: float = 60.0
+    poll_s: float = 5.0
+    worker_id: str = field(default_factory=default_worker_id)
+    stop: threading.Event = field(default_factory=threading.Event)
+    processed: int = 0
+
+    def _handle(self, conn: Conn, jobs: Sequence[Job]) -> dict[str, int]:
+        outcomes: dict[Job, Outcome] = {}
+        try:
+            outcomes.update(self.handler(conn, jobs))
+        except Exception as exc:  # a handler bug must not lose jobs: retry them later
+            log.exception("handler for %s failed on a batch of %d", self.queue.table, len(jobs))
+            for job in jobs:
+                outcomes.setdefault(job, Outcome.retry(f"{type(exc).__name__}: {exc}"))
+        for job in jobs:
+            if job not in outcomes:
+                outcomes[job] = Outcome.release(0, "not handled before shutdown")
+        return self.queue.apply(conn, outcomes)
+
+    def run_once(self, conn: Conn | None = None, max_batches: int | None = None) -> int:
+        """Handle due jobs until none is left (or ``max_batches``); returns how many were handled."""
+        own = conn is None
+        c = conn if conn is not None else psycopg.connect(self.dsn, autocommit=True)
+        handled = 0
+        try:
+            batches = 0
+            while not self.stop.is_set() and (max_batches is None or batches < max_batches):
+                jobs = self.queue.claim(c, self.worker_id, self.batch, self.lease_s, kind=self.kind)
+                if not jobs:
+                    break
+                self._handle(c, jobs)
+                handled += len(jobs)
+                batches += 1
+        finally:
+            if own:
+                c.close()
+        self.processed += handled
+        return handled
+
+    def run(self) -> None:
+        """Loop until ``stop`` is set; reconnects after database restarts."""
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    backoff = 0.5
+                    while not self.stop.is_set():
+                        if self.run_once(conn) == 0:
+                            self._wait(conn)
+            except psycopg.OperationalError as exc:
+                log.warning("worker %s lost the database (%s); reconnecting", self.worker_id, exc)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _wait(self, conn: Conn) -> None:
+        deadline = time.monotonic() + self.poll_s
+        fd = conn.pgconn.socket
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+            if ready:
+                notified = list(conn.notifies(timeout=0, stop_after=100))
+                if any(self.queue.woken_by(n.payload) for n in notified):
+                    return

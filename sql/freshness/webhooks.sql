@@ -1,0 +1,263 @@
+-- freshness/webhooks.sql: the webhook inbox and the order-independent appliers of webhook events.
+-- Current definitions, re-applied after the migrations whenever this file changes (sql/README.md).
+
+-- Recompute the deal summaries of the contacts linked to the deals named in p_items (any array of
+-- objects with "crm_record_id"): a deal's stage, amount or deletion changes its contacts' has_active_deal.
+CREATE OR REPLACE FUNCTION crm.refresh_deal_contacts(p_org_id uuid, p_source text, p_items jsonb)
+RETURNS integer
+LANGUAGE sql AS $$
+    SELECT crm.refresh_contact_deals(p_org_id, p_source, ARRAY(
+        SELECT DISTINCT dc.contact_crm_id FROM crm.deal_contact AS dc
+        WHERE dc.org_id = p_org_id AND dc.crm_source = p_source
+            AND dc.deal_crm_id IN (SELECT x.elem ->> 'crm_record_id' FROM jsonb_array_elements(p_items) AS x (elem))
+    ));
+$$;
+
+-- p_changes: [{"crm_record_id": "...", "column": "job_title", "value": "CTO" | null,
+--              "occurred_at": "...", "expect": optional current value required for the change}]
+-- Returns (crm_record_id, outcome) for every change not applied: 'missing' (record not indexed),
+-- 'stale' (older than what is stored) or 'unknown_column'.
+CREATE OR REPLACE FUNCTION crm.apply_field_changes(p_org_id uuid, p_source text, p_table regclass, p_changes jsonb)
+RETURNS TABLE (crm_record_id text, outcome text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_column text;
+    v_type text;
+    v_group jsonb;
+    v_protected text[] := crm.index_protected_columns(p_table) || ARRAY['crm_record_id', 'crm_source', 'deleted_at'];
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    FOR v_column, v_group IN
+        SELECT c.elem ->> 'column', jsonb_agg(c.elem)
+        FROM jsonb_array_elements(p_changes) AS c (elem)
+        GROUP BY c.elem ->> 'column'
+    LOOP
+        SELECT format_type(a.atttypid, a.atttypmod) INTO v_type
+        FROM pg_attribute AS a
+        WHERE a.attrelid = p_table AND a.attname = v_column AND a.attnum > 0 AND NOT a.attisdropped;
+        IF v_type IS NULL OR v_column = ANY(v_protected) THEN
+            RETURN QUERY SELECT x.elem ->> 'crm_record_id', 'unknown_column'::text
+            FROM jsonb_array_elements(v_group) AS x (elem);
+            CONTINUE;
+        END IF;
+        RETURN QUERY EXECUTE format(
+            $f$
+            WITH latest AS (
+                SELECT DISTINCT ON (x.elem ->> 'crm_record_id')
+                    x.elem ->> 'crm_record_id' AS rid,
+                    nullif(x.elem ->> 'value', '')::%2$s AS value,
+                    (x.elem ->> 'occurred_at')::timestamptz AS occurred_at,
+                    x.elem ? 'expect' AS has_expect,
+                    nullif(x.elem ->> 'expect', '')::%2$s AS expect
+                FROM jsonb_array_elements($3) AS x (elem)
+                ORDER BY x.elem ->> 'crm_record_id', (x.elem ->> 'occurred_at')::timestamptz DESC
+            ),
+            applied AS (
+                UPDATE %3$s AS t
+                SET %1$I = l.value,
+                    field_versions = coalesce(t.field_versions, '{}'::jsonb)
+                        || jsonb_build_object(%4$L, l.occurred_at),
+                    last_webhook_at = now(),
+                    updated_at = now()
+                FROM latest AS l
+                WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
+                    AND l.occurred_at > coalesce(t.crm_updated_at, '-infinity')
+                    AND l.occurred_at > coalesce((t.field_versions ->> %4$L)::timestamptz, '-infinity')
+                    AND (NOT l.has_expect OR t.%1$I IS NOT DISTINCT FROM l.expect)
+                RETURNING t.crm_record_id
+            )
+            SELECT l.rid, CASE WHEN EXISTS (
+                    SELECT 1 FROM %3$s AS t WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
+                ) THEN 'stale' ELSE 'missing' END
+            FROM latest AS l
+            WHERE NOT EXISTS (SELECT 1 FROM applied AS a WHERE a.crm_record_id = l.rid)
+            $f$,
+            v_column, v_type, p_table, v_column
+        ) USING p_org_id, p_source, v_group;
+    END LOOP;
+    IF p_table = 'crm.deal_index'::regclass THEN
+        PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_changes);
+    END IF;
+END
+$$;
+
+-- p_events: [{"crm_record_id": "...", "occurred_at": "...", "privacy": bool, "merged_into": "..."}]
+-- Deletions are ordered by time; a merge is permanent (a merged-away id never comes back), so a deleted record
+-- without a primary takes it from any merge event, whatever its time, and records of the batch follow merge
+-- chains to the current primary (a record merged into a since-deleted primary, tests/test_faults_process.py).
+CREATE OR REPLACE FUNCTION crm.apply_deletions(p_org_id uuid, p_source text, p_table regclass, p_events jsonb)
+RETURNS TABLE (crm_record_id text, outcome text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_erase text := '';
+    v_hops integer;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    IF p_table = 'crm.contact_index'::regclass THEN
+        v_erase := ', first_name = CASE WHEN l.privacy THEN NULL ELSE t.first_name END'
+            || ', last_name = CASE WHEN l.privacy THEN NULL ELSE t.last_name END'
+            || ', email = CASE WHEN l.privacy THEN NULL ELSE t.email END'
+            || ', phone = CASE WHEN l.privacy THEN NULL ELSE t.phone END'
+            || ', job_title = CASE WHEN l.privacy THEN NULL ELSE t.job_title END';
+    END IF;
+    RETURN QUERY EXECUTE format(
+        $f$
+        WITH latest AS (
+            SELECT DISTINCT ON (x.elem ->> 'crm_record_id')
+                x.elem ->> 'crm_record_id' AS rid,
+                (x.elem ->> 'occurred_at')::timestamptz AS occurred_at,
+                coalesce((x.elem ->> 'privacy')::boolean, FALSE) AS privacy,
+                x.elem ->> 'merged_into' AS merged_into
+            FROM jsonb_array_elements($3) AS x (elem)
+            ORDER BY x.elem ->> 'crm_record_id', (x.elem ->> 'occurred_at')::timestamptz DESC
+        ),
+        applied AS (
+            UPDATE %1$s AS t
+            SET deleted_at = l.occurred_at,
+                crm_updated_at = greatest(t.crm_updated_at, l.occurred_at),
+                merged_into = coalesce(l.merged_into, t.merged_into),
+                field_versions = NULL,
+                last_webhook_at = now(),
+                updated_at = now() %2$s
+            FROM latest AS l
+            WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
+                AND l.occurred_at >= coalesce(t.crm_updated_at, '-infinity')
+                AND (t.deleted_at IS NULL OR l.privacy OR l.merged_into IS NOT NULL)
+            RETURNING t.crm_record_id
+        )
+        SELECT l.rid, CASE WHEN EXISTS (
+                SELECT 1 FROM %1$s AS t WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
+            ) THEN 'stale' ELSE 'missing' END
+        FROM latest AS l
+        WHERE NOT EXISTS (SELECT 1 FROM applied AS a WHERE a.crm_record_id = l.rid)
+        $f$,
+        p_table, v_erase
+    ) USING p_org_id, p_source, p_events;
+    IF p_table = 'crm.deal_index'::regclass THEN
+        PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_events);
+    END IF;
+    -- a deleted record without its primary takes it from a merge event of any time
+    EXECUTE format(
+        $f$
+        UPDATE %1$s AS t SET merged_into = x.elem ->> 'merged_into', updated_at = now()
+        FROM jsonb_array_elements($3) AS x (elem)
+        WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = x.elem ->> 'crm_record_id'
+            AND t.deleted_at IS NOT NULL AND t.merged_into IS NULL
+            AND coalesce(x.elem ->> 'merged_into', '') NOT IN ('', t.crm_record_id)
+        $f$,
+        p_table
+    ) USING p_org_id, p_source, p_events;
+    -- records of this batch merged into a record merged away since point at its primary (whole chains)
+    FOR i IN 1..20 LOOP
+        EXECUTE format(
+            $f$
+            UPDATE %1$s AS t SET merged_into = p.merged_into, updated_at = now()
+            FROM %1$s AS p
+            WHERE t.org_id = $1 AND t.crm_source = $2
+                AND t.crm_record_id IN (SELECT x.elem ->> 'crm_record_id' FROM jsonb_array_elements($3) AS x (elem))
+                AND p.org_id = $1 AND p.crm_source = $2 AND p.crm_record_id = t.merged_into
+                AND p.merged_into IS NOT NULL AND p.merged_into <> t.crm_record_id
+            $f$,
+            p_table
+        ) USING p_org_id, p_source, p_events;
+        GET DIAGNOSTICS v_hops = ROW_COUNT;
+        EXIT WHEN v_hops = 0;
+    END LOOP;
+    -- records merged into a record that is now merged away point at the new primary
+    EXECUTE format(
+        $f$
+        UPDATE %1$s AS t SET merged_into = x.elem ->> 'merged_into'
+        FROM jsonb_array_elements($3) AS x (elem)
+        WHERE t.org_id = $1 AND t.crm_source = $2 AND t.merged_into = x.elem ->> 'crm_record_id'
+            AND coalesce(x.elem ->> 'merged_into', '') NOT IN ('', t.crm_record_id)
+        $f$,
+        p_table
+    ) USING p_org_id, p_source, p_events;
+END
+$$;
+
+-- p_events: [{"crm_record_id": "...", "occurred_at": "..."}]: undelete when the restore is newer.
+CREATE OR REPLACE FUNCTION crm.apply_restores(p_org_id uuid, p_source text, p_table regclass, p_events jsonb)
+RETURNS TABLE (crm_record_id text, outcome text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    RETURN QUERY EXECUTE format(
+        $f$
+        WITH latest AS (
+            SELECT DISTINCT ON (x.elem ->> 'crm_record_id')
+                x.elem ->> 'crm_record_id' AS rid, (x.elem ->> 'occurred_at')::timestamptz AS occurred_at
+            FROM jsonb_array_elements($3) AS x (elem)
+            ORDER BY x.elem ->> 'crm_record_id', (x.elem ->> 'occurred_at')::timestamptz DESC
+        ),
+        applied AS (
+            UPDATE %1$s AS t
+            SET deleted_at = NULL, merged_into = NULL, crm_updated_at = greatest(t.crm_updated_at, l.occurred_at),
+                last_webhook_at = now(), updated_at = now()
+            FROM latest AS l
+            WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
+                AND t.deleted_at IS NOT NULL AND l.occurred_at > t.deleted_at
+            RETURNING t.crm_record_id
+        )
+        SELECT l.rid, CASE WHEN EXISTS (
+                SELECT 1 FROM %1$s AS t WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
+            ) THEN 'stale' ELSE 'missing' END
+        FROM latest AS l
+        WHERE NOT EXISTS (SELECT 1 FROM applied AS a WHERE a.crm_record_id = l.rid)
+        $f$,
+        p_table
+    ) USING p_org_id, p_source, p_events;
+    IF p_table = 'crm.deal_index'::regclass THEN
+        PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_events);
+    END IF;
+END
+$$;
+
+-- p_changes: [{"deal_crm_id": "...", "contact_crm_id": "...", "removed": bool, "occurred_at": "..."}]
+-- Returns the number of contacts whose deal summary changed.
+CREATE OR REPLACE FUNCTION crm.apply_deal_associations(p_org_id uuid, p_source text, p_changes jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_contacts text[];
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    WITH resolved AS (
+        -- a contact merged away: its associations are its primary's (the CRM moved them)
+        SELECT
+            x.elem ->> 'deal_crm_id' AS deal_id,
+            coalesce(c.merged_into, x.elem ->> 'contact_crm_id') AS contact_id,
+            coalesce((x.elem ->> 'removed')::boolean, FALSE) AS removed,
+            (x.elem ->> 'occurred_at')::timestamptz AS version
+        FROM jsonb_array_elements(p_changes) AS x (elem)
+        LEFT JOIN crm.contact_index AS c
+            ON c.org_id = p_org_id AND c.crm_source = p_source AND c.crm_record_id = x.elem ->> 'contact_crm_id'
+                AND c.deleted_at IS NOT NULL AND c.merged_into IS NOT NULL
+    ),
+    latest AS (
+        SELECT DISTINCT ON (r.deal_id, r.contact_id) r.deal_id, r.contact_id, r.removed, r.version
+        FROM resolved AS r
+        ORDER BY r.deal_id, r.contact_id, r.version DESC
+    ),
+    changed AS (
+        INSERT INTO crm.deal_contact AS dc (org_id, crm_source, deal_crm_id, contact_crm_id, removed, version)
+        SELECT p_org_id, p_source, l.deal_id, l.contact_id, l.removed, l.version FROM latest AS l
+        ON CONFLICT (org_id, crm_source, deal_crm_id, contact_crm_id) DO UPDATE
+            SET removed = excluded.removed, version = excluded.version
+            WHERE coalesce(dc.version, '-infinity') < excluded.version
+        RETURNING dc.contact_crm_id
+    )
+    SELECT coalesce(array_agg(DISTINCT c.contact_crm_id), '{}') INTO v_contacts FROM changed AS c;
+    RETURN crm.refresh_contact_deals(p_org_id, p_source, v_contacts);
+END
+$$;
+
+-- Store one verified webhook request (the receiver calls this, then answers 2xx).
+CREATE OR REPLACE FUNCTION crm.webhook_accept(
+    p_org_id uuid, p_source text, p_account_id text, p_body text, p_headers jsonb, p_events integer
+) RETURNS bigint
+LANGUAGE sql AS $$
+    INSERT INTO crm.webhook_inbox (org_id, crm_source, account_id, body, headers, events)
+    VALUES (p_org_id, p_source, p_account_id, p_body, coalesce(p_headers, '{}'::jsonb), p_events)
+    RETURNING id;
+$$;

@@ -1,0 +1,548 @@
+-- index/derive.sql: write-time derivations used by the index triggers and the search functions.
+-- Current definitions, re-applied after the migrations whenever this file changes (sql/README.md).
+
+-- unaccent() is STABLE; an IMMUTABLE wrapper with the dictionary named by schema is safe to use in
+-- indexes and generated values. Built dynamically because the extension may live in public or in
+-- another schema (Supabase: extensions).
+DO $wrap$
+DECLARE
+    v_schema text;
+BEGIN
+    SELECT n.nspname INTO v_schema
+    FROM pg_extension AS e INNER JOIN pg_namespace AS n ON e.extnamespace = n.oid
+    WHERE e.extname = 'unaccent';
+    EXECUTE format(
+        'CREATE OR REPLACE FUNCTION crm.unaccent_text(p text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT '
+        'RETURN %I.unaccent(%L::regdictionary, p)',
+        v_schema, v_schema || '.unaccent'
+    );
+END
+$wrap$;
+
+--
+--   crm.norm_text(p text) -> text                     accent-folded, lower-cased, punctuation-free text
+--   crm.title_tokens(p text) -> text[]                the words the title classifiers read
+--   crm.title_seniority(p_title text) -> text         owner .. intern (Apollo's buckets); NULL when blank
+--   crm.title_department(p_title text) -> text        engineering .. executive, other; NULL when blank
+--   crm.phonetic_key(p text) -> text                  double-metaphone code of each word
+--   crm.company_industry_groups(p_industry, p_name, p_domain) -> text[]   e.g. {financial_services,fintech}
+--   crm.industry_term_group(p_term text) -> text      "fin-tech", "banks", "health care" -> a group name
+--   crm.industry_group_industries(p_group_name text) -> text[]      the HubSpot industries of a group
+--   crm.refresh_company_industry_groups(p_org_id uuid) -> bigint   recompute after the taxonomy changes
+--   tables crm.hubspot_industry, crm.industry_group, crm.industry_group_member, crm.industry_keyword,
+--          crm.industry_term (global reference data: no org_id, no RLS, readable by crm_app / crm_worker)
+--
+-- The SQL functions have SQL-standard bodies (RETURN / BEGIN ATOMIC): parsed once, at CREATE time, with the
+-- migrator's search_path (crm, public, extensions), their references bound by OID. So they resolve the same
+-- from any session and inside index expressions, and pg_depend records what they use. The two PL/pgSQL
+-- classifiers (title_seniority, title_department) call only schema-qualified crm functions and built-ins.
+--
+-- Speed: the title classifiers run for every contact written (~1M rows at ingest). PostgreSQL regular
+-- expressions cost 3-30 us per test on a short title, so a CASE over a dozen regexes costs ~100 us a row.
+-- The classifiers therefore use a single regex split: the title is folded to words (unaccent, lower,
+-- regexp_split_to_array on [^a-z0-9]+), and each word and each pair of neighbouring words is looked up in
+-- a constant jsonb map (a binary search). Word pairs carry the context that single words cannot:
+-- "vice president" (vp, not president), "business partner" / "partner manager" (not partner), "product
+-- owner" (manager, not owner), "chief of staff" (not C-level), "staff engineer" (senior; "staff
+-- accountant" is not).
+
+------------------------------------------------------------------------------------------------------------
+-- Text normalization
+------------------------------------------------------------------------------------------------------------
+
+-- Accent-folded and lower-cased; typographic apostrophes become '; ASCII punctuation other than '@', '.',
+-- '-' and the apostrophe, white space and common typographic punctuation become spaces; runs of them
+-- collapse to one space; trimmed. NULL stays NULL. Letters of any script are kept (the character class
+-- names the punctuation, so the result does not depend on the database collation).
+-- Not STRICT, so that the planner can inline it (NULL still gives NULL).
+CREATE OR REPLACE FUNCTION crm.norm_text(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN btrim(
+    regexp_replace(
+        translate(lower(CASE WHEN octet_length(p) = length(p) THEN p ELSE crm.unaccent_text(p) END), '‘`´', ''''''''),
+        '[][:space:]!"#$%&()*+,/:;<=>?[\\^_{|}~¡¿«»·•…–—‐‑‒―“”„‚′″§°©®™¦¬]+',
+        ' ', 'g'
+    )
+);
+
+-- The words of a job title, as the classifiers read them: accent-folded, lower-cased, cut before " to " /
+-- " office of " (so that "Executive Assistant to the CEO" or "Program Manager, Office of the CTO" are not
+-- read as C-level), split on anything that is not a-z or 0-9 ("V.P." -> v, p; "Sr.Manager" -> sr,
+-- manager; "C.E.O." -> ceo). Not STRICT, so that it is inlined into the classifiers.
+CREATE OR REPLACE FUNCTION crm.title_tokens(p text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN array_remove(
+    regexp_split_to_array(
+        split_part(
+            split_part(
+                replace(
+                    replace(
+                        replace(
+                            replace(
+                                -- unaccent only when there is something to fold (saves ~1.5 us on ASCII titles)
+                                lower(CASE WHEN octet_length(p) = length(p) THEN p ELSE crm.unaccent_text(p) END),
+                                'c.e.o', 'ceo'
+                            ),
+                            'c.f.o', 'cfo'
+                        ),
+                        'c.o.o', 'coo'
+                    ),
+                    'c.t.o', 'cto'
+                ),
+                ' to ', 1
+            ),
+            ' office of ', 1
+        ),
+        '[^a-z0-9]+'
+    ),
+    ''
+);
+
+------------------------------------------------------------------------------------------------------------
+-- Job title -> seniority
+------------------------------------------------------------------------------------------------------------
+-- Buckets (Apollo's person_seniorities). A title naming several roles gets the highest one:
+--     owner > founder > c_suite > partner > vp > head > director > manager > senior > entry > intern
+-- ("Founder & CEO" -> founder, "CTO & EVP" -> c_suite, "VP-Head of IT" -> vp, "Senior Manager" -> manager).
+-- Decisions a sales team would otherwise trip over:
+--   * c_suite: CxO abbreviations, "Chief <X> Officer", "Chief Executive", President (not Vice President),
+--     board roles (Chairman, Board Member, Non-Executive Director, Vice Chair), Managing Director (the
+--     head of a company in Europe and the rank just below partner in banks), Directeur Général,
+--     Geschäftsführer, Director General. Not "Chief of Staff" (director), "Chief Architect" (senior).
+--   * partner: Partner, Managing / Senior / General / Equity / Associate / Venture Partner, Socio, Associé,
+--     a bare "Principal". Not the job nouns "HR Business Partner", "Client Partner", "Partner Manager",
+--     "Channel Partner Lead", "Partner Marketing Manager" (those get their own level).
+--   * vp: VP, V.P., Vice President, Vice-President, SVP, EVP, AVP (assistant VP: vp, although banks rank it
+--     below director), GVP, RVP. Whole words only: "MVP Program Manager", "VPN Engineer" are not vp.
+--   * head: Head of X, Head - X, Global Head, Head Chef, Leiter, Jefe ("Head Office ..." is not).
+--   * director: Director, Dir., Associate / Executive / Art Director, Director of Photography; General
+--     Manager / GM (runs a P&L); Chief of Staff.
+--   * manager: Manager, Mgr, Supervisor, Team Lead(er), Product Owner, Gerente, Responsable.
+--   * senior: Senior, Sr., Snr, Staff <engineer/scientist/designer/...> (not Staff Accountant), Principal
+--     <X>, Lead <X> (an individual contributor; "Team Lead" is a manager), levels III / IV, a Chief who is
+--     not an officer, Founding Engineer.
+--   * intern: Intern, Internship, Trainee, Apprentice, Working Student, Werkstudent, Praktikant, Stagiaire,
+--     Student, Summer Associate / Analyst.
+--   * entry: every other title (Engineer, Account Executive, Associate, Assistant, Jr., levels I / II,
+--     "Assistant to the VP", "Executive Assistant to the CEO").
+--   * NULL: NULL, blank, or a placeholder (n/a, none, unknown, tbd).
+
+-- term (one word or two neighbouring words) -> rank: 11 owner, 10 founder, 9 c_suite, 8 partner, 7 vp,
+-- 6 head, 5 director, 4 manager, 3 senior, 2 entry, 1 intern, 0 = this word pair ranks nothing. A word's
+-- rank comes from the word pairs it is part of when there are any, else from the word alone; '^word' is a
+-- word that ranks only as the first word of the title ("Partner, Litigation", not "Measurement Partner").
+CREATE OR REPLACE FUNCTION crm.title_seniority_terms() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN '{
+        "owner": 11, "owners": 11, "coowner": 11, "co owner": 11, "proprietor": 11, "proprietress": 11,
+        "inhaber": 11, "inhaberin": 11, "proprietaire": 11, "propietario": 11, "propietaria": 11, "dueno": 11,
+        "duena": 11, "franchisee": 11, "managing member": 11,
+        "founder": 10, "founders": 10, "cofounder": 10, "cofounders": 10, "co founder": 10, "co founders": 10,
+        "founding partner": 10, "fundador": 10, "fundadora": 10, "cofundador": 10, "cofundadora": 10,
+        "co fundador": 10, "fondateur": 10, "fondatrice": 10, "cofondateur": 10, "cofondatrice": 10,
+        "co fondateur": 10, "grunder": 10, "grunderin": 10, "mitgrunder": 10, "mitgrunderin": 10, "gruender": 10,
+        "ceo": 9, "cfo": 9, "coo": 9, "cto": 9, "cio": 9, "cmo": 9, "cro": 9, "cpo": 9, "cso": 9, "cco": 9,
+        "cdo": 9, "cao": 9, "clo": 9, "cgo": 9, "cxo": 9, "ciso": 9, "chro": 9, "cpto": 9, "caio": 9, "cdao": 9,
+        "cno": 9, "cbo": 9, "president": 9, "presidente": 9, "presidenta": 9, "chairman": 9, "chairwoman": 9,
+        "chairperson": 9, "chairmen": 9, "pdg": 9, "geschaftsfuhrer": 9, "geschaftsfuhrerin": 9,
+        "geschaeftsfuehrer": 9, "vorstand": 9, "vorstandsvorsitzender": 9, "prasident": 9, "prasidentin": 9,
+        "chief executive": 9, "executive chair": 9, "executive chairman": 9, "vice chair": 9, "vice chairman": 9,
+        "vice chairwoman": 9, "managing director": 9, "director general": 9, "directora general": 9,
+        "directeur general": 9, "directrice generale": 9, "diretor geral": 9, "diretora geral": 9,
+        "board member": 9, "board members": 9, "the board": 9, "board of": 9, "board director": 9,
+        "non executive": 9, "nonexecutive": 9, "non exec": 9, "independent director": 9, "independent board": 9,
+        "^partner": 8, "^partners": 8, "^socio": 8, "^socia": 8, "^associe": 8, "^associee": 8,
+        "^gesellschafter": 8, "^gesellschafterin": 8, "managing principal": 8, "managing partner": 8,
+        "managing partners": 8, "senior partner": 8, "general partner": 8, "general partners": 8,
+        "equity partner": 8, "associate partner": 8, "name partner": 8, "junior partner": 8,
+        "salaried partner": 8, "venture partner": 8, "operating partner": 8, "limited partner": 8,
+        "executive partner": 8, "tax partner": 8, "audit partner": 8, "advisory partner": 8, "deal partner": 8,
+        "investment partner": 8, "practice partner": 8, "and partner": 8, "sr partner": 8, "lead partner": 8,
+        "office managing": 8, "partner in": 8,
+        "vp": 7, "vps": 7, "svp": 7, "evp": 7, "avp": 7, "gvp": 7, "rvp": 7, "cvp": 7, "srvp": 7, "v p": 7,
+        "vicepresident": 7, "vicepresidente": 7, "vicepresidenta": 7, "vizeprasident": 7, "vizeprasidentin": 7,
+        "vice president": 7, "vice presidents": 7, "vice presidente": 7, "vice presidenta": 7, "vice pres": 7,
+        "head": 6, "heads": 6, "leiter": 6, "leiterin": 6, "abteilungsleiter": 6, "abteilungsleiterin": 6,
+        "bereichsleiter": 6, "bereichsleiterin": 6, "jefe": 6, "jefa": 6,
+        "director": 5, "directors": 5, "dir": 5, "directeur": 5, "directrice": 5, "directora": 5, "diretor": 5,
+        "diretora": 5, "direktor": 5, "direktorin": 5, "chief of": 5, "of staff": 5, "general manager": 5,
+        "gm": 5, "gerente general": 5,
+        "partner manager": 4, "partner managers": 4, "manager": 4, "managers": 4, "mgr": 4, "mngr": 4,
+        "gerente": 4, "gerant": 4, "gerante": 4, "responsable": 4, "supervisor": 4, "superintendent": 4,
+        "foreman": 4, "forewoman": 4, "teamleiter": 4, "teamleiterin": 4, "teamlead": 4, "teamleader": 4,
+        "team lead": 4, "team leader": 4, "group lead": 4, "squad lead": 4, "shift lead": 4, "product owner": 4,
+        "managing editor": 4, "chef de": 4,
+        "partner lead": 3, "senior": 3, "sr": 3, "snr": 3, "principal": 3, "lead": 3, "leader": 3, "iii": 3,
+        "iv": 3, "chief": 3, "distinguished": 3, "founding": 3, "staff engineer": 3, "staff software": 3,
+        "staff data": 3, "staff scientist": 3, "staff designer": 3, "staff product": 3, "staff machine": 3,
+        "staff ml": 3, "staff research": 3, "staff researcher": 3, "staff developer": 3, "staff architect": 3,
+        "staff security": 3, "staff backend": 3, "staff frontend": 3, "staff site": 3, "staff infrastructure": 3,
+        "staff platform": 3,
+        "junior": 2, "jr": 2, "associate": 2, "assistant": 2, "coordinator": 2,
+        "intern": 1, "interns": 1, "internship": 1, "trainee": 1, "trainees": 1, "apprentice": 1,
+        "apprenticeship": 1, "werkstudent": 1, "werkstudentin": 1, "praktikant": 1, "praktikantin": 1,
+        "stagiaire": 1, "becario": 1, "becaria": 1, "estagiario": 1, "estagiaria": 1, "pasante": 1, "student": 1,
+        "students": 1, "coop": 1, "working student": 1, "summer associate": 1, "summer analyst": 1, "co op": 1,
+        "graduate trainee": 1,
+        "process owner": 0, "service owner": 0, "data owner": 0, "system owner": 0, "account owner": 0,
+        "control owner": 0, "risk owner": 0, "feature owner": 0, "application owner": 0, "budget owner": 0,
+        "content owner": 0, "platform owner": 0, "technical owner": 0, "solution owner": 0, "case owner": 0,
+        "ticket owner": 0, "asset owner": 0, "project owner": 0, "founder s": 0, "founders associate": 0,
+        "founder associate": 0, "founders office": 0, "business partner": 0, "channel partner": 0,
+        "client partner": 0, "strategic partner": 0, "technology partner": 0, "alliance partner": 0,
+        "alliances partner": 0, "solutions partner": 0, "solution partner": 0, "learning partner": 0,
+        "talent partner": 0, "people partner": 0, "finance partner": 0, "hr partner": 0, "delivery partner": 0,
+        "success partner": 0, "customer partner": 0, "implementation partner": 0, "marketing partner": 0,
+        "growth partner": 0, "account partner": 0, "referral partner": 0, "reseller partner": 0,
+        "integration partner": 0, "training partner": 0, "partner marketing": 0, "partner success": 0,
+        "partner sales": 0, "partner development": 0, "partner account": 0, "partner accounts": 0,
+        "partner program": 0, "partner programs": 0, "partner enablement": 0, "partner operations": 0,
+        "partner ops": 0, "partner solutions": 0, "partner engineer": 0, "partner engineering": 0,
+        "partner relations": 0, "partner relationship": 0, "partner ecosystem": 0, "partner support": 0,
+        "partner onboarding": 0, "partner experience": 0, "partner integrations": 0, "partner specialist": 0,
+        "partner coordinator": 0, "partner executive": 0, "partner channel": 0, "partner network": 0,
+        "head office": 0, "head quarters": 0, "head count": 0, "head hunter": 0
+    }'::jsonb;
+
+-- PL/pgSQL rather than SQL: a SQL function can only look at each word through a correlated subquery,
+-- which PostgreSQL re-initialises on every call (~50 us); this loop costs a few microseconds.
+-- Everything it calls is schema-qualified (the body is parsed with the caller's search_path).
+CREATE OR REPLACE FUNCTION crm.title_seniority(p_title text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $$
+DECLARE
+    tk text[] := crm.title_tokens(p_title);
+    best int := 0;
+BEGIN
+    IF cardinality(tk) = 0
+        OR array_to_string(tk, ' ') IN ('n a', 'na', 'none', 'null', 'unknown', 'tbd', 'nil', 'not provided') THEN
+        RETURN NULL;
+    END IF;
+    FOR i IN 1 .. cardinality(tk) LOOP
+        -- the word pairs this word is part of decide its rank when they are known, else the word alone
+        best := greatest(best, coalesce(
+            greatest(
+                (crm.title_seniority_terms() -> (tk[i - 1] || ' ' || tk[i]))::int,
+                (crm.title_seniority_terms() -> (tk[i] || ' ' || tk[i + 1]))::int
+            ),
+            (crm.title_seniority_terms() -> tk[i])::int,
+            CASE WHEN i = 1 THEN (crm.title_seniority_terms() -> ('^' || tk[i]))::int END
+        ));
+    END LOOP;
+    IF best < 9 AND tk @> '{chief,officer}' AND NOT tk @> '{chief,of}' THEN
+        best := 9;   -- Chief <anything> Officer, but not Chief of Staff
+    ELSIF tk = '{principal}' THEN
+        best := 8;   -- a bare "Principal" is the partner rank of consulting, VC and architecture firms
+    END IF;
+    RETURN (ARRAY[
+        'intern', 'entry', 'senior', 'manager', 'director', 'head', 'vp', 'partner', 'c_suite', 'founder', 'owner'
+    ])[CASE WHEN best = 0 THEN 2 ELSE best END];
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Job title -> department
+------------------------------------------------------------------------------------------------------------
+-- One of engineering, sales, marketing, finance, hr, operations, product, design, legal, customer_success,
+-- it, data, executive, other (NULL when blank). The term with the smallest priority wins:
+--   01 a functional C-level role: CTO / Chief Technology Officer -> engineering, CFO -> finance, CIO /
+--      CISO -> it, CHRO / Chief People Officer -> hr, CRO -> sales, ...; CEO -> executive
+--      ("Co-Founder & CTO" -> engineering, "Founder & CEO" -> executive);
+--   02 general management -> executive: President, Founder, Owner, Chairman / board, Chief of Staff;
+--   03-14 the functional families, more specific first: hr, legal, sales, it, customer_success,
+--      marketing, design, product, data, engineering, finance, operations ("HR Business Partner" -> hr,
+--      "Sales Engineer" -> sales, "Technical Account Manager" -> customer_success, "Product Marketing" ->
+--      marketing, "Product Designer" -> design, "Data Engineer" -> data, "Sales Operations" -> sales);
+--   15 a general rank alone -> executive: Managing Director, General Manager, Executive Director,
+--      Partner ("Managing Director, Investment Banking" -> finance);
+--   otherwise other ("Consultant", "Director", "Head Chef", "Teacher"). 99 = this word pair names nothing.
+CREATE OR REPLACE FUNCTION crm.title_department_terms() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN '{
+        "chief customer": "01customer_success", "chief client": "01customer_success",
+        "chief experience": "01customer_success", "chief success": "01customer_success",
+        "cdo": "01data", "cdao": "01data", "caio": "01data", "chief data": "01data", "chief analytics": "01data",
+        "chief ai": "01data", "chief science": "01data", "chief scientific": "01data",
+        "chief design": "01design", "chief creative": "01design",
+        "cto": "01engineering", "chief technology": "01engineering", "chief technical": "01engineering",
+        "chief engineering": "01engineering", "chief software": "01engineering",
+        "ceo": "01executive", "chief executive": "01executive",
+        "cfo": "01finance", "chief financial": "01finance", "chief finance": "01finance",
+        "chief accounting": "01finance", "chief investment": "01finance", "chief risk": "01finance",
+        "chro": "01hr", "chief people": "01hr", "chief human": "01hr", "chief talent": "01hr",
+        "chief hr": "01hr", "chief culture": "01hr",
+        "cio": "01it", "ciso": "01it", "chief information": "01it", "chief security": "01it",
+        "chief cybersecurity": "01it", "chief digital": "01it", "chief it": "01it",
+        "clo": "01legal", "chief legal": "01legal", "chief compliance": "01legal", "chief privacy": "01legal",
+        "chief ethics": "01legal",
+        "cmo": "01marketing", "cgo": "01marketing", "chief marketing": "01marketing",
+        "chief growth": "01marketing", "chief brand": "01marketing", "chief communications": "01marketing",
+        "chief content": "01marketing",
+        "coo": "01operations", "chief operating": "01operations", "chief operations": "01operations",
+        "chief supply": "01operations", "chief procurement": "01operations",
+        "cpo": "01product", "chief product": "01product",
+        "cro": "01sales", "chief revenue": "01sales", "chief sales": "01sales", "chief commercial": "01sales",
+        "chief business": "01sales",
+        "president": "02executive", "presidente": "02executive", "presidenta": "02executive",
+        "founder": "02executive", "founders": "02executive", "cofounder": "02executive",
+        "cofounders": "02executive", "co founder": "02executive", "founding partner": "02executive",
+        "fundador": "02executive", "fundadora": "02executive", "fondateur": "02executive",
+        "fondatrice": "02executive", "grunder": "02executive", "grunderin": "02executive",
+        "gruender": "02executive", "owner": "02executive", "owners": "02executive", "coowner": "02executive",
+        "co owner": "02executive", "proprietor": "02executive", "inhaber": "02executive",
+        "inhaberin": "02executive", "franchisee": "02executive", "managing member": "02executive",
+        "chairman": "02executive", "chairwoman": "02executive", "chairperson": "02executive",
+        "board": "02executive", "pdg": "02executive", "geschaftsfuhrer": "02executive",
+        "geschaftsfuhrerin": "02executive", "vorstand": "02executive", "directeur general": "02executive",
+        "directrice generale": "02executive", "non executive": "02executive", "nonexecutive": "02executive",
+        "independent director": "02executive", "chief of": "02executive", "of staff": "02executive",
+        "managing partner": "02executive",
+        "hr": "03hr", "hrbp": "03hr", "people": "03hr", "talent": "03hr", "recruiter": "03hr",
+        "recruiters": "03hr", "recruiting": "03hr", "recruitment": "03hr", "sourcer": "03hr",
+        "compensation": "03hr", "benefits": "03hr", "diversity": "03hr", "dei": "03hr", "workforce": "03hr",
+        "rrhh": "03hr", "personnel": "03hr", "human resources": "03hr", "human resource": "03hr",
+        "total rewards": "03hr", "learning development": "03hr", "l d": "03hr", "employee experience": "03hr",
+        "employee relations": "03hr",
+        "technical account": "04customer_success",
+        "legal": "04legal", "counsel": "04legal", "attorney": "04legal", "attorneys": "04legal",
+        "lawyer": "04legal", "lawyers": "04legal", "paralegal": "04legal", "solicitor": "04legal",
+        "barrister": "04legal", "litigation": "04legal", "litigator": "04legal", "compliance": "04legal",
+        "privacy": "04legal", "contract": "04legal", "contracts": "04legal", "avocat": "04legal",
+        "abogado": "04legal", "abogada": "04legal", "advogado": "04legal", "advogada": "04legal",
+        "rechtsanwalt": "04legal", "rechtsanwaltin": "04legal", "jurist": "04legal", "juriste": "04legal",
+        "notary": "04legal", "law": "04legal", "juridique": "04legal", "juridico": "04legal",
+        "sales": "05sales", "sdr": "05sales", "bdr": "05sales", "ae": "05sales", "bd": "05sales",
+        "channel": "05sales", "alliances": "05sales", "alliance": "05sales", "partnerships": "05sales",
+        "partnership": "05sales", "revenue": "05sales", "commercial": "05sales", "comercial": "05sales",
+        "ventas": "05sales", "ventes": "05sales", "vertrieb": "05sales", "vendas": "05sales",
+        "vendedor": "05sales", "vendedora": "05sales", "presales": "05sales", "account executive": "05sales",
+        "business development": "05sales", "account manager": "05sales", "account managers": "05sales",
+        "account management": "05sales", "key account": "05sales", "account director": "05sales",
+        "partner manager": "05sales", "partner sales": "05sales", "partner development": "05sales",
+        "partner success": "05sales", "partner account": "05sales", "client partner": "05sales",
+        "pre sales": "05sales", "solutions engineer": "05sales", "solution engineer": "05sales",
+        "solutions consultant": "05sales", "solution consultant": "05sales", "inside sales": "05sales",
+        "it": "06it", "sysadmin": "06it", "network": "06it", "networking": "06it", "vpn": "06it",
+        "helpdesk": "06it", "security": "06it", "cybersecurity": "06it", "cyber": "06it", "infosec": "06it",
+        "itsm": "06it", "erp": "06it", "sap": "06it", "servicenow": "06it", "informatique": "06it",
+        "information technology": "06it", "systems administrator": "06it", "system administrator": "06it",
+        "help desk": "06it", "desktop support": "06it", "service desk": "06it", "information security": "06it",
+        "it support": "06it",
+        "support": "07customer_success", "cx": "07customer_success", "implementation": "07customer_success",
+        "onboarding": "07customer_success", "tam": "07customer_success",
+        "customer success": "07customer_success", "customer support": "07customer_success",
+        "customer service": "07customer_success", "customer services": "07customer_success",
+        "customer care": "07customer_success", "customer experience": "07customer_success",
+        "customer happiness": "07customer_success", "customer relations": "07customer_success",
+        "customer onboarding": "07customer_success", "client success": "07customer_success",
+        "client services": "07customer_success", "client service": "07customer_success",
+        "client support": "07customer_success", "client relations": "07customer_success",
+        "member services": "07customer_success", "guest services": "07customer_success",
+        "marketing": "08marketing", "marketer": "08marketing", "growth": "08marketing", "brand": "08marketing",
+        "branding": "08marketing", "content": "08marketing", "seo": "08marketing", "sem": "08marketing",
+        "ppc": "08marketing", "communications": "08marketing", "communication": "08marketing",
+        "comms": "08marketing", "pr": "08marketing", "advertising": "08marketing", "campaign": "08marketing",
+        "campaigns": "08marketing", "copywriter": "08marketing", "community": "08marketing",
+        "events": "08marketing", "event": "08marketing", "mercadotecnia": "08marketing",
+        "demand gen": "08marketing", "demand generation": "08marketing", "public relations": "08marketing",
+        "social media": "08marketing",
+        "design": "09design", "designer": "09design", "designers": "09design", "ux": "09design",
+        "ui": "09design", "graphic": "09design", "creative": "09design", "illustrator": "09design",
+        "visual": "09design", "animator": "09design", "interaction": "09design", "art director": "09design",
+        "user experience": "09design", "user research": "09design",
+        "product": "10product", "products": "10product", "product owner": "10product",
+        "product management": "10product",
+        "data": "11data", "analytics": "11data", "bi": "11data", "ml": "11data", "ai": "11data",
+        "scientist": "11data", "scientists": "11data", "statistician": "11data", "statistics": "11data",
+        "quantitative": "11data", "quant": "11data", "insights": "11data", "mlops": "11data",
+        "machine learning": "11data", "business intelligence": "11data", "artificial intelligence": "11data",
+        "engineer": "12engineering", "engineers": "12engineering", "engineering": "12engineering",
+        "developer": "12engineering", "developers": "12engineering", "development": "12engineering",
+        "dev": "12engineering", "devops": "12engineering", "sre": "12engineering", "software": "12engineering",
+        "programmer": "12engineering", "architect": "12engineering", "architecture": "12engineering",
+        "firmware": "12engineering", "hardware": "12engineering", "frontend": "12engineering",
+        "backend": "12engineering", "fullstack": "12engineering", "mobile": "12engineering",
+        "ios": "12engineering", "android": "12engineering", "qa": "12engineering", "tester": "12engineering",
+        "technology": "12engineering", "technologie": "12engineering", "tecnologia": "12engineering",
+        "technical": "12engineering", "tech": "12engineering", "ingenieur": "12engineering",
+        "ingeniero": "12engineering", "ingeniera": "12engineering", "engenheiro": "12engineering",
+        "entwickler": "12engineering", "informatik": "12engineering", "front end": "12engineering",
+        "back end": "12engineering", "full stack": "12engineering", "quality assurance": "12engineering",
+        "r d": "12engineering",
+        "finance": "13finance", "financial": "13finance", "accounting": "13finance", "accountant": "13finance",
+        "accountants": "13finance", "accounts": "13finance", "controller": "13finance",
+        "comptroller": "13finance", "treasury": "13finance", "treasurer": "13finance", "audit": "13finance",
+        "auditor": "13finance", "tax": "13finance", "payroll": "13finance", "bookkeeper": "13finance",
+        "bookkeeping": "13finance", "billing": "13finance", "credit": "13finance", "underwriter": "13finance",
+        "underwriting": "13finance", "actuary": "13finance", "actuarial": "13finance", "investment": "13finance",
+        "investments": "13finance", "banking": "13finance", "banker": "13finance", "risk": "13finance",
+        "finanzas": "13finance", "finances": "13finance", "finanzen": "13finance", "comptable": "13finance",
+        "contador": "13finance", "contadora": "13finance", "fp a": "13finance",
+        "investor relations": "13finance",
+        "operations": "14operations", "ops": "14operations", "operating": "14operations",
+        "logistics": "14operations", "procurement": "14operations", "purchasing": "14operations",
+        "buyer": "14operations", "facilities": "14operations", "facility": "14operations",
+        "office": "14operations", "administrative": "14operations", "admin": "14operations",
+        "receptionist": "14operations", "project": "14operations", "projects": "14operations",
+        "program": "14operations", "programme": "14operations", "pmo": "14operations",
+        "warehouse": "14operations", "manufacturing": "14operations", "production": "14operations",
+        "plant": "14operations", "quality": "14operations", "fulfillment": "14operations",
+        "inventory": "14operations", "fleet": "14operations", "dispatch": "14operations",
+        "operaciones": "14operations", "supply chain": "14operations", "executive assistant": "14operations",
+        "personal assistant": "14operations", "office assistant": "14operations",
+        "administrative assistant": "14operations",
+        "partner": "15executive", "partners": "15executive", "socio": "15executive", "socia": "15executive",
+        "associe": "15executive", "associee": "15executive", "gm": "15executive",
+        "managing director": "15executive", "general manager": "15executive", "gerente general": "15executive",
+        "director general": "15executive", "executive director": "15executive",
+        "managing principal": "15executive",
+        "vice president": "99other", "vice presidents": "99other", "vice presidente": "99other",
+        "vice presidenta": "99other", "business partner": "99other", "head office": "99other"
+    }'::jsonb;
+
+-- PL/pgSQL for the same reason as title_seniority.
+CREATE OR REPLACE FUNCTION crm.title_department(p_title text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $$
+DECLARE
+    tk text[] := crm.title_tokens(p_title);
+    best text := '99';
+BEGIN
+    IF cardinality(tk) = 0
+        OR array_to_string(tk, ' ') IN ('n a', 'na', 'none', 'null', 'unknown', 'tbd', 'nil', 'not provided') THEN
+        RETURN NULL;
+    END IF;
+    FOR i IN 1 .. cardinality(tk) LOOP
+        best := least(best, coalesce(
+            least(
+                crm.title_department_terms() ->> (tk[i - 1] || ' ' || tk[i]),
+                crm.title_department_terms() ->> (tk[i] || ' ' || tk[i + 1])
+            ),
+            crm.title_department_terms() ->> tk[i]
+        ));
+    END LOOP;
+    IF best < '99' THEN
+        RETURN substr(best, 3);
+    ELSIF tk = '{assistant}' THEN
+        RETURN 'operations';
+    ELSIF tk = '{principal}' THEN
+        RETURN 'executive';
+    END IF;
+    RETURN 'other';
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Phonetic key
+------------------------------------------------------------------------------------------------------------
+-- Space-separated double-metaphone codes of the words of norm_text(p) (apostrophes dropped, '.', '-' and
+-- '@' split words): 'Catherine O''Neil-Smith' -> 'K0RN ANL SM0'. Words without a code (digits) are skipped.
+-- The SQL-standard body binds fuzzystrmatch's dmetaphone() by OID when this migration runs, wherever the
+-- extension lives (public, or extensions on Supabase), so callers need no search_path.
+CREATE OR REPLACE FUNCTION crm.phonetic_key(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+BEGIN ATOMIC
+    SELECT string_agg(nullif(dmetaphone(w.word), ''), ' ' ORDER BY w.n)
+    FROM
+        unnest(
+            string_to_array(translate(replace(crm.norm_text(p), '''', ''), '.-@', '   '), ' ')
+        ) WITH ORDINALITY AS w (word, n)
+    WHERE w.word <> '';
+END;
+
+-- The groups of a company: those of its industry, plus those whose keyword rules match its name or domain.
+-- p_industry may be HubSpot's internal value or its label ("Computer Software", "Hospital & Health Care").
+-- Sorted, distinct; '{}' when none.
+CREATE OR REPLACE FUNCTION crm.company_industry_groups(p_industry text, p_name text, p_domain text) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    WITH c AS (
+        SELECT
+            nullif(btrim(upper(regexp_replace(p_industry, '[^A-Za-z0-9]+', '_', 'g')), '_'), '') AS industry,
+            ' ' || translate(concat_ws(' ', crm.norm_text(p_name), crm.norm_text(p_domain)), '''.-@', '    ')
+            || ' ' AS hay
+    )
+
+    SELECT coalesce(array_agg(g.group_name ORDER BY g.group_name), '{}')
+    FROM (
+        SELECT m.group_name
+        FROM c INNER JOIN crm.industry_group_member AS m ON c.industry = m.industry
+        UNION
+        SELECT k.group_name
+        FROM c CROSS JOIN crm.industry_keyword AS k
+        WHERE
+            (
+                k.applies_to_groups IS NULL
+                OR EXISTS (
+                    SELECT 1
+                    FROM crm.industry_group_member AS s
+                    WHERE s.group_name = any(k.applies_to_groups) AND s.industry = c.industry
+                )
+            )
+            AND CASE k.match_kind
+                WHEN 'word' THEN strpos(c.hay, ' ' || k.keyword || ' ') > 0
+                WHEN 'prefix' THEN strpos(c.hay, ' ' || k.keyword) > 0
+                ELSE strpos(c.hay, k.keyword) > 0
+            END
+    ) AS g;
+END;
+
+-- The group a user's word stands for: "fintech", "Fin-Tech", "banks", "health care", "web3" -> group name;
+-- also accepts a group name itself ("financial_services") and a plain plural of a known term. NULL when
+-- unknown.
+CREATE OR REPLACE FUNCTION crm.industry_term_group(p_term text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT x.group_name
+    FROM (
+        SELECT
+            t.group_name,
+            1 AS pref
+        FROM crm.industry_term AS t
+        WHERE t.term = crm.norm_text(p_term)
+        UNION ALL
+        SELECT
+            g.group_name,
+            2 AS pref
+        FROM crm.industry_group AS g
+        WHERE g.group_name = translate(crm.norm_text(p_term), ' -', '__')
+        UNION ALL
+        SELECT
+            t.group_name,
+            3 AS pref
+        FROM crm.industry_term AS t
+        WHERE t.term = replace(crm.norm_text(p_term), '-', ' ')
+        UNION ALL
+        SELECT
+            t.group_name,
+            4 AS pref
+        FROM crm.industry_term AS t
+        WHERE crm.norm_text(p_term) LIKE '%s' AND t.term = left(crm.norm_text(p_term), -1)
+    ) AS x
+    ORDER BY x.pref
+    LIMIT 1;
+END;
+
+-- The HubSpot industries of a group, sorted (empty for keyword-only groups such as payments or ai).
+CREATE OR REPLACE FUNCTION crm.industry_group_industries(p_group_name text) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT coalesce(array_agg(m.industry ORDER BY m.industry), '{}')
+    FROM crm.industry_group_member AS m
+    WHERE m.group_name = p_group_name;
+END;
+
+-- Recompute crm.company_index.industry_groups (one org, or all when p_org_id is NULL) after the taxonomy
+-- tables changed; returns the number of companies whose groups changed.
+CREATE OR REPLACE FUNCTION crm.refresh_company_industry_groups(p_org_id uuid DEFAULT NULL) RETURNS bigint
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    WITH changed AS (
+        UPDATE crm.company_index AS ci
+        SET industry_groups = crm.company_industry_groups(ci.industry, ci.name, ci.domain)
+        WHERE
+            (p_org_id IS NULL OR ci.org_id = p_org_id)
+            AND ci.industry_groups IS DISTINCT FROM crm.company_industry_groups(ci.industry, ci.name, ci.domain)
+        RETURNING 1
+    )
+
+    SELECT count(*) FROM changed;
+END;

@@ -1,0 +1,1525 @@
+-- index/search.sql: copilot search over the tier-1 index.
+-- Current definitions, re-applied after the migrations whenever this file changes (sql/README.md).
+--
+--   crm.search_contacts(p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit int DEFAULT 50)
+--   crm.search_companies(p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit int DEFAULT 50)
+--   crm.interpret_query(p_org_id uuid, p_query text) -> jsonb   "VPs at fintech companies" -> filters + text
+--   crm.search(p_org_id uuid, p_query text, p_limit int DEFAULT 50, p_after text DEFAULT NULL) -> jsonb
+--   crm.resolve_contact(p_org_id uuid, p_text text, p_limit int DEFAULT 5)   "Stan from Acme" -> candidates
+--   crm.normalize_search_filters(p_kind text, p_filters jsonb) -> jsonb      validation (CX002) + normal form
+--
+-- search_contacts / search_companies take p_query literally as free text (names, companies, titles, emails,
+-- domains) and p_filters as structured filters; they never guess. crm.search is the copilot's entry point:
+-- it runs crm.interpret_query on the phrase and searches with the filters and text it found, returning the
+-- interpretation beside the results.
+--
+-- Results: the index row's columns, the company's industry and industry_groups, a score (higher is better)
+-- and a cursor. Order is (score DESC, id ASC), deterministic. A query with no usable text ranks every match
+-- equally (score 0; a text of only domains, "stripe.com": score 1) and returns them by id. Keyset
+-- pagination: pass the last row's cursor as p_filters->>'after' (same query, same filters) to get the next
+-- page; pages never overlap and together give the whole result.
+--
+-- How a text query runs (all index lookups; see crm.search_contact_plan, bench/search.py and
+-- tests/test_search_plans.py):
+--   * candidates come from sources in tiers, each an index scan bounded by crm.search_candidate_cap() rows;
+--     tier 0 (exact): emails (btree), domains (email_domain btree, company domain btree -> company_crm_id
+--     btree), every word as a whole word of name / company / title, the last also as a prefix (tsvector
+--     GIN); tier 1: names by soundex (btree); tier 2: names with typos (per-token word_similarity `<%` at
+--     a threshold of 0.3 set for the call, on the name trigram GIN); tier 3: the contacts of companies
+--     whose name matches the text (company trigram / double-metaphone GINs). The search stops after the
+--     first tier that found someone: typo tolerance costs nothing when the words match exactly;
+--   * every candidate is scored by the same expression (per word: best of its word similarity to the name,
+--     company and title, +0.3 when it sounds like the first or last name; plus whole-name similarity,
+--     exact email / domain bonuses);
+--   * words shorter than 2 characters never drive an index scan (no extractable trigrams), and the query
+--     is cut to 512 characters / 8 words, so any input runs in bounded time;
+--   * company-side filters: company and company_domain are resolved against crm.company_index first
+--     (company: whole words, else trigram, else phonetic) and applied as company_crm_id lookups (up to 100
+--     companies) or a semi-join; industry and industry_group are a semi-join;
+--   * filter-only searches read matches in id order: by walking the primary key when matches are dense
+--     (at least 0.25% of a 2,000-contact sample), else by collecting them with bitmap index scans.
+--
+-- Security: the public functions are SECURITY INVOKER, so row-level security applies to every row they
+-- return. Row-level security also hides non-LEAKPROOF operators (trigram `<%`, `@@`, `&&`) from index
+-- scans (they may only run after the policy's filter), which turns every text search into a scan of the
+-- org. So the candidate generation runs in SECURITY DEFINER helpers (crm.search_contact_ids,
+-- crm.search_company_ids) that return ids and scores only, for the org the session is bound to
+-- (crm.assert_org), and the invoker functions fetch the rows by primary key under row-level security.
+--
+-- The helpers run with enable_seqscan = off: every search has an index path, and a probe with LIMIT
+-- (EXISTS, a capped candidate source) otherwise tempts the planner into a sequential scan that "will
+-- find a row soon" and reads the whole org when the match is rare.
+
+------------------------------------------------------------------------------------------------------------
+-- Expressions the search indexes are built on (SQL-standard bodies: bound by OID at creation, so they
+-- resolve the same in any session and inside index expressions)
+------------------------------------------------------------------------------------------------------------
+
+-- Words of name, company and title (accent-folded, lower-case, split at anything but letters and
+-- digits, the way crm.search_query_parts splits a query), for whole-word and prefix matching. Built with
+-- array_to_tsvector: no text-search parser, no stemming, no stop words ("Will", "Don" stay names).
+CREATE OR REPLACE FUNCTION crm.contact_search_doc(p_first text, p_last text, p_company text, p_title text)
+RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN array_to_tsvector(array_remove(
+    regexp_split_to_array(
+        coalesce(crm.norm_text(concat_ws(' ', p_first, p_last, p_company, p_title)), ''), '[^[:alnum:]]+'
+    ),
+    ''
+));
+
+-- Soundex of a name (accent-folded); NULL when it has no letters.
+CREATE OR REPLACE FUNCTION crm.name_soundex(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN nullif(soundex(crm.unaccent_text(p)), '');
+
+-- Double-metaphone codes of the words of a (company) name, sorted and distinct.
+CREATE OR REPLACE FUNCTION crm.name_phonetic_keys(p text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT coalesce(array_agg(DISTINCT k.code ORDER BY k.code), '{}')
+    FROM (
+        SELECT dmetaphone(w.word) AS code
+        FROM regexp_split_to_table(coalesce(crm.norm_text(p), ''), '[^[:alnum:]]+') AS w (word)
+        WHERE length(w.word) > 1
+    ) AS k
+    WHERE k.code <> '';
+END;
+
+-- Words of a company name, for whole-word and prefix matching (as crm.contact_search_doc).
+CREATE OR REPLACE FUNCTION crm.company_search_doc(p_name text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN array_to_tsvector(array_remove(regexp_split_to_array(coalesce(crm.norm_text(p_name), ''), '[^[:alnum:]]+'), ''));
+
+-- Double-metaphone code of one word.
+CREATE OR REPLACE FUNCTION crm.word_phonetic_key(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN nullif(dmetaphone(coalesce(p, '')), '');
+
+-- pg_trgm through OID-bound wrappers, so the SECURITY DEFINER helpers can run with
+-- search_path = pg_catalog. trgm_word_match is inlined into its operator (index-usable); it reads
+-- pg_trgm.word_similarity_threshold, which the helpers set for their own duration.
+CREATE OR REPLACE FUNCTION crm.trgm_word_match(p_word text, p_doc text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN p_word <% p_doc;
+
+CREATE OR REPLACE FUNCTION crm.trgm_word_sim(p_word text, p_doc text) RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN word_similarity(p_word, p_doc);
+
+CREATE OR REPLACE FUNCTION crm.trgm_sim(p_a text, p_b text) RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN similarity(p_a, p_b);
+
+------------------------------------------------------------------------------------------------------------
+-- Settings
+------------------------------------------------------------------------------------------------------------
+
+-- Rows each candidate source may contribute to one text search (bounds the cost of broad words).
+CREATE OR REPLACE FUNCTION crm.search_candidate_cap() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 300;
+
+CREATE OR REPLACE FUNCTION crm.search_seniorities() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY[
+    'owner', 'founder', 'c_suite', 'partner', 'vp', 'head', 'director', 'manager', 'senior', 'entry', 'intern'
+];
+
+CREATE OR REPLACE FUNCTION crm.search_departments() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY[
+    'engineering', 'sales', 'marketing', 'finance', 'hr', 'operations', 'product', 'design', 'legal',
+    'customer_success', 'it', 'data', 'executive', 'other'
+];
+
+------------------------------------------------------------------------------------------------------------
+-- Filters: validation and normal form
+------------------------------------------------------------------------------------------------------------
+
+-- One filter value as a text array: a string or an array of 1..100 strings (each trimmed, non-empty,
+-- at most 200 characters). Raises CX002 naming the key.
+CREATE OR REPLACE FUNCTION crm.search_filter_strings(p_key text, p_value jsonb) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_out text[];
+BEGIN
+    IF jsonb_typeof(p_value) = 'string' THEN
+        v_out := ARRAY[btrim(p_value #>> '{}')];
+    ELSIF jsonb_typeof(p_value) = 'array' THEN
+        IF jsonb_array_length(p_value) = 0 OR jsonb_array_length(p_value) > 100 THEN
+            RAISE EXCEPTION 'filter % must have 1 to 100 values', p_key USING ERRCODE = 'CX002';
+        END IF;
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_value) AS e (v) WHERE jsonb_typeof(e.v) <> 'string') THEN
+            RAISE EXCEPTION 'filter % must be a string or an array of strings', p_key USING ERRCODE = 'CX002';
+        END IF;
+        SELECT array_agg(DISTINCT btrim(e.v)) INTO v_out FROM jsonb_array_elements_text(p_value) AS e (v);
+    ELSE
+        RAISE EXCEPTION 'filter % must be a string or an array of strings, not %', p_key, jsonb_typeof(p_value)
+            USING ERRCODE = 'CX002';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(v_out) AS x (v) WHERE x.v = '' OR length(x.v) > 200) THEN
+        RAISE EXCEPTION 'filter % has an empty or overlong value', p_key USING ERRCODE = 'CX002';
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+-- Validate p_filters for p_kind 'contacts' or 'companies' and return its normal form: list filters as
+-- arrays of normalized strings, booleans, numbers, updated_since as an ISO timestamp, after as a cursor.
+-- A JSON null value means "no filter". Raises CX002 with a message naming the bad key.
+CREATE OR REPLACE FUNCTION crm.normalize_search_filters(p_kind text, p_filters jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_contact_keys text[] := ARRAY[
+        'seniority', 'department', 'lifecycle_stage', 'lead_status', 'deal_stage', 'has_active_deal',
+        'deal_value_min', 'deal_value_max', 'industry', 'industry_group', 'company', 'company_domain',
+        'email_domain', 'domain', 'email', 'is_materialized', 'updated_since', 'after'
+    ];
+    v_company_keys text[] := ARRAY[
+        'industry', 'industry_group', 'company', 'company_domain', 'domain', 'country', 'is_materialized',
+        'updated_since', 'after'
+    ];
+    v_keys text[];
+    v_out jsonb := '{}';
+    v_key text;
+    v_val jsonb;
+    v_arr text[];
+    v_bad text;
+    v_ts timestamptz;
+BEGIN
+    IF p_kind = 'contacts' THEN
+        v_keys := v_contact_keys;
+    ELSIF p_kind = 'companies' THEN
+        v_keys := v_company_keys;
+    ELSE
+        RAISE EXCEPTION 'unknown search kind %', quote_nullable(p_kind) USING ERRCODE = 'CX002';
+    END IF;
+    IF p_filters IS NULL OR jsonb_typeof(p_filters) = 'null' THEN
+        RETURN v_out;
+    END IF;
+    IF jsonb_typeof(p_filters) <> 'object' THEN
+        RAISE EXCEPTION 'filters must be a JSON object, not %', jsonb_typeof(p_filters) USING ERRCODE = 'CX002';
+    END IF;
+    FOR v_key, v_val IN SELECT e.key, e.value FROM jsonb_each(p_filters) AS e ORDER BY e.key LOOP
+        IF NOT v_key = ANY(v_keys) THEN
+            RAISE EXCEPTION 'unknown filter key %', quote_literal(left(v_key, 100)) USING ERRCODE = 'CX002',
+                HINT = 'allowed keys: ' || array_to_string(v_keys, ', ');
+        END IF;
+        CONTINUE WHEN jsonb_typeof(v_val) = 'null';
+        CASE
+            WHEN v_key IN ('has_active_deal', 'is_materialized') THEN
+                IF jsonb_typeof(v_val) <> 'boolean' THEN
+                    RAISE EXCEPTION 'filter % must be true or false', v_key USING ERRCODE = 'CX002';
+                END IF;
+                v_out := v_out || jsonb_build_object(v_key, v_val);
+            WHEN v_key IN ('deal_value_min', 'deal_value_max') THEN
+                IF jsonb_typeof(v_val) <> 'number' OR (v_val #>> '{}')::numeric < 0
+                    OR (v_val #>> '{}')::numeric > 1e15 THEN
+                    RAISE EXCEPTION 'filter % must be a number between 0 and 1e15', v_key USING ERRCODE = 'CX002';
+                END IF;
+                v_out := v_out || jsonb_build_object(v_key, v_val);
+            WHEN v_key = 'updated_since' THEN
+                IF jsonb_typeof(v_val) <> 'string' OR (v_val #>> '{}') !~ '^\s*\d{4}-\d{2}-\d{2}([ tT][0-9:.+-]+(z|Z)?)?\s*$' THEN
+                    RAISE EXCEPTION 'filter updated_since must be an ISO date or timestamp string'
+                        USING ERRCODE = 'CX002';
+                END IF;
+                BEGIN
+                    v_ts := (v_val #>> '{}')::timestamptz;
+                EXCEPTION WHEN data_exception THEN
+                    RAISE EXCEPTION 'filter updated_since is not a valid timestamp: %', v_val #>> '{}'
+                        USING ERRCODE = 'CX002';
+                END;
+                v_out := v_out || jsonb_build_object(v_key, v_ts);
+            WHEN v_key = 'after' THEN
+                IF jsonb_typeof(v_val) <> 'string' OR (v_val #>> '{}') !~ '^-?[0-9]{1,6}(\.[0-9]{1,8})?:[0-9]{1,18}$' THEN
+                    RAISE EXCEPTION 'filter after must be a cursor returned by a previous page' USING ERRCODE = 'CX002';
+                END IF;
+                v_out := v_out || jsonb_build_object(v_key, v_val);
+            ELSE
+                v_arr := crm.search_filter_strings(v_key, v_val);
+                IF v_key = 'seniority' THEN
+                    v_arr := ARRAY(SELECT DISTINCT lower(x) FROM unnest(v_arr) AS x ORDER BY 1);
+                    SELECT x INTO v_bad FROM unnest(v_arr) AS x WHERE NOT x = ANY(crm.search_seniorities()) LIMIT 1;
+                    IF FOUND THEN
+                        RAISE EXCEPTION 'filter seniority has unknown value %', quote_literal(v_bad)
+                            USING ERRCODE = 'CX002', HINT = 'one of ' || array_to_string(crm.search_seniorities(), ', ');
+                    END IF;
+                ELSIF v_key = 'department' THEN
+                    v_arr := ARRAY(SELECT DISTINCT lower(x) FROM unnest(v_arr) AS x ORDER BY 1);
+                    SELECT x INTO v_bad FROM unnest(v_arr) AS x WHERE NOT x = ANY(crm.search_departments()) LIMIT 1;
+                    IF FOUND THEN
+                        RAISE EXCEPTION 'filter department has unknown value %', quote_literal(v_bad)
+                            USING ERRCODE = 'CX002', HINT = 'one of ' || array_to_string(crm.search_departments(), ', ');
+                    END IF;
+                ELSIF v_key = 'industry' THEN
+                    v_arr := ARRAY(
+                        SELECT DISTINCT upper(regexp_replace(btrim(x), '[^[:alnum:]]+', '_', 'g')) FROM unnest(v_arr) AS x
+                        ORDER BY 1
+                    );
+                    SELECT x INTO v_bad FROM unnest(v_arr) AS x
+                    WHERE NOT EXISTS (SELECT 1 FROM crm.hubspot_industry AS h WHERE h.value = x) LIMIT 1;
+                    IF FOUND THEN
+                        RAISE EXCEPTION 'filter industry has unknown value % (use a HubSpot industry, e.g. BANKING)',
+                            quote_literal(v_bad) USING ERRCODE = 'CX002';
+                    END IF;
+                ELSIF v_key = 'industry_group' THEN
+                    v_arr := ARRAY(
+                        SELECT DISTINCT coalesce(g.group_name, crm.industry_term_group(x))
+                        FROM unnest(v_arr) AS x
+                        LEFT JOIN crm.industry_group AS g ON g.group_name = lower(btrim(x))
+                        ORDER BY 1
+                    );
+                    IF array_position(v_arr, NULL) IS NOT NULL THEN
+                        SELECT x INTO v_bad FROM unnest(crm.search_filter_strings(v_key, v_val)) AS x
+                        WHERE crm.industry_term_group(x) IS NULL
+                            AND NOT EXISTS (SELECT 1 FROM crm.industry_group AS g WHERE g.group_name = lower(btrim(x)))
+                        LIMIT 1;
+                        RAISE EXCEPTION 'filter industry_group has unknown value %', quote_literal(v_bad)
+                            USING ERRCODE = 'CX002',
+                            HINT = 'one of ' || (SELECT string_agg(g.group_name, ', ' ORDER BY g.group_name) FROM crm.industry_group AS g);
+                    END IF;
+                ELSIF v_key IN ('email_domain', 'company_domain', 'domain') THEN
+                    v_arr := ARRAY(SELECT DISTINCT crm.norm_domain(ltrim(btrim(x), '@')) FROM unnest(v_arr) AS x ORDER BY 1);
+                    SELECT x INTO v_bad FROM unnest(v_arr) AS x
+                    WHERE x IS NULL OR x !~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$' LIMIT 1;
+                    IF FOUND THEN
+                        RAISE EXCEPTION 'filter % has a value that is not a domain', v_key USING ERRCODE = 'CX002',
+                            HINT = 'e.g. stripe.com';
+                    END IF;
+                ELSIF v_key = 'email' THEN
+                    v_arr := ARRAY(SELECT DISTINCT lower(btrim(x)) FROM unnest(v_arr) AS x ORDER BY 1);
+                    IF EXISTS (SELECT 1 FROM unnest(v_arr) AS x WHERE x !~ '^[^@\s]+@[^@\s]+$') THEN
+                        RAISE EXCEPTION 'filter email has a value that is not an email address' USING ERRCODE = 'CX002';
+                    END IF;
+                ELSE
+                    -- lifecycle_stage, lead_status, deal_stage, company, country: as stored
+                    v_arr := ARRAY(SELECT DISTINCT x FROM unnest(v_arr) AS x ORDER BY 1);
+                END IF;
+                v_out := v_out || jsonb_build_object(v_key, to_jsonb(v_arr));
+        END CASE;
+    END LOOP;
+    IF (v_out ->> 'deal_value_min')::numeric > (v_out ->> 'deal_value_max')::numeric THEN
+        RAISE EXCEPTION 'filter deal_value_min is greater than deal_value_max' USING ERRCODE = 'CX002';
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Query text: tokens
+------------------------------------------------------------------------------------------------------------
+
+-- The parts of a free-text query: exact emails, domains ("stripe.com", "@stripe.com") and words
+-- (accent-folded, lower-case, letters and digits only, at most 8 of at most 40 characters).
+-- phrase is the words joined by spaces. Never raises for any input.
+CREATE OR REPLACE FUNCTION crm.search_query_parts(
+    p_query text, OUT emails text[], OUT domains text[], OUT words text[], OUT phrase text
+)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_q text := lower(left(coalesce(p_query, ''), 512));
+BEGIN
+    emails := ARRAY(
+        SELECT DISTINCT m[1]
+        FROM regexp_matches(v_q, '([^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})', 'g') AS m
+        ORDER BY 1 LIMIT 4
+    );
+    v_q := regexp_replace(v_q, '[^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}', ' ', 'g');
+    v_q := coalesce(crm.norm_text(v_q), '');
+    domains := ARRAY(
+        SELECT DISTINCT m[2]
+        FROM regexp_matches(v_q, '(^|[[:space:]])@?([a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24})(?=[[:space:]]|$)', 'g') AS m
+        ORDER BY 1 LIMIT 4
+    );
+    v_q := regexp_replace(v_q, '(^|[[:space:]])@?[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24}(?=[[:space:]]|$)', ' ', 'g');
+    words := ARRAY(
+        SELECT left(t.w, 40)
+        FROM regexp_split_to_table(v_q, '[^[:alnum:]]+') WITH ORDINALITY AS t (w, ord)
+        WHERE t.w <> ''
+        ORDER BY t.ord LIMIT 8
+    );
+    phrase := array_to_string(words, ' ');
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Company resolution (shared by both searches)
+------------------------------------------------------------------------------------------------------------
+
+-- SQL condition on crm.company_index AS co: the name matches one of p_names. Every word of a name must
+-- match a word of the company name: p_mode 'words' as a whole word (the last one also as a prefix),
+-- 'trigram' by trigram word similarity >= 0.5, 'phonetic' by the same double-metaphone code (for typos
+-- trigrams miss, "stirpe" -> Stripe).
+CREATE OR REPLACE FUNCTION crm.search_company_name_condition(p_names text[], p_mode text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_alt text[] := '{}';
+    v_name text;
+    v_words text[];
+BEGIN
+    FOREACH v_name IN ARRAY p_names LOOP
+        v_words := ARRAY(SELECT w FROM unnest((crm.search_query_parts(v_name)).words) AS w WHERE length(w) >= 2);
+        CONTINUE WHEN cardinality(v_words) = 0;
+        IF p_mode = 'words' THEN
+            v_alt := v_alt || format(
+                'crm.company_search_doc(co.name) @@ %L::tsquery',
+                (
+                    SELECT string_agg(
+                        quote_literal(t.w) || CASE WHEN t.ord = cardinality(v_words) AND length(t.w) >= 3 THEN ':*' ELSE '' END,
+                        ' & ' ORDER BY t.ord
+                    )
+                    FROM unnest(v_words) WITH ORDINALITY AS t (w, ord)
+                )
+            );
+        ELSIF p_mode = 'phonetic' THEN
+            v_alt := v_alt || format(
+                'crm.name_phonetic_keys(co.name) @> %L::text[]',
+                ARRAY(SELECT coalesce(crm.word_phonetic_key(w), w) FROM unnest(v_words) AS w)
+            );
+        ELSE
+            v_alt := v_alt || (
+                SELECT '(' || string_agg(
+                    CASE WHEN length(w) >= 3 THEN format(
+                        'crm.trgm_word_match(%1$L, crm.norm_text(co.name)) AND crm.trgm_word_sim(%1$L, crm.norm_text(co.name)) >= 0.5',
+                        w
+                    ) ELSE format('crm.norm_text(co.name) ~ %L', '\m' || w || '\M') END,
+                    ' AND '
+                ) || ')'
+                FROM unnest(v_words) AS w
+            );
+        END IF;
+    END LOOP;
+    IF cardinality(v_alt) = 0 THEN
+        RETURN 'FALSE';
+    END IF;
+    RETURN '(' || array_to_string(v_alt, ' OR ') || ')';
+END
+$$;
+
+-- SQL condition on crm.company_index AS co for the company-side filters of p_f (normalized), or NULL when
+-- there is none. A company filter matches by trigram, or phonetically when nothing in the org matches by
+-- trigram.
+CREATE OR REPLACE FUNCTION crm.search_company_condition(p_org_id uuid, p_f jsonb) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_parts text[] := '{}';
+    v_cond text;
+    v_any boolean;
+    v_mode text;
+BEGIN
+    IF p_f ? 'company' THEN
+        -- whole words, else trigram, else phonetic: the first way that matches a company of the org
+        FOREACH v_mode IN ARRAY ARRAY['words', 'trigram', 'phonetic'] LOOP
+            v_cond := crm.search_company_name_condition(ARRAY(SELECT jsonb_array_elements_text(p_f -> 'company')), v_mode);
+            -- a MATERIALIZED CTE is planned for all its rows (no LIMIT 1 index-walk gamble), read lazily
+            EXECUTE format(
+                'WITH m AS MATERIALIZED (SELECT co.id FROM crm.company_index AS co'
+                ' WHERE co.org_id = %L AND co.deleted_at IS NULL AND %s) SELECT EXISTS (SELECT 1 FROM m)',
+                p_org_id, v_cond
+            ) INTO v_any;
+            EXIT WHEN v_any;
+        END LOOP;
+        v_parts := v_parts || v_cond;
+    END IF;
+    IF p_f ? 'company_domain' THEN
+        v_parts := v_parts || format('co.domain = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(p_f -> 'company_domain')));
+    END IF;
+    IF p_f ? 'industry' THEN
+        v_parts := v_parts || format('co.industry = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(p_f -> 'industry')));
+    END IF;
+    IF p_f ? 'industry_group' THEN
+        v_parts := v_parts || format('co.industry_groups && %L::text[]', ARRAY(SELECT jsonb_array_elements_text(p_f -> 'industry_group')));
+    END IF;
+    IF cardinality(v_parts) = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN array_to_string(v_parts, ' AND ');
+END
+$$;
+
+-- Condition on crm.contact_index AS c: its company is one of the companies matching p_company_cond
+-- (a condition on crm.company_index AS co). Up to 100 companies become literal id lists (exact estimates
+-- for the planner, company_crm_id index lookups); more become a semi-join.
+CREATE OR REPLACE FUNCTION crm.search_contact_company_condition(p_org_id uuid, p_company_cond text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_n integer;
+    v_part text;
+BEGIN
+    EXECUTE format(
+        'WITH m AS MATERIALIZED (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = %L AND co.deleted_at IS NULL AND %s)'
+        ' SELECT count(*) FROM (SELECT 1 FROM m LIMIT 101) AS x',
+        p_org_id, p_company_cond
+    ) INTO v_n;
+    IF v_n = 0 THEN
+        RETURN 'FALSE';
+    END IF;
+    IF v_n > 100 THEN
+        RETURN format(
+            'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = c.org_id AND co.crm_source = c.crm_source'
+            ' AND co.crm_record_id = c.company_crm_id AND co.deleted_at IS NULL AND %s)',
+            p_company_cond
+        );
+    END IF;
+    EXECUTE format(
+        'SELECT sum(s.n), string_agg(format(%L, s.crm_source, s.ids), '' OR '' ORDER BY s.crm_source) FROM ('
+        '  SELECT x.crm_source, count(*) AS n, array_agg(x.crm_record_id ORDER BY x.crm_record_id) AS ids FROM ('
+        '    SELECT co.crm_source, co.crm_record_id FROM crm.company_index AS co'
+        '    WHERE co.org_id = %L AND co.deleted_at IS NULL AND %s) AS x'
+        '  GROUP BY x.crm_source) AS s',
+        '(c.crm_source = %L AND c.company_crm_id = ANY(%L::text[]))', p_org_id, p_company_cond
+    ) INTO v_n, v_part;
+    RETURN coalesce('(' || v_part || ')', 'FALSE');
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Contacts
+------------------------------------------------------------------------------------------------------------
+
+-- How a contact search runs, as SQL statements (SECURITY DEFINER, see the header: only for the org the
+-- session may use, crm.assert_org). Exposed so that plans can be inspected (EXPLAIN). Returns
+--   {"mode": "filter", "sql": <statement returning (id, score)>}                        no usable text
+--   {"mode": "text", "sources": [{"tier", "name", "sql"}...], "score_sql": <statement>}   text
+-- A text search runs the candidate sources tier by tier, each bounded by crm.search_candidate_cap() rows,
+-- and stops after the first tier that found candidates (typo-tolerant tiers only run when the exact words
+-- match nobody; they are the expensive ones). A source is a MATERIALIZED CTE read up to the cap: planned
+-- for all its rows (bitmap index scans), never as an index walk betting on an early LIMIT:
+--   tier 0 (exact): emails, domains, every word as a word prefix of the name / company / title;
+--   tier 1: names by soundex (first and last name, either order);
+--   tier 2: names by trigram word similarity, every word (threshold 0.3, set for the call);
+--   tier 3: contacts of the 20 companies whose name best matches the text (trigram, else phonetic).
+-- The stop depends on the data only, so every page of a query sees the same candidates. score_sql ranks
+-- the candidates ($1, bigint[]) and applies the keyset cursor and the limit.
+CREATE OR REPLACE FUNCTION crm.search_contact_plan(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET "pg_trgm.word_similarity_threshold" = '0.3'
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_f jsonb;
+    v_q record;
+    v_where text[];
+    v_base text;
+    v_cond text;
+    v_sources jsonb := '[]';
+    v_score text;
+    v_name text := 'crm.contact_name_norm(c.first_name, c.last_name)';
+    v_doc text := 'crm.contact_search_doc(c.first_name, c.last_name, c.company_name, c.job_title)';
+    v_cap integer := crm.search_candidate_cap();
+    v_w2 text[];
+    v_w3 text[];
+    v_alpha text[];
+    v_after_score double precision;
+    v_after_id bigint;
+    v_domain_cos text := 'FALSE';
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = 'CX002';
+    END IF;
+    v_f := crm.normalize_search_filters('contacts', p_filters);
+    v_q := crm.search_query_parts(p_query);
+
+    -- filters
+    v_where := ARRAY[format('c.org_id = %L', p_org_id), 'c.deleted_at IS NULL'];
+    IF v_f ? 'seniority' THEN
+        v_where := v_where || format('c.seniority = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'seniority')));
+    END IF;
+    IF v_f ? 'department' THEN
+        v_where := v_where || format('c.department = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'department')));
+    END IF;
+    IF v_f ? 'lifecycle_stage' THEN
+        v_where := v_where || format('c.lifecycle_stage = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'lifecycle_stage')));
+    END IF;
+    IF v_f ? 'lead_status' THEN
+        v_where := v_where || format('c.lead_status = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'lead_status')));
+    END IF;
+    IF v_f ? 'deal_stage' THEN
+        v_where := v_where || format('c.deal_stage = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'deal_stage')));
+    END IF;
+    IF v_f ? 'email' THEN
+        v_where := v_where || format('c.email = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'email')));
+    END IF;
+    IF v_f ? 'email_domain' THEN
+        v_where := v_where || format('c.email_domain = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'email_domain')));
+    END IF;
+    IF v_f ? 'has_active_deal' THEN
+        v_where := v_where || CASE WHEN (v_f ->> 'has_active_deal')::boolean THEN 'c.has_active_deal' ELSE 'NOT c.has_active_deal' END;
+    END IF;
+    IF v_f ? 'deal_value_min' THEN
+        v_where := v_where || format('c.has_active_deal AND c.deal_value >= %L::numeric', v_f ->> 'deal_value_min');
+    END IF;
+    IF v_f ? 'deal_value_max' THEN
+        v_where := v_where || format('c.has_active_deal AND c.deal_value <= %L::numeric', v_f ->> 'deal_value_max');
+    END IF;
+    IF v_f ? 'is_materialized' THEN
+        v_where := v_where || CASE WHEN (v_f ->> 'is_materialized')::boolean THEN 'c.is_materialized' ELSE 'NOT c.is_materialized' END;
+    END IF;
+    IF v_f ? 'updated_since' THEN
+        v_where := v_where || format('c.crm_updated_at >= %L::timestamptz', v_f ->> 'updated_since');
+    END IF;
+    v_cond := crm.search_company_condition(p_org_id, v_f);
+    IF v_cond IS NOT NULL AND (v_f ? 'company' OR v_f ? 'company_domain') THEN
+        v_where := v_where || crm.search_contact_company_condition(p_org_id, v_cond);
+    ELSIF v_cond IS NOT NULL THEN
+        -- industries name many companies: a semi-join, no id list
+        v_where := v_where || format(
+            'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = c.org_id AND co.crm_source = c.crm_source'
+            ' AND co.crm_record_id = c.company_crm_id AND co.deleted_at IS NULL AND %s)',
+            v_cond
+        );
+    END IF;
+    IF v_f ? 'domain' THEN
+        v_where := v_where || format(
+            '(c.email_domain = ANY(%L::text[]) OR %s)',
+            ARRAY(SELECT jsonb_array_elements_text(v_f -> 'domain')),
+            crm.search_contact_company_condition(
+                p_org_id, format('co.domain = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'domain')))
+            )
+        );
+    END IF;
+    v_base := array_to_string(v_where, ' AND ');
+    IF v_f ? 'after' THEN
+        v_after_score := split_part(v_f ->> 'after', ':', 1)::double precision;
+        v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;
+    END IF;
+
+    v_w2 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 2);
+    v_w3 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 3);
+    v_alpha := ARRAY(SELECT w FROM unnest(v_w2) AS w WHERE w !~ '[0-9]');
+
+    -- no usable text: every match ranks equally, in id order (an index scan in id order stops after
+    -- p_limit rows when matches are dense; selective filters use their own indexes)
+    -- only domains ("stripe.com"): everyone there ranks equally (score 1), in id order
+    IF cardinality(v_q.emails) = 0 AND cardinality(v_w2) = 0 AND cardinality(v_q.domains) > 0 THEN
+        v_base := v_base || format(
+            ' AND (c.email_domain = ANY(%L::text[]) OR %s)', v_q.domains,
+            crm.search_contact_company_condition(p_org_id, format('co.domain = ANY(%L::text[])', v_q.domains))
+        );
+        v_score := '1';
+    END IF;
+    IF cardinality(v_q.emails) = 0 AND cardinality(v_w2) = 0 THEN
+        -- filter only: every match ranks equally, in id order. How to read them depends on how dense they
+        -- are, which the planner misjudges for company-side filters (a rare combination walks the whole org
+        -- in id order). sample_sql counts matches among the org's first 2,000 contacts: 5 or more (0.25%),
+        -- sql walks the primary key in id order and stops after a page; fewer, collect_sql gathers every
+        -- match with bitmap index scans (a MATERIALIZED CTE is planned for all its rows) and sorts them.
+        RETURN jsonb_build_object(
+            'mode', 'filter',
+            'sample_sql', format(
+                'SELECT count(*) FROM (SELECT c.* FROM crm.contact_index AS c WHERE c.org_id = %L AND c.deleted_at IS NULL'
+                ' ORDER BY c.id LIMIT 2000) AS c WHERE %s',
+                p_org_id, v_base
+            ),
+            'collect_sql', format(
+                'WITH m AS MATERIALIZED (SELECT c.id FROM crm.contact_index AS c WHERE %s AND c.id > %s)'
+                ' SELECT m.id, %s::double precision AS score FROM m ORDER BY m.id LIMIT %s',
+                v_base, coalesce(v_after_id, 0), coalesce(v_score, '0'), p_limit
+            ),
+            'sql', format(
+                'SELECT c.id, %s::double precision AS score FROM crm.contact_index AS c WHERE %s AND c.id > %s ORDER BY c.id LIMIT %s',
+                coalesce(v_score, '0'), v_base, coalesce(v_after_id, 0), p_limit
+            )
+        );
+    END IF;
+
+    -- tier 0: exact
+    IF cardinality(v_q.emails) > 0 THEN
+        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'email', 'cond', format('c.email = ANY(%L::text[])', v_q.emails));
+    END IF;
+    IF cardinality(v_q.domains) > 0 THEN
+        v_sources := v_sources || jsonb_build_object(
+            'tier', 0, 'name', 'email_domain', 'cond', format('c.email_domain = ANY(%L::text[])', v_q.domains)
+        );
+        v_domain_cos := crm.search_contact_company_condition(p_org_id, format('co.domain = ANY(%L::text[])', v_q.domains));
+        IF v_domain_cos <> 'FALSE' THEN
+            v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'company_domain', 'cond', v_domain_cos);
+        END IF;
+    END IF;
+    IF cardinality(v_w2) > 0 THEN
+        -- whole words; the last one also as a prefix (type-ahead) when it has 3 or more characters
+        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'words', 'cond', format(
+            '%s @@ %L::tsquery', v_doc,
+            (
+                SELECT string_agg(
+                    quote_literal(t.w) || CASE WHEN t.ord = cardinality(v_w2) AND length(t.w) >= 3 THEN ':*' ELSE '' END,
+                    ' & ' ORDER BY t.ord
+                )
+                FROM unnest(v_w2) WITH ORDINALITY AS t (w, ord)
+            )::tsquery
+        ));
+    END IF;
+    -- tier 1: soundex names
+    IF cardinality(v_alpha) = 1 THEN
+        v_sources := v_sources || jsonb_build_object('tier', 1, 'name', 'soundex', 'cond',
+            format('crm.name_soundex(c.last_name) = %L', crm.name_soundex(v_alpha[1])));
+    ELSIF cardinality(v_alpha) BETWEEN 2 AND 3 THEN
+        v_sources := v_sources || jsonb_build_object('tier', 1, 'name', 'soundex', 'cond', format(
+            '((crm.name_soundex(c.last_name) = %1$L AND crm.name_soundex(c.first_name) = %2$L)'
+            ' OR (crm.name_soundex(c.last_name) = %2$L AND crm.name_soundex(c.first_name) = %1$L))',
+            crm.name_soundex(v_alpha[cardinality(v_alpha)]), crm.name_soundex(v_alpha[1])
+        ));
+    END IF;
+    -- tier 2: trigram names
+    IF cardinality(v_w3) BETWEEN 1 AND 4 AND cardinality(v_w3) = cardinality(v_w2) THEN
+        v_sources := v_sources || jsonb_build_object('tier', 2, 'name', 'trigram', 'cond', (
+            SELECT string_agg(format('crm.trgm_word_match(%L, %s)', w, v_name), ' AND ') FROM unnest(v_w3) AS w
+        ));
+    END IF;
+    -- tier 3: the text names a company (typos allowed): the contacts of the 20 closest such companies
+    IF cardinality(v_w2) BETWEEN 1 AND 4 THEN
+        v_sources := v_sources || jsonb_build_object('tier', 3, 'name', 'company', 'cond', format(
+            '(c.crm_source, c.company_crm_id) IN (SELECT co.crm_source, co.crm_record_id FROM crm.company_index AS co'
+            ' WHERE co.org_id = %L AND co.deleted_at IS NULL AND (%s OR %s)'
+            ' ORDER BY crm.trgm_sim(%L, crm.norm_text(co.name)) DESC, co.id + 0 LIMIT 20)',
+            p_org_id, crm.search_company_name_condition(ARRAY[v_q.phrase], 'trigram'),
+            crm.search_company_name_condition(ARRAY[v_q.phrase], 'phonetic'), v_q.phrase
+        ));
+    END IF;
+
+    -- the score, the same for every candidate: per word, the best of its word similarity to the name,
+    -- company (x0.8) and title (x0.7), +0.3 when it sounds like the first or last name; averaged; plus
+    -- 0.25 x similarity of the whole text to the name, 2 for an exact email, 1 for a domain match
+    v_score := format(
+        $s$round((
+            CASE WHEN c.email = ANY(%1$L::text[]) THEN 2.0 ELSE 0 END
+            + CASE WHEN c.email_domain = ANY(%2$L::text[]) OR %3$s THEN 1.0 ELSE 0 END
+            + %4$s
+            + CASE WHEN %5$L <> '' THEN 0.25 * crm.trgm_sim(%5$L, x.nm) ELSE 0 END
+        )::numeric, 4)::double precision$s$,
+        v_q.emails, v_q.domains, v_domain_cos,
+        coalesce((
+            SELECT '(' || string_agg(format(
+                'greatest(crm.trgm_word_sim(%1$L, x.nm), 0.8 * crm.trgm_word_sim(%1$L, x.cn), 0.7 * crm.trgm_word_sim(%1$L, x.tn), 0)'
+                ' + CASE WHEN %2$L IN (x.sf, x.sl) THEN 0.3 ELSE 0 END',
+                w, coalesce(crm.name_soundex(w), '-')
+            ), ' + ') || format(') / %s', cardinality(v_q.words))
+            FROM unnest(v_q.words) AS w
+        ), '0'),
+        v_q.phrase
+    );
+
+    RETURN jsonb_build_object(
+        'mode', 'text',
+        'sources', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'tier', s.e -> 'tier', 'name', s.e -> 'name',
+                'sql', format(
+                    'WITH m AS MATERIALIZED (SELECT c.id FROM crm.contact_index AS c WHERE %s AND %s) SELECT m.id FROM m LIMIT %s',
+                    v_base, s.e ->> 'cond', v_cap
+                )
+            ) ORDER BY s.ord), '[]')
+            FROM jsonb_array_elements(v_sources) WITH ORDINALITY AS s (e, ord)
+        ),
+        'score_sql', format(
+            $q$SELECT r.id, r.score FROM (
+                SELECT c.id, %1$s AS score
+                FROM unnest($1::bigint[]) AS k (id)
+                INNER JOIN crm.contact_index AS c ON c.org_id = %2$L AND c.id = k.id
+                CROSS JOIN LATERAL (
+                    SELECT
+                        %3$s AS nm, lower(crm.unaccent_text(c.company_name)) AS cn,
+                        lower(crm.unaccent_text(c.job_title)) AS tn,
+                        crm.name_soundex(c.first_name) AS sf, crm.name_soundex(c.last_name) AS sl
+                    OFFSET 0
+                ) AS x
+            ) AS r
+            WHERE %4$s
+            ORDER BY r.score DESC, r.id
+            LIMIT %5$s$q$,
+            v_score, p_org_id, v_name,
+            CASE WHEN v_after_id IS NULL THEN 'TRUE'
+                ELSE format('(r.score < %1$L::double precision OR (r.score = %1$L::double precision AND r.id > %2$s))', v_after_score, v_after_id)
+            END,
+            p_limit
+        )
+    );
+END
+$$;
+
+-- Run a search plan (crm.search_contact_plan / crm.search_company_plan): (id, score) best first.
+CREATE OR REPLACE FUNCTION crm.run_search_plan(p_plan jsonb) RETURNS TABLE (id bigint, score double precision)
+LANGUAGE plpgsql STABLE
+ROWS 50
+SET "pg_trgm.word_similarity_threshold" = '0.3'
+AS $$
+DECLARE
+    v_ids bigint[] := '{}';
+    v_more bigint[];
+    v_n bigint;
+    v_tier integer;
+    v_src jsonb;
+BEGIN
+    IF p_plan ->> 'mode' = 'filter' THEN
+        IF p_plan ? 'sample_sql' THEN
+            EXECUTE p_plan ->> 'sample_sql' INTO v_n;
+            IF v_n < 5 THEN
+                RETURN QUERY EXECUTE p_plan ->> 'collect_sql';
+                RETURN;
+            END IF;
+        END IF;
+        RETURN QUERY EXECUTE p_plan ->> 'sql';
+        RETURN;
+    END IF;
+    FOR v_tier IN SELECT DISTINCT (e ->> 'tier')::integer FROM jsonb_array_elements(p_plan -> 'sources') AS e ORDER BY 1 LOOP
+        FOR v_src IN SELECT e FROM jsonb_array_elements(p_plan -> 'sources') AS e WHERE (e ->> 'tier')::integer = v_tier LOOP
+            EXECUTE format('SELECT array_agg(s.id) FROM (%s) AS s', v_src ->> 'sql') INTO v_more;
+            v_ids := v_ids || coalesce(v_more, '{}');
+        END LOOP;
+        v_ids := ARRAY(SELECT DISTINCT x FROM unnest(v_ids) AS x);
+        EXIT WHEN cardinality(v_ids) > 0;
+    END LOOP;
+    RETURN QUERY EXECUTE p_plan ->> 'score_sql' USING v_ids;
+END
+$$;
+
+-- Candidate ids and scores, best first: ids and scores only, never row data (SECURITY DEFINER).
+-- An unbound application session gets nothing (row-level security would show it nothing).
+CREATE OR REPLACE FUNCTION crm.search_contact_ids(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
+RETURNS TABLE (id bigint, score double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+ROWS 50
+SET search_path = pg_catalog, pg_temp
+SET "pg_trgm.word_similarity_threshold" = '0.3'
+SET enable_seqscan = off
+AS $$
+BEGIN
+    IF p_org_id IS NOT NULL AND crm.current_org_id() IS NULL AND NOT crm.session_sees_every_org() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT r.id, r.score FROM crm.run_search_plan(crm.search_contact_plan(p_org_id, p_query, p_filters, p_limit)) AS r;
+END
+$$;
+
+-- Contacts matching p_query (free text, taken literally) and p_filters, best first. See the header.
+CREATE OR REPLACE FUNCTION crm.search_contacts(
+    p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit integer DEFAULT 50
+)
+RETURNS TABLE (
+    id bigint,
+    crm_source text,
+    crm_record_id text,
+    first_name text,
+    last_name text,
+    email text,
+    email_domain text,
+    phone text,
+    company_name text,
+    company_crm_id text,
+    job_title text,
+    seniority text,
+    department text,
+    lifecycle_stage text,
+    lead_status text,
+    has_active_deal boolean,
+    deal_stage text,
+    deal_value numeric,
+    is_materialized boolean,
+    materialized_contact_id uuid,
+    crm_updated_at timestamptz,
+    company_id bigint,
+    company_domain text,
+    industry text,
+    industry_groups text[],
+    score double precision,
+    cursor text
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    RETURN QUERY
+    SELECT
+        c.id, c.crm_source, c.crm_record_id, c.first_name, c.last_name, c.email, c.email_domain, c.phone,
+        c.company_name, c.company_crm_id, c.job_title, c.seniority, c.department, c.lifecycle_stage,
+        c.lead_status, c.has_active_deal, c.deal_stage, c.deal_value, c.is_materialized,
+        c.materialized_contact_id, c.crm_updated_at, co.id, co.domain, co.industry, co.industry_groups,
+        r.score, r.score::text || ':' || c.id::text
+    FROM crm.search_contact_ids(p_org_id, p_query, p_filters, p_limit) WITH ORDINALITY AS r (id, score, ord)
+    INNER JOIN crm.contact_index AS c ON c.org_id = p_org_id AND c.id = r.id AND c.deleted_at IS NULL
+    LEFT JOIN crm.company_index AS co
+        ON
+            co.org_id = c.org_id AND co.crm_source = c.crm_source AND co.crm_record_id = c.company_crm_id
+            AND co.deleted_at IS NULL
+    ORDER BY r.ord;
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Companies
+------------------------------------------------------------------------------------------------------------
+
+-- How a company search runs (see crm.search_contact_plan). Tiers: 0 domains (also of emails in the text)
+-- and names having every word (the last also as a prefix); 1 names matching every word by trigram word
+-- similarity >= 0.3; 2 names matching every word by double metaphone ("stirpe" -> Stripe).
+CREATE OR REPLACE FUNCTION crm.search_company_plan(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET "pg_trgm.word_similarity_threshold" = '0.3'
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_f jsonb;
+    v_q record;
+    v_where text[];
+    v_base text;
+    v_cond text;
+    v_sources jsonb := '[]';
+    v_score text;
+    v_name text := 'crm.norm_text(co.name)';
+    v_cap integer := crm.search_candidate_cap();
+    v_w2 text[];
+    v_w3 text[];
+    v_after_score double precision;
+    v_after_id bigint;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = 'CX002';
+    END IF;
+    v_f := crm.normalize_search_filters('companies', p_filters);
+    v_q := crm.search_query_parts(p_query);
+
+    v_where := ARRAY[format('co.org_id = %L', p_org_id), 'co.deleted_at IS NULL'];
+    v_cond := crm.search_company_condition(p_org_id, v_f);
+    IF v_cond IS NOT NULL THEN
+        v_where := v_where || v_cond;
+    END IF;
+    IF v_f ? 'domain' THEN
+        v_where := v_where || format('co.domain = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'domain')));
+    END IF;
+    IF v_f ? 'country' THEN
+        v_where := v_where || format('co.country = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'country')));
+    END IF;
+    IF v_f ? 'is_materialized' THEN
+        v_where := v_where || CASE WHEN (v_f ->> 'is_materialized')::boolean THEN 'co.is_materialized' ELSE 'NOT co.is_materialized' END;
+    END IF;
+    IF v_f ? 'updated_since' THEN
+        v_where := v_where || format('co.crm_updated_at >= %L::timestamptz', v_f ->> 'updated_since');
+    END IF;
+    v_base := array_to_string(v_where, ' AND ');
+    IF v_f ? 'after' THEN
+        v_after_score := split_part(v_f ->> 'after', ':', 1)::double precision;
+        v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;
+    END IF;
+
+    -- an email in the text means its domain
+    v_q.domains := ARRAY(SELECT DISTINCT d FROM unnest(v_q.domains || ARRAY(SELECT split_part(e, '@', 2) FROM unnest(v_q.emails) AS e)) AS d);
+    v_w2 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 2);
+    v_w3 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 3);
+
+    IF cardinality(v_q.domains) = 0 AND cardinality(v_w2) = 0 THEN
+        RETURN jsonb_build_object('mode', 'filter', 'sql', format(
+            'SELECT co.id, 0::double precision AS score FROM crm.company_index AS co WHERE %s AND co.id > %s ORDER BY co.id LIMIT %s',
+            v_base, coalesce(v_after_id, 0), p_limit
+        ));
+    END IF;
+
+    IF cardinality(v_q.domains) > 0 THEN
+        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'domain', 'cond', format('co.domain = ANY(%L::text[])', v_q.domains));
+    END IF;
+    IF cardinality(v_w2) > 0 THEN
+        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'words',
+            'cond', crm.search_company_name_condition(ARRAY[v_q.phrase], 'words'));
+    END IF;
+    IF cardinality(v_w3) BETWEEN 1 AND 4 AND cardinality(v_w3) = cardinality(v_w2) THEN
+        v_sources := v_sources || jsonb_build_object('tier', 1, 'name', 'trigram', 'cond', (
+            SELECT string_agg(format('crm.trgm_word_match(%L, %s)', w, v_name), ' AND ') FROM unnest(v_w3) AS w
+        ));
+    END IF;
+    IF cardinality(v_w2) BETWEEN 1 AND 4 THEN
+        v_sources := v_sources || jsonb_build_object('tier', 2, 'name', 'phonetic',
+            'cond', crm.search_company_name_condition(ARRAY[v_q.phrase], 'phonetic'));
+    END IF;
+
+    -- per word: the best of its word similarity to the name and (x0.5) the domain, +0.3 when it sounds
+    -- like a word of the name; averaged; plus 0.25 x similarity of the whole text to the name, 2 for a
+    -- domain match
+    v_score := format(
+        $s$round((
+            CASE WHEN co.domain = ANY(%1$L::text[]) THEN 2.0 ELSE 0 END
+            + %2$s
+            + CASE WHEN %3$L <> '' THEN 0.25 * crm.trgm_sim(%3$L, x.nm) ELSE 0 END
+        )::numeric, 4)::double precision$s$,
+        v_q.domains,
+        coalesce((
+            SELECT '(' || string_agg(format(
+                'greatest(crm.trgm_word_sim(%1$L, x.nm), 0.5 * crm.trgm_word_sim(%1$L, co.domain), 0)'
+                ' + CASE WHEN x.pk @> ARRAY[%2$L] THEN 0.3 ELSE 0 END',
+                w, coalesce(crm.word_phonetic_key(w), '-')
+            ), ' + ') || format(') / %s', cardinality(v_q.words))
+            FROM unnest(v_q.words) AS w
+        ), '0'),
+        v_q.phrase
+    );
+    RETURN jsonb_build_object(
+        'mode', 'text',
+        'sources', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'tier', s.e -> 'tier', 'name', s.e -> 'name',
+                'sql', format(
+                    'WITH m AS MATERIALIZED (SELECT co.id FROM crm.company_index AS co WHERE %s AND %s) SELECT m.id FROM m LIMIT %s',
+                    v_base, s.e ->> 'cond', v_cap
+                )
+            ) ORDER BY s.ord), '[]')
+            FROM jsonb_array_elements(v_sources) WITH ORDINALITY AS s (e, ord)
+        ),
+        'score_sql', format(
+            $q$SELECT r.id, r.score FROM (
+                SELECT co.id, %1$s AS score
+                FROM unnest($1::bigint[]) AS k (id)
+                INNER JOIN crm.company_index AS co ON co.org_id = %2$L AND co.id = k.id
+                CROSS JOIN LATERAL (SELECT %3$s AS nm, crm.name_phonetic_keys(co.name) AS pk OFFSET 0) AS x
+            ) AS r
+            WHERE %4$s
+            ORDER BY r.score DESC, r.id
+            LIMIT %5$s$q$,
+            v_score, p_org_id, v_name,
+            CASE WHEN v_after_id IS NULL THEN 'TRUE'
+                ELSE format('(r.score < %1$L::double precision OR (r.score = %1$L::double precision AND r.id > %2$s))', v_after_score, v_after_id)
+            END,
+            p_limit
+        )
+    );
+END
+$$;
+
+-- Candidate ids and scores, best first: ids and scores only, never row data (SECURITY DEFINER).
+CREATE OR REPLACE FUNCTION crm.search_company_ids(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
+RETURNS TABLE (id bigint, score double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+ROWS 50
+SET search_path = pg_catalog, pg_temp
+SET "pg_trgm.word_similarity_threshold" = '0.3'
+SET enable_seqscan = off
+AS $$
+BEGIN
+    IF p_org_id IS NOT NULL AND crm.current_org_id() IS NULL AND NOT crm.session_sees_every_org() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT r.id, r.score FROM crm.run_search_plan(crm.search_company_plan(p_org_id, p_query, p_filters, p_limit)) AS r;
+END
+$$;
+
+-- Companies matching p_query (name words with typos, domain) and p_filters, best first.
+CREATE OR REPLACE FUNCTION crm.search_companies(
+    p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit integer DEFAULT 50
+)
+RETURNS TABLE (
+    id bigint,
+    crm_source text,
+    crm_record_id text,
+    name text,
+    domain text,
+    industry text,
+    industry_groups text[],
+    employee_count integer,
+    annual_revenue numeric,
+    city text,
+    country text,
+    is_materialized boolean,
+    materialized_company_id uuid,
+    crm_updated_at timestamptz,
+    score double precision,
+    cursor text
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    RETURN QUERY
+    SELECT
+        co.id, co.crm_source, co.crm_record_id, co.name, co.domain, co.industry, co.industry_groups,
+        co.employee_count, co.annual_revenue, co.city, co.country, co.is_materialized,
+        co.materialized_company_id, co.crm_updated_at, r.score, r.score::text || ':' || co.id::text
+    FROM crm.search_company_ids(p_org_id, p_query, p_filters, p_limit) WITH ORDINALITY AS r (id, score, ord)
+    INNER JOIN crm.company_index AS co ON co.org_id = p_org_id AND co.id = r.id AND co.deleted_at IS NULL
+    ORDER BY r.ord;
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Query interpretation: copilot phrases -> filters + remaining text (deterministic rules, no model)
+------------------------------------------------------------------------------------------------------------
+
+-- Words and phrases the interpreter knows: (phrase, filter key, values). Phrases are normalized text
+-- (crm.norm_text); longer phrases win. Industry words come from crm.industry_term_group (0002).
+CREATE OR REPLACE FUNCTION crm.interpret_vocabulary() RETURNS TABLE (phrase text, key text, vals text[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT
+        v.phrase,
+        v.key,
+        v.vals
+    FROM (
+        VALUES
+        ('vp', 'seniority', ARRAY['vp']), ('vps', 'seniority', ARRAY['vp']),
+        ('svp', 'seniority', ARRAY['vp']), ('svps', 'seniority', ARRAY['vp']),
+        ('evp', 'seniority', ARRAY['vp']), ('evps', 'seniority', ARRAY['vp']),
+        ('avp', 'seniority', ARRAY['vp']), ('avps', 'seniority', ARRAY['vp']),
+        ('vice president', 'seniority', ARRAY['vp']), ('vice presidents', 'seniority', ARRAY['vp']),
+        ('vice-president', 'seniority', ARRAY['vp']), ('vice-presidents', 'seniority', ARRAY['vp']),
+        ('c suite', 'seniority', ARRAY['c_suite']), ('c-suite', 'seniority', ARRAY['c_suite']),
+        ('c level', 'seniority', ARRAY['c_suite']), ('c-level', 'seniority', ARRAY['c_suite']),
+        ('cxo', 'seniority', ARRAY['c_suite']), ('cxos', 'seniority', ARRAY['c_suite']),
+        ('chief', 'seniority', ARRAY['c_suite']), ('chiefs', 'seniority', ARRAY['c_suite']),
+        ('founder', 'seniority', ARRAY['founder']), ('founders', 'seniority', ARRAY['founder']),
+        ('co-founder', 'seniority', ARRAY['founder']), ('co-founders', 'seniority', ARRAY['founder']),
+        ('cofounder', 'seniority', ARRAY['founder']), ('cofounders', 'seniority', ARRAY['founder']),
+        ('co founder', 'seniority', ARRAY['founder']), ('co founders', 'seniority', ARRAY['founder']),
+        ('owner', 'seniority', ARRAY['owner']), ('owners', 'seniority', ARRAY['owner']),
+        ('partner', 'seniority', ARRAY['partner']), ('partners', 'seniority', ARRAY['partner']),
+        ('head', 'seniority', ARRAY['head']), ('heads', 'seniority', ARRAY['head']),
+        ('director', 'seniority', ARRAY['director']), ('directors', 'seniority', ARRAY['director']),
+        ('manager', 'seniority', ARRAY['manager']), ('managers', 'seniority', ARRAY['manager']),
+        ('senior', 'seniority', ARRAY['senior']), ('seniors', 'seniority', ARRAY['senior']),
+        ('junior', 'seniority', ARRAY['entry']), ('juniors', 'seniority', ARRAY['entry']),
+        ('entry level', 'seniority', ARRAY['entry']), ('entry-level', 'seniority', ARRAY['entry']),
+        ('intern', 'seniority', ARRAY['intern']), ('interns', 'seniority', ARRAY['intern']),
+        ('executives', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'vp']),
+        ('execs', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'vp']),
+        ('leadership', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'partner', 'vp', 'head']),
+        ('decision makers', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'partner', 'vp', 'head', 'director']),
+        ('decision-makers', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'partner', 'vp', 'head', 'director']),
+        ('engineering', 'department', ARRAY['engineering']), ('engineers', 'department', ARRAY['engineering']),
+        ('engineer', 'department', ARRAY['engineering']), ('developers', 'department', ARRAY['engineering']),
+        ('developer', 'department', ARRAY['engineering']), ('software', 'department', ARRAY['engineering']),
+        ('r d', 'department', ARRAY['engineering']), ('tech', 'department', ARRAY['engineering']),
+        ('technology', 'department', ARRAY['engineering']),
+        ('sales', 'department', ARRAY['sales']), ('salespeople', 'department', ARRAY['sales']),
+        ('sellers', 'department', ARRAY['sales']), ('account executives', 'department', ARRAY['sales']),
+        ('business development', 'department', ARRAY['sales']), ('revenue', 'department', ARRAY['sales']),
+        ('marketing', 'department', ARRAY['marketing']), ('marketers', 'department', ARRAY['marketing']),
+        ('growth', 'department', ARRAY['marketing']),
+        ('finance', 'department', ARRAY['finance']), ('accounting', 'department', ARRAY['finance']),
+        ('accountants', 'department', ARRAY['finance']),
+        ('hr', 'department', ARRAY['hr']), ('human resources', 'department', ARRAY['hr']),
+        ('people ops', 'department', ARRAY['hr']), ('recruiting', 'department', ARRAY['hr']),
+        ('recruiters', 'department', ARRAY['hr']), ('talent', 'department', ARRAY['hr']),
+        ('operations', 'department', ARRAY['operations']), ('ops', 'department', ARRAY['operations']),
+        ('product', 'department', ARRAY['product']), ('design', 'department', ARRAY['design']),
+        ('designers', 'department', ARRAY['design']), ('legal', 'department', ARRAY['legal']),
+        ('lawyers', 'department', ARRAY['legal']), ('counsel', 'department', ARRAY['legal']),
+        ('customer success', 'department', ARRAY['customer_success']),
+        ('support', 'department', ARRAY['customer_success']),
+        ('data', 'department', ARRAY['data']), ('analytics', 'department', ARRAY['data']),
+        ('data science', 'department', ARRAY['data']), ('data scientists', 'department', ARRAY['data']),
+        ('customers', 'lifecycle_stage', ARRAY['customer']), ('customer', 'lifecycle_stage', ARRAY['customer']),
+        ('clients', 'lifecycle_stage', ARRAY['customer']),
+        ('leads', 'lifecycle_stage', ARRAY['lead']),
+        ('subscribers', 'lifecycle_stage', ARRAY['subscriber']),
+        -- HubSpot's internal names and the short forms (both are seen in the index)
+        ('mql', 'lifecycle_stage', ARRAY['marketingqualifiedlead', 'mql']),
+        ('mqls', 'lifecycle_stage', ARRAY['marketingqualifiedlead', 'mql']),
+        ('marketing qualified leads', 'lifecycle_stage', ARRAY['marketingqualifiedlead', 'mql']),
+        ('sql', 'lifecycle_stage', ARRAY['salesqualifiedlead', 'sql']),
+        ('sqls', 'lifecycle_stage', ARRAY['salesqualifiedlead', 'sql']),
+        ('sales qualified leads', 'lifecycle_stage', ARRAY['salesqualifiedlead', 'sql']),
+        ('opportunities', 'lifecycle_stage', ARRAY['opportunity']),
+        ('evangelists', 'lifecycle_stage', ARRAY['evangelist']),
+        ('materialized', 'is_materialized', ARRAY['true']),
+        ('enriched', 'is_materialized', ARRAY['true'])
+    ) AS v (phrase, key, vals);
+END;
+
+-- Words that carry no search meaning in a copilot request.
+CREATE OR REPLACE FUNCTION crm.interpret_stop_words() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY[
+    'find', 'show', 'list', 'get', 'give', 'me', 'all', 'any', 'every', 'the', 'a', 'an', 'our', 'my', 'your',
+    'in', 'at', 'of', 'from', 'for', 'with', 'who', 'whom', 'that', 'which', 'are', 'is', 'was', 'were', 'be',
+    'work', 'works', 'working', 'worked', 'employed', 'people', 'persons', 'person', 'contacts', 'contact',
+    'folks', 'everyone', 'anyone', 'someone', 'crm', 'please', 'and', 'or', 'to', 'on', 'companies', 'company',
+    'firms', 'firm', 'there', 'those', 'these', 'them', 'can', 'you', 'i', 'we', 'us', 'what', 'where',
+    'search', 'look', 'lookup', 'up', 'named', 'called', 'by', 'also', 'having', 'has', 'have', 'some',
+    'startups', 'businesses', 'organizations', 'orgs', 'sector', 'industry', 'space', 'it', 'based', 'whose',
+    'about', 'like', 'do', 'does', 'know', 'who''s', 'whos', 'any', 'into'
+];
+
+-- Turn a copilot phrase into filters for crm.search_contacts plus the text that remains:
+--   "VPs at fintech companies"            -> {seniority: [vp], industry_group: [fintech]}
+--   "customers at stripe.com"             -> {lifecycle_stage: [customer], domain: [stripe.com]}
+--   "customers with an open deal over 50k" -> {lifecycle_stage: [customer], has_active_deal: true,
+--                                             deal_value_min: 50000}
+--   "Stan from Acme"                      -> text "stan", {company: [acme]}
+--   "directors of engineering in healthcare", "cfo at banks", "contacts updated in the last 7 days"
+-- Returns {"query", "text", "filters", "explanation", "matched": [{"phrase", "key", "value"}]}. Filters are
+-- in crm.normalize_search_filters' normal form. Never raises for any text (p_org_id is checked).
+CREATE OR REPLACE FUNCTION crm.interpret_query(p_org_id uuid, p_query text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_raw text;
+    v_q text;
+    v_f jsonb := '{}';
+    v_matched jsonb := '[]';
+    v_text text[] := '{}';
+    v_emails text[];
+    v_m text[];
+    v_words text[];
+    v_n integer;
+    v_i integer := 1;
+    v_len integer;
+    v_phrase text;
+    v_voc record;
+    v_group text;
+    v_found boolean;
+    v_company text[];
+    v_num numeric;
+    v_since timestamptz;
+    v_expl text[] := '{}';
+    v_key text;
+    v_stop text[] := crm.interpret_stop_words();
+    v_context text;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    v_raw := lower(crm.unaccent_text(left(coalesce(p_query, ''), 512)));
+
+    -- emails stay text (the search matches them exactly)
+    v_emails := ARRAY(
+        SELECT m[1] FROM regexp_matches(v_raw, '([^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})', 'g') AS m
+    );
+    v_raw := regexp_replace(v_raw, '[^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}', ' ', 'g');
+
+    -- deal amounts: "over $50k", "between 10k and 1m", "under 5,000"
+    FOR v_m IN
+        SELECT m FROM regexp_matches(
+            v_raw,
+            '(between|over|above|more than|greater than|bigger than|larger than|at least|exceeding|>=|>|under|below|'
+            'less than|smaller than|at most|<=|<|up to)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*'
+            '(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9])'
+            '(\s*(and|to|-)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9]))?',
+            'g'
+        ) AS m
+    LOOP
+        v_num := replace(v_m[3], ',', '')::numeric * CASE v_m[5]
+            WHEN 'k' THEN 1e3 WHEN 'thousand' THEN 1e3 WHEN 'm' THEN 1e6 WHEN 'mm' THEN 1e6 WHEN 'mn' THEN 1e6
+            WHEN 'million' THEN 1e6 WHEN 'bn' THEN 1e9 WHEN 'b' THEN 1e9 WHEN 'billion' THEN 1e9 ELSE 1 END;
+        CONTINUE WHEN v_num > 1e15;
+        IF v_m[1] = 'between' AND v_m[9] IS NOT NULL THEN
+            v_f := v_f || jsonb_build_object('deal_value_min', v_num, 'deal_value_max',
+                replace(v_m[9], ',', '')::numeric * CASE v_m[11]
+                    WHEN 'k' THEN 1e3 WHEN 'thousand' THEN 1e3 WHEN 'm' THEN 1e6 WHEN 'mm' THEN 1e6 WHEN 'mn' THEN 1e6
+                    WHEN 'million' THEN 1e6 WHEN 'bn' THEN 1e9 WHEN 'b' THEN 1e9 WHEN 'billion' THEN 1e9 ELSE 1 END);
+        ELSIF v_m[1] IN ('under', 'below', 'less than', 'smaller than', 'at most', '<=', '<', 'up to') THEN
+            v_f := v_f || jsonb_build_object('deal_value_max', v_num);
+        ELSE
+            v_f := v_f || jsonb_build_object('deal_value_min', v_num);
+        END IF;
+        v_f := v_f || jsonb_build_object('has_active_deal', TRUE);
+        v_matched := v_matched || jsonb_build_object('phrase', btrim(array_to_string(v_m, ' ')), 'key', 'deal_value', 'value', v_num);
+    END LOOP;
+    IF v_f ? 'deal_value_min' AND v_f ? 'deal_value_max' AND (v_f ->> 'deal_value_min')::numeric > (v_f ->> 'deal_value_max')::numeric THEN
+        v_f := v_f - 'deal_value_max';
+    END IF;
+    v_raw := regexp_replace(
+        v_raw,
+        '(between|over|above|more than|greater than|bigger than|larger than|at least|exceeding|>=|>|under|below|'
+        'less than|smaller than|at most|<=|<|up to)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*'
+        '(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9])'
+        '(\s*(and|to|-)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9]))?',
+        ' ', 'g'
+    );
+
+    v_q := ' ' || coalesce(crm.norm_text(v_raw), '') || ' ';
+
+    -- domains: "at stripe.com", "@stripe.com"
+    FOR v_m IN SELECT m FROM regexp_matches(v_q, ' (at |from |@ ?)?@?([a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24})(?= )', 'g') AS m LOOP
+        v_f := jsonb_set(v_f, '{domain}', coalesce(v_f -> 'domain', '[]') || to_jsonb(v_m[2]));
+        v_matched := v_matched || jsonb_build_object('phrase', v_m[2], 'key', 'domain', 'value', v_m[2]);
+    END LOOP;
+    v_q := regexp_replace(v_q, ' (at |from |@ ?)?@?[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24}(?= )', ' ', 'g');
+
+    -- deals
+    v_m := regexp_match(v_q, ' (without|with no|no|having no|that have no|who have no) (an? |any )?(open |active |live |ongoing |current )?(deals?|opportunity) ');
+    IF v_m IS NOT NULL THEN
+        v_f := v_f || jsonb_build_object('has_active_deal', FALSE);
+        v_matched := v_matched || jsonb_build_object('phrase', btrim(v_m[1] || ' ' || coalesce(v_m[3], '') || v_m[4]), 'key', 'has_active_deal', 'value', FALSE);
+        v_q := regexp_replace(v_q, ' (without|with no|no|having no|that have no|who have no) (an? |any )?(open |active |live |ongoing |current )?(deals?|opportunity) ', ' ', 'g');
+    END IF;
+    v_m := regexp_match(v_q, ' ((with|having|that have|who have|has|have|in) )?(an? |any |some )?((open|active|live|ongoing|current) (deals?|opportunity|opportunities)|(deals?|pipeline)) ');
+    IF v_m IS NOT NULL AND (v_m[5] IS NOT NULL OR v_m[2] IS NOT NULL OR v_f ? 'deal_value_min' OR v_f ? 'deal_value_max') THEN
+        v_f := v_f || jsonb_build_object('has_active_deal', TRUE);
+        v_matched := v_matched || jsonb_build_object('phrase', btrim(v_m[4]), 'key', 'has_active_deal', 'value', TRUE);
+        v_q := regexp_replace(v_q, ' ((with|having|that have|who have|has|have|in) )?(an? |any |some )?((open|active|live|ongoing|current) (deals?|opportunity|opportunities)|(deals?|pipeline)) ', ' ', 'g');
+    END IF;
+
+    -- freshness: "updated in the last 30 days", "recently updated", "updated since 2024-01-31"
+    v_m := regexp_match(v_q, ' (updated|modified|changed|touched|active) (in |within |during )?(the )?(last|past) ([0-9]+ )?(days?|weeks?|months?|years?) ');
+    IF v_m IS NOT NULL THEN
+        v_since := date_trunc('day', now()) - (coalesce(btrim(v_m[5]), '1') || ' ' || v_m[6])::interval;
+        v_q := regexp_replace(v_q, ' (updated|modified|changed|touched|active) (in |within |during )?(the )?(last|past) ([0-9]+ )?(days?|weeks?|months?|years?) ', ' ');
+    ELSE
+        v_m := regexp_match(v_q, ' (recently updated|updated recently|recently changed|changed recently) ');
+        IF v_m IS NOT NULL THEN
+            v_since := date_trunc('day', now()) - interval '30 days';
+            v_q := regexp_replace(v_q, ' (recently updated|updated recently|recently changed|changed recently) ', ' ');
+        ELSE
+            v_m := regexp_match(v_q, ' (updated |changed |modified )?(since|after) ([0-9]{4}[- ][0-9]{2}[- ][0-9]{2}) ');
+            IF v_m IS NOT NULL THEN
+                BEGIN
+                    v_since := replace(v_m[3], ' ', '-')::timestamptz;
+                    v_q := regexp_replace(v_q, ' (updated |changed |modified )?(since|after) ([0-9]{4}[- ][0-9]{2}[- ][0-9]{2}) ', ' ');
+                EXCEPTION WHEN data_exception THEN
+                    v_since := NULL;
+                END;
+            END IF;
+        END IF;
+    END IF;
+    IF v_since IS NOT NULL THEN
+        v_f := v_f || jsonb_build_object('updated_since', v_since);
+        v_matched := v_matched || jsonb_build_object('phrase', btrim(array_to_string(v_m, ' ')), 'key', 'updated_since', 'value', v_since);
+    END IF;
+
+    -- words, left to right; longest known phrase first
+    v_words := ARRAY(
+        SELECT btrim(t.w, '''.-') FROM regexp_split_to_table(btrim(v_q), ' +') WITH ORDINALITY AS t (w, ord)
+        WHERE t.w ~ '[[:alnum:]]' OR t.w = '@' ORDER BY t.ord
+    );
+    v_n := cardinality(v_words);
+    WHILE v_i <= v_n LOOP
+        v_found := FALSE;
+        v_context := NULL;
+        IF v_words[v_i] IN ('at', 'from', '@', 'in', 'within', 'for') AND v_i < v_n THEN
+            v_context := v_words[v_i];
+        END IF;
+        -- "IT" is a department only when written in capitals
+        IF v_words[v_i] = 'it' AND p_query ~ '\mIT\M' THEN
+            v_f := jsonb_set(v_f, '{department}', coalesce(v_f -> 'department', '[]') || '"it"');
+            v_matched := v_matched || jsonb_build_object('phrase', 'IT', 'key', 'department', 'value', 'it');
+            v_i := v_i + 1;
+            CONTINUE;
+        END IF;
+        -- an industry, possibly after at / in / from and before "companies"
+        FOR v_len IN REVERSE 3..1 LOOP
+            EXIT WHEN v_found;
+            CONTINUE WHEN v_i + (v_context IS NOT NULL)::integer + v_len - 1 > v_n;
+            v_phrase := array_to_string(v_words[v_i + (v_context IS NOT NULL)::integer:v_i + (v_context IS NOT NULL)::integer + v_len - 1], ' ');
+            v_group := coalesce(crm.industry_term_group(v_phrase), crm.industry_term_group(regexp_replace(v_phrase, 's$', '')));
+            IF v_group IS NOT NULL AND (
+                v_context IS NOT NULL
+                OR v_words[v_i + v_len] IN ('companies', 'company', 'firms', 'startups', 'businesses', 'orgs', 'organizations', 'sector', 'industry', 'space', 'cos')
+                OR (
+                    NOT EXISTS (SELECT 1 FROM crm.interpret_vocabulary() AS iv WHERE iv.phrase = v_phrase)
+                    AND NOT v_phrase = ANY(v_stop)
+                )
+            ) THEN
+                IF NOT coalesce(v_f -> 'industry_group', '[]') ? v_group THEN
+                    v_f := jsonb_set(v_f, '{industry_group}', coalesce(v_f -> 'industry_group', '[]') || to_jsonb(v_group));
+                END IF;
+                v_matched := v_matched || jsonb_build_object('phrase', v_phrase, 'key', 'industry_group', 'value', v_group);
+                v_i := v_i + (v_context IS NOT NULL)::integer + v_len;
+                IF v_words[v_i] IN ('companies', 'company', 'firms', 'startups', 'businesses', 'orgs', 'organizations', 'sector', 'industry', 'space', 'cos') THEN
+                    v_i := v_i + 1;
+                END IF;
+                v_found := TRUE;
+            END IF;
+        END LOOP;
+        CONTINUE WHEN v_found;
+        -- a company: "at acme", "from acme corp" (up to the next word with another meaning)
+        IF v_context IN ('at', 'from', '@') THEN
+            v_company := '{}';
+            v_i := v_i + 1;
+            WHILE v_i <= v_n AND NOT v_words[v_i] IN ('who', 'that', 'with', 'in', 'and', 'which', 'whose', 'having', 'at', 'from', 'for', 'or')
+                AND NOT EXISTS (SELECT 1 FROM crm.interpret_vocabulary() AS iv WHERE iv.phrase = v_words[v_i] AND iv.key <> 'department')
+            LOOP
+                v_company := v_company || v_words[v_i];
+                v_i := v_i + 1;
+            END LOOP;
+            IF cardinality(v_company) > 0 THEN
+                v_phrase := array_to_string(v_company, ' ');
+                v_f := jsonb_set(v_f, '{company}', coalesce(v_f -> 'company', '[]') || to_jsonb(v_phrase));
+                v_matched := v_matched || jsonb_build_object('phrase', v_context || ' ' || v_phrase, 'key', 'company', 'value', v_phrase);
+            END IF;
+            CONTINUE;
+        END IF;
+        -- C-level abbreviations: seniority and department ("cfo" -> c_suite, finance)
+        IF v_words[v_i] ~ '^c(eo|fo|oo|to|io|mo|ro|po|do|hro|iso)s?$' THEN
+            v_phrase := regexp_replace(v_words[v_i], 's$', '');
+            IF NOT coalesce(v_f -> 'seniority', '[]') ? 'c_suite' THEN
+                v_f := jsonb_set(v_f, '{seniority}', coalesce(v_f -> 'seniority', '[]') || '"c_suite"');
+            END IF;
+            v_group := crm.title_department(v_phrase);
+            IF v_group IS NOT NULL AND v_group <> 'other' AND NOT coalesce(v_f -> 'department', '[]') ? v_group THEN
+                v_f := jsonb_set(v_f, '{department}', coalesce(v_f -> 'department', '[]') || to_jsonb(v_group));
+            END IF;
+            v_matched := v_matched || jsonb_build_object('phrase', v_words[v_i], 'key', 'seniority', 'value', 'c_suite');
+            v_i := v_i + 1;
+            CONTINUE;
+        END IF;
+        FOR v_len IN REVERSE 3..1 LOOP
+            EXIT WHEN v_found;
+            CONTINUE WHEN v_i + v_len - 1 > v_n;
+            v_phrase := array_to_string(v_words[v_i:v_i + v_len - 1], ' ');
+            SELECT iv.phrase, iv.key, iv.vals INTO v_voc FROM crm.interpret_vocabulary() AS iv WHERE iv.phrase = v_phrase;
+            IF FOUND THEN
+                IF v_voc.key = 'is_materialized' THEN
+                    v_f := v_f || jsonb_build_object('is_materialized', TRUE);
+                ELSE
+                    v_f := jsonb_set(v_f, ARRAY[v_voc.key], (
+                        SELECT jsonb_agg(DISTINCT x ORDER BY x) FROM (
+                            SELECT jsonb_array_elements_text(coalesce(v_f -> v_voc.key, '[]')) AS x
+                            UNION SELECT unnest(v_voc.vals)
+                        ) AS u
+                    ));
+                END IF;
+                v_matched := v_matched || jsonb_build_object('phrase', v_phrase, 'key', v_voc.key, 'value', to_jsonb(v_voc.vals));
+                v_i := v_i + v_len;
+                v_found := TRUE;
+            END IF;
+        END LOOP;
+        CONTINUE WHEN v_found;
+        IF NOT v_words[v_i] = ANY(v_stop) THEN
+            v_text := v_text || v_words[v_i];
+        END IF;
+        v_i := v_i + 1;
+    END LOOP;
+
+    v_text := v_text || v_emails;
+    -- explanation
+    FOR v_key IN SELECT k FROM jsonb_object_keys(v_f) AS k ORDER BY k LOOP
+        v_expl := v_expl || CASE v_key
+            WHEN 'industry_group' THEN 'industry group ' || (
+                SELECT string_agg(g || ' (' || coalesce((
+                    SELECT string_agg(m.industry, ', ' ORDER BY m.industry) FROM crm.industry_group_member AS m WHERE m.group_name = g
+                ), 'no industries') || CASE WHEN EXISTS (SELECT 1 FROM crm.industry_keyword AS k WHERE k.group_name = g)
+                    THEN ', or a name matching its keywords' ELSE '' END || ')', ' or ')
+                FROM jsonb_array_elements_text(v_f -> 'industry_group') AS g
+            )
+            WHEN 'company' THEN 'company name like ' || (SELECT string_agg(quote_literal(x), ' or ') FROM jsonb_array_elements_text(v_f -> 'company') AS x)
+            WHEN 'domain' THEN 'email or company domain ' || (SELECT string_agg(x, ' or ') FROM jsonb_array_elements_text(v_f -> 'domain') AS x)
+            WHEN 'deal_value_min' THEN 'open deals worth at least ' || to_char((v_f ->> 'deal_value_min')::numeric, 'FM999,999,999,999,990')
+            WHEN 'deal_value_max' THEN 'open deals worth at most ' || to_char((v_f ->> 'deal_value_max')::numeric, 'FM999,999,999,999,990')
+            WHEN 'has_active_deal' THEN CASE WHEN (v_f ->> 'has_active_deal')::boolean THEN 'has an open deal' ELSE 'has no open deal' END
+            WHEN 'updated_since' THEN 'updated in the CRM since ' || to_char((v_f ->> 'updated_since')::timestamptz, 'YYYY-MM-DD')
+            WHEN 'is_materialized' THEN 'materialized (full record stored)'
+            ELSE replace(v_key, '_', ' ') || ' ' || (SELECT string_agg(x, ' or ') FROM jsonb_array_elements_text(v_f -> v_key) AS x)
+        END;
+    END LOOP;
+    IF cardinality(v_text) > 0 THEN
+        v_expl := v_expl || ('text ' || quote_literal(array_to_string(v_text, ' ')));
+    END IF;
+    RETURN jsonb_build_object(
+        'query', coalesce(p_query, ''),
+        'text', array_to_string(v_text, ' '),
+        'filters', crm.normalize_search_filters('contacts', v_f),
+        'explanation', CASE WHEN cardinality(v_expl) = 0 THEN 'everything (no filter, no text)' ELSE array_to_string(v_expl, '; ') END,
+        'matched', v_matched
+    );
+END
+$$;
+
+-- The copilot's search: interpret p_query, search contacts with the filters and text it found.
+-- Returns {"interpretation": <crm.interpret_query>, "results": [<search_contacts rows>], "next_cursor"}.
+-- p_after: the previous page's next_cursor. (crm.search_contacts never interprets its text; in psql use
+-- crm.interpret_query + crm.search_contacts to see rows as a table.)
+CREATE OR REPLACE FUNCTION crm.search(
+    p_org_id uuid, p_query text, p_limit integer DEFAULT 50, p_after text DEFAULT NULL
+)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_i jsonb := crm.interpret_query(p_org_id, p_query);
+    v_filters jsonb := v_i -> 'filters';
+    v_rows jsonb;
+BEGIN
+    IF p_after IS NOT NULL THEN
+        v_filters := v_filters || jsonb_build_object('after', p_after);
+    END IF;
+    SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
+    FROM crm.search_contacts(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+    RETURN jsonb_build_object(
+        'interpretation', v_i,
+        'results', v_rows,
+        'next_cursor', CASE WHEN jsonb_array_length(v_rows) = p_limit THEN v_rows -> -1 ->> 'cursor' END
+    );
+END
+$$;
+
+------------------------------------------------------------------------------------------------------------
+-- Entity resolution
+------------------------------------------------------------------------------------------------------------
+
+-- Who is "Stan from Acme" / "jane@acme.com" / "Jane Doe"? Candidates best first, with a score in 0..1 and a
+-- reason. The text is interpreted (crm.interpret_query) for a company / domain; materialized contacts
+-- (already engaged) rank higher (+0.1), then contacts with an open deal (+0.03).
+CREATE OR REPLACE FUNCTION crm.resolve_contact(p_org_id uuid, p_text text, p_limit integer DEFAULT 5)
+RETURNS TABLE (
+    id bigint,
+    crm_source text,
+    crm_record_id text,
+    first_name text,
+    last_name text,
+    email text,
+    company_name text,
+    job_title text,
+    is_materialized boolean,
+    materialized_contact_id uuid,
+    has_active_deal boolean,
+    score double precision,
+    reason text
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+DECLARE
+    v_i jsonb;
+    v_filters jsonb;
+    v_text text;
+    v_parts record;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 100 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 100' USING ERRCODE = 'CX002';
+    END IF;
+    v_parts := crm.search_query_parts(p_text);
+    IF cardinality(v_parts.emails) > 0 THEN
+        v_text := array_to_string(v_parts.emails, ' ');
+        v_filters := '{}';
+    ELSE
+        v_i := crm.interpret_query(p_org_id, p_text);
+        v_text := v_i ->> 'text';
+        -- only what identifies a person: company and domain
+        v_filters := (
+            SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(v_i -> 'filters') AS e
+            WHERE e.key IN ('company', 'domain', 'company_domain', 'email_domain')
+        );
+        IF v_text = '' THEN
+            v_text := coalesce(p_text, '');
+            v_filters := '{}';
+        END IF;
+    END IF;
+    RETURN QUERY
+    WITH hits AS (
+        SELECT s.*, 1 AS pass FROM crm.search_contacts(p_org_id, v_text, v_filters, least(p_limit * 4, 200)) AS s
+        UNION ALL
+        -- the company / domain matched nobody: resolve on the name alone
+        SELECT s.*, 2 FROM crm.search_contacts(p_org_id, v_text, '{}', least(p_limit * 4, 200)) AS s
+        WHERE v_filters <> '{}' AND NOT EXISTS (
+            SELECT 1 FROM crm.search_contacts(p_org_id, v_text, v_filters, 1) AS t
+        )
+    )
+    SELECT
+        h.id, h.crm_source, h.crm_record_id, h.first_name, h.last_name, h.email, h.company_name, h.job_title,
+        h.is_materialized, h.materialized_contact_id, h.has_active_deal,
+        round(least(1.0, h.score / CASE WHEN h.score >= 2 THEN 3.2 ELSE 1.6 END
+            + CASE WHEN h.is_materialized THEN 0.1 ELSE 0 END
+            + CASE WHEN h.has_active_deal THEN 0.03 ELSE 0 END)::numeric, 4)::double precision AS score,
+        concat_ws(
+            '; ',
+            CASE WHEN h.email = ANY(v_parts.emails) THEN 'exact email' END,
+            CASE WHEN v_text <> '' AND h.email <> ALL(v_parts.emails) THEN
+                format('%s matches %s', quote_literal(concat_ws(' ', h.first_name, h.last_name)), quote_literal(v_text)) END,
+            CASE WHEN h.pass = 1 AND v_filters ? 'company' THEN
+                format('company %s matches %s', quote_literal(coalesce(h.company_name, '')),
+                    (SELECT string_agg(quote_literal(x), ' or ') FROM jsonb_array_elements_text(v_filters -> 'company') AS x)) END,
+            CASE WHEN h.pass = 1 AND v_filters ? 'domain' THEN format('domain %s', coalesce(h.email_domain, h.company_domain)) END,
+            CASE WHEN h.pass = 2 THEN 'no contact at the company named; matched on the name only' END,
+            CASE WHEN h.is_materialized THEN 'materialized' END,
+            CASE WHEN h.has_active_deal THEN 'open deal' END
+        )
+    FROM hits AS h
+    ORDER BY 12 DESC, h.id
+    LIMIT p_limit;
+END
+$$;

@@ -1,0 +1,463 @@
+-- index/writes.sql: derived columns, bulk upserts and deal summaries for the tier-1 index.
+-- Current definitions, re-applied after the migrations whenever this file changes (sql/README.md).
+--
+--   crm.upsert_contacts(p_org_id, p_source, p_rows jsonb)
+--   crm.upsert_companies(p_org_id, p_source, p_rows jsonb)
+--   crm.upsert_deals(p_org_id, p_source, p_rows jsonb)
+--
+-- p_rows is a JSON array of objects keyed by the index table's own column names. Semantics:
+--   * one statement per distinct key set, so a batch of 1,000 rows is one round trip and a few statements;
+--   * a key that is present is written (null clears it); an absent key keeps the stored value;
+--   * monotonic: a row whose crm_updated_at is older than the stored one changes nothing; a row without
+--     crm_updated_at only applies to a record that has none either;
+--   * deleted_at is always written (absent = NULL): a newer row of a soft-deleted record restores it;
+--   * derived columns (seniority, email_domain, deal summary, industry groups...) are computed here and
+--     may not be supplied;
+--   * any bad row (not an object, missing id, unknown or derived key, wrong source, malformed email,
+--     a value of the wrong type) raises SQLSTATE CX001 naming the row, and the whole batch changes nothing.
+-- They return one row: (inserted, updated, unchanged) counts.
+
+-- Normalized email domain of a company website/domain: no scheme, no www., no path or port, lower case.
+CREATE OR REPLACE FUNCTION crm.norm_domain(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN nullif(
+    regexp_replace(
+        regexp_replace(lower(btrim(p)), '^[a-z][a-z0-9+.-]*://', ''),
+        '^www\.|[:/?#].*$', '', 'g'
+    ),
+    ''
+);
+
+-- The text the contact name trigram index is built on.
+CREATE OR REPLACE FUNCTION crm.contact_name_norm(p_first text, p_last text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(crm.norm_text(concat_ws(' ', p_first, p_last)), '');
+
+CREATE OR REPLACE FUNCTION crm.contact_index_derive() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.email := nullif(lower(btrim(NEW.email)), '');
+    NEW.email_domain := nullif(split_part(NEW.email, '@', 2), '');
+    IF TG_OP = 'INSERT' OR NEW.job_title IS DISTINCT FROM OLD.job_title THEN
+        NEW.seniority := crm.title_seniority(NEW.job_title);
+        NEW.department := crm.title_department(NEW.job_title);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crm.company_index_derive() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.domain := crm.norm_domain(NEW.domain);
+    IF TG_OP = 'INSERT'
+        OR NEW.industry IS DISTINCT FROM OLD.industry
+        OR NEW.name IS DISTINCT FROM OLD.name
+        OR NEW.domain IS DISTINCT FROM OLD.domain THEN
+        NEW.industry_groups := crm.company_industry_groups(NEW.industry, NEW.name, NEW.domain);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crm.deal_index_derive() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.is_active := NEW.deleted_at IS NULL
+        AND NOT coalesce(NEW.is_closed, lower(NEW.stage) IN ('closedwon', 'closedlost'), FALSE);
+    RETURN NEW;
+END
+$$;
+
+-- Columns an upsert may not supply, per index table.
+CREATE OR REPLACE FUNCTION crm.index_protected_columns(p_table regclass) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE p_table
+    WHEN 'crm.contact_index'::regclass
+        THEN
+            ARRAY[
+                'org_id', 'id', 'created_at', 'updated_at', 'email_domain', 'seniority', 'department',
+                'has_active_deal', 'deal_stage', 'deal_value',
+                'materialized_contact_id', 'is_materialized', 'materialized_at', 'field_versions', 'merged_into'
+            ]
+    WHEN 'crm.company_index'::regclass
+        THEN
+            ARRAY[
+                'org_id', 'id', 'created_at', 'updated_at', 'industry_groups',
+                'materialized_company_id', 'is_materialized', 'materialized_at', 'field_versions', 'merged_into'
+            ]
+    WHEN 'crm.deal_index'::regclass
+        THEN ARRAY['org_id', 'id', 'created_at', 'updated_at', 'is_active', 'field_versions', 'merged_into']
+END;
+
+-- Validate a batch; raise CX001 naming the first bad row. p_extra: keys allowed besides the columns.
+-- An object, array or boolean given for a text column is a wrong type (jsonb_populate_recordset would store
+-- its JSON text as the value).
+CREATE OR REPLACE FUNCTION crm.check_index_rows(p_table regclass, p_source text, p_rows jsonb, p_extra text[])
+RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_cols text[];
+    v_text text[];
+    v_protected text[] := crm.index_protected_columns(p_table);
+    v_bad record;
+BEGIN
+    IF p_source IS NULL OR p_source NOT IN ('hubspot', 'attio') THEN
+        RAISE EXCEPTION 'unknown CRM source %', coalesce(quote_literal(p_source), 'NULL')
+            USING ERRCODE = 'CX002', HINT = 'use hubspot or attio';
+    END IF;
+    IF p_rows IS NULL OR jsonb_typeof(p_rows) <> 'array' THEN
+        RAISE EXCEPTION 'rows must be a JSON array of objects' USING ERRCODE = 'CX001';
+    END IF;
+    SELECT array_agg(a.attname::text), array_agg(a.attname::text) FILTER (WHERE a.atttypid = 'text'::regtype)
+    INTO v_cols, v_text
+    FROM pg_attribute AS a
+    WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped;
+
+    SELECT e.ord, e.elem, r.problem INTO v_bad
+    FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN jsonb_typeof(e.elem) <> 'object' THEN 'is not a JSON object'
+            WHEN NOT e.elem ? 'crm_record_id' OR jsonb_typeof(e.elem -> 'crm_record_id') NOT IN ('string', 'number')
+                OR btrim(e.elem ->> 'crm_record_id') = '' THEN 'has no crm_record_id'
+            WHEN e.elem ? 'crm_source' AND e.elem ->> 'crm_source' IS DISTINCT FROM p_source
+                THEN format('has crm_source %s but the batch is for %s', e.elem -> 'crm_source', p_source)
+            WHEN e.elem ? 'email' AND jsonb_typeof(e.elem -> 'email') = 'string'
+                AND btrim(e.elem ->> 'email') <> ''
+                AND btrim(e.elem ->> 'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s.]+$'
+                THEN format('has a malformed email %s', e.elem -> 'email')
+            ELSE coalesce((
+                SELECT format('has %s key %s', CASE WHEN k = ANY(v_protected) THEN 'derived/managed' ELSE 'unknown' END,
+                    quote_literal(k))
+                FROM jsonb_object_keys(e.elem) AS k
+                WHERE (k = ANY(v_protected) OR NOT k = ANY(v_cols)) AND NOT k = ANY(p_extra)
+                ORDER BY k
+                LIMIT 1
+            ), (
+                -- a number is taken as its text (ids, phone numbers); an object, array or boolean is a mistake
+                SELECT format('has a JSON %s for the text column %s', jsonb_typeof(e.elem -> k), quote_literal(k))
+                FROM jsonb_object_keys(e.elem) AS k
+                WHERE k = ANY(v_text) AND jsonb_typeof(e.elem -> k) IN ('object', 'array', 'boolean')
+                ORDER BY k
+                LIMIT 1
+            ))
+        END AS problem
+    ) AS r
+    WHERE r.problem IS NOT NULL
+    ORDER BY e.ord
+    LIMIT 1;
+
+    IF FOUND THEN
+        RAISE EXCEPTION 'row % (crm_record_id %) %', v_bad.ord,
+            coalesce(v_bad.elem ->> 'crm_record_id', '?'), v_bad.problem
+            USING ERRCODE = 'CX001',
+            DETAIL = format('row=%s crm_record_id=%s', v_bad.ord, coalesce(v_bad.elem ->> 'crm_record_id', ''));
+    END IF;
+END
+$$;
+
+-- After a data error in the set-based write: find the row whose values do not fit the column types.
+CREATE OR REPLACE FUNCTION crm.diagnose_index_rows(p_table regclass, p_rows jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_elem jsonb;
+    v_ord bigint;
+BEGIN
+    FOR v_elem, v_ord IN SELECT e.elem, e.ord FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord) LOOP
+        BEGIN
+            EXECUTE format('SELECT jsonb_populate_record(NULL::%s, $1)', p_table) USING v_elem;
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'row % (crm_record_id %) has a bad value: %', v_ord,
+                coalesce(v_elem ->> 'crm_record_id', '?'), SQLERRM
+                USING ERRCODE = 'CX001',
+                DETAIL = format('row=%s crm_record_id=%s', v_ord, coalesce(v_elem ->> 'crm_record_id', ''));
+        END;
+    END LOOP;
+END
+$$;
+
+-- The shared writer behind the three upserts. Returns the records it inserted or changed.
+-- A field a webhook changed after the incoming snapshot keeps its newer value, and so does a field changed
+-- locally whose write-back has not landed yet (crm.writeback_open_since: the snapshot predates the write).
+CREATE OR REPLACE FUNCTION crm.write_index_rows(p_org_id uuid, p_table regclass, p_source text, p_rows jsonb)
+RETURNS TABLE (crm_record_id text, inserted boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_keys text[];
+    v_group jsonb;
+    v_cols text[];
+    v_select text;
+    v_set text;
+    v_cmp_old text;
+    v_cmp_new text;
+    v_sql text;
+    v_entity text := CASE p_table
+        WHEN 'crm.contact_index'::regclass THEN 'contact'
+        WHEN 'crm.company_index'::regclass THEN 'company'
+        WHEN 'crm.deal_index'::regclass THEN 'deal'
+    END;
+    v_pending text := format(
+        'crm.writeback_open_since(t.org_id, t.crm_source, %L, t.crm_record_id)', v_entity
+    );
+BEGIN
+    FOR v_keys, v_group IN
+        SELECT g.keys, jsonb_agg(g.elem ORDER BY g.ord)
+        FROM (
+            SELECT e.elem, e.ord,
+                ARRAY(
+                    SELECT k FROM jsonb_object_keys(e.elem) AS k
+                    WHERE k NOT IN ('crm_record_id', 'crm_source', 'deleted_at', 'contact_crm_ids', 'associations_read_at')
+                    ORDER BY k
+                ) AS keys
+            FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
+        ) AS g
+        GROUP BY g.keys
+    LOOP
+        v_cols := v_keys || ARRAY['deleted_at'];
+        SELECT
+            string_agg(
+                CASE WHEN a.atttypid = 'text'::regtype THEN format('nullif(btrim(r.%1$I), %2$L)', a.attname, '')
+                    ELSE format('r.%I', a.attname) END, ', ' ORDER BY a.attname
+            ),
+            -- a field a webhook changed after the incoming snapshot keeps its newer value, and so does a field
+            -- changed locally whose write-back has not landed yet (the snapshot predates it)
+            string_agg(
+                format(
+                    '%1$I = CASE WHEN t.field_versions IS NULL OR NOT t.field_versions ? %2$L THEN excluded.%1$I '
+                    'WHEN (t.field_versions ->> %2$L)::timestamptz > excluded.crm_updated_at '
+                    'OR (t.field_versions ->> %2$L)::timestamptz >= %3$s THEN t.%1$I ELSE excluded.%1$I END',
+                    a.attname, a.attname, v_pending
+                ),
+                ', ' ORDER BY a.attname
+            ),
+            string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attname),
+            string_agg(format('excluded.%I', a.attname), ', ' ORDER BY a.attname)
+        INTO v_select, v_set, v_cmp_old, v_cmp_new
+        FROM pg_attribute AS a
+        WHERE a.attrelid = p_table AND a.attname = ANY(v_cols) AND a.attnum > 0 AND NOT a.attisdropped;
+
+        v_sql := format(
+            $f$
+            INSERT INTO %1$s AS t (org_id, crm_source, crm_record_id, %2$s)
+            SELECT $1, $2, btrim(r.crm_record_id), %3$s
+            FROM (
+                SELECT DISTINCT ON (btrim(x.crm_record_id)) x.*
+                FROM ROWS FROM (jsonb_populate_recordset(NULL::%1$s, $3)) WITH ORDINALITY AS x
+                ORDER BY btrim(x.crm_record_id), x.crm_updated_at DESC NULLS LAST, x.ordinality DESC
+            ) AS r
+            ON CONFLICT (org_id, crm_source, crm_record_id) DO UPDATE SET %4$s, updated_at = now(),
+                field_versions = CASE WHEN t.field_versions IS NOT NULL THEN (
+                    SELECT jsonb_object_agg(f.key, f.value) FROM jsonb_each(t.field_versions) AS f
+                    WHERE (f.value #>> '{}')::timestamptz > excluded.crm_updated_at
+                        OR (f.value #>> '{}')::timestamptz >= %7$s
+                ) END
+            WHERE (excluded.crm_updated_at >= t.crm_updated_at OR t.crm_updated_at IS NULL)
+                AND (%5$s) IS DISTINCT FROM (%6$s)
+            RETURNING t.crm_record_id, (t.xmax = 0)
+            $f$,
+            p_table,
+            (SELECT string_agg(format('%I', c), ', ' ORDER BY c) FROM unnest(v_cols) AS c),
+            v_select, v_set,
+            v_cmp_old || ', t.crm_updated_at', v_cmp_new || ', excluded.crm_updated_at',
+            v_pending
+        );
+        BEGIN
+            RETURN QUERY EXECUTE v_sql USING p_org_id, p_source, v_group;
+        EXCEPTION WHEN data_exception OR check_violation OR not_null_violation THEN
+            PERFORM crm.diagnose_index_rows(p_table, p_rows);
+            RAISE EXCEPTION 'invalid rows: %', SQLERRM USING ERRCODE = 'CX001';
+        END;
+    END LOOP;
+END
+$$;
+
+-- Recompute has_active_deal / deal_stage / deal_value of the given contacts from their deals:
+-- deal_stage and the headline value come from the largest open deal; deal_value sums open deals.
+CREATE OR REPLACE FUNCTION crm.refresh_contact_deals(p_org_id uuid, p_source text, p_contact_ids text[])
+RETURNS integer
+LANGUAGE sql AS $$
+    WITH summary AS (
+        SELECT
+            c.id,
+            coalesce(s.has_active, FALSE) AS has_active,
+            s.stage,
+            s.value
+        FROM crm.contact_index AS c
+        LEFT JOIN LATERAL (
+            SELECT
+                bool_or(d.is_active) AS has_active,
+                (array_agg(d.stage ORDER BY d.is_active DESC, d.amount DESC NULLS LAST, d.crm_updated_at DESC))[1]
+                    AS stage,
+                sum(d.amount) FILTER (WHERE d.is_active) AS value
+            FROM crm.deal_contact AS dc
+            INNER JOIN crm.deal_index AS d
+                ON d.org_id = dc.org_id AND d.crm_source = dc.crm_source AND d.crm_record_id = dc.deal_crm_id
+            WHERE dc.org_id = c.org_id AND dc.crm_source = c.crm_source AND dc.contact_crm_id = c.crm_record_id
+                AND NOT dc.removed AND d.deleted_at IS NULL
+        ) AS s ON TRUE
+        WHERE c.org_id = p_org_id AND c.crm_source = p_source AND c.crm_record_id = ANY(p_contact_ids)
+    ),
+    changed AS (
+        UPDATE crm.contact_index AS c
+        SET has_active_deal = s.has_active, deal_stage = s.stage, deal_value = s.value
+        FROM summary AS s
+        WHERE c.org_id = p_org_id AND c.id = s.id
+            AND (c.has_active_deal, c.deal_stage, c.deal_value) IS DISTINCT FROM (s.has_active, s.stage, s.value)
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM changed;
+$$;
+
+CREATE OR REPLACE FUNCTION crm.upsert_contacts(p_org_id uuid, p_source text, p_rows jsonb)
+RETURNS TABLE (inserted integer, updated integer, unchanged integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_new text[];
+    v_changed integer;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_index_rows('crm.contact_index', p_source, p_rows, ARRAY[]::text[]);
+    SELECT
+        coalesce(array_agg(w.crm_record_id) FILTER (WHERE w.inserted), '{}'),
+        count(*) FILTER (WHERE NOT w.inserted)
+    INTO v_new, v_changed
+    FROM crm.write_index_rows(p_org_id, 'crm.contact_index', p_source, p_rows) AS w;
+    -- contacts that arrive after their deals pick up the deal summary now
+    IF cardinality(v_new) > 0 AND EXISTS (
+        SELECT 1 FROM crm.deal_contact AS dc
+        WHERE dc.org_id = p_org_id AND dc.crm_source = p_source AND dc.contact_crm_id = ANY(v_new)
+    ) THEN
+        PERFORM crm.refresh_contact_deals(p_org_id, p_source, v_new);
+    END IF;
+    RETURN QUERY SELECT cardinality(v_new), v_changed,
+        jsonb_array_length(p_rows) - cardinality(v_new) - v_changed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crm.upsert_companies(p_org_id uuid, p_source text, p_rows jsonb)
+RETURNS TABLE (inserted integer, updated integer, unchanged integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ins integer;
+    v_upd integer;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_index_rows('crm.company_index', p_source, p_rows, ARRAY[]::text[]);
+    SELECT count(*) FILTER (WHERE w.inserted), count(*) FILTER (WHERE NOT w.inserted)
+    INTO v_ins, v_upd
+    FROM crm.write_index_rows(p_org_id, 'crm.company_index', p_source, p_rows) AS w;
+    RETURN QUERY SELECT v_ins, v_upd, jsonb_array_length(p_rows) - v_ins - v_upd;
+END
+$$;
+
+-- Deals accept two keys besides the columns: contact_crm_ids (array of contact CRM ids), which replaces
+-- the deal's contact associations when the row is applied, and associations_read_at (when that list was
+-- read from the CRM). The list's version is the later of crm_updated_at and associations_read_at: an
+-- association change does not always move a record's last-modified date, but a list read at T reflects
+-- every change that occurred before T.
+-- A malformed associations_read_at is a bad row (CX001), like any other.
+CREATE OR REPLACE FUNCTION crm.upsert_deals(p_org_id uuid, p_source text, p_rows jsonb)
+RETURNS TABLE (inserted integer, updated integer, unchanged integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_applied text[];
+    v_ins integer;
+    v_upd integer;
+    v_bad record;
+    v_contacts text[];
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_index_rows('crm.deal_index', p_source, p_rows, ARRAY['contact_crm_ids', 'associations_read_at']);
+    SELECT e.ord, e.elem ->> 'crm_record_id' AS rid INTO v_bad
+    FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
+    WHERE e.elem ? 'contact_crm_ids' AND (
+        jsonb_typeof(e.elem -> 'contact_crm_ids') <> 'array'
+        OR EXISTS (
+            SELECT 1 FROM jsonb_array_elements(e.elem -> 'contact_crm_ids') AS x (v)
+            WHERE jsonb_typeof(x.v) NOT IN ('string', 'number') OR btrim(x.v #>> '{}') = ''
+        )
+    )
+    ORDER BY e.ord LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'row % (crm_record_id %) has contact_crm_ids that is not an array of ids', v_bad.ord, v_bad.rid
+            USING ERRCODE = 'CX001', DETAIL = format('row=%s crm_record_id=%s', v_bad.ord, v_bad.rid);
+    END IF;
+    -- associations_read_at is cast below: a bad value is a bad row (CX001), like any other
+    FOR v_bad IN
+        SELECT e.ord, e.elem ->> 'crm_record_id' AS rid, e.elem ->> 'associations_read_at' AS val
+        FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
+        WHERE e.elem ? 'associations_read_at'
+        ORDER BY e.ord
+    LOOP
+        BEGIN
+            PERFORM v_bad.val::timestamptz;
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'row % (crm_record_id %) has a bad value: %', v_bad.ord, v_bad.rid, SQLERRM
+                USING ERRCODE = 'CX001', DETAIL = format('row=%s crm_record_id=%s', v_bad.ord, v_bad.rid);
+        END;
+    END LOOP;
+
+    SELECT
+        coalesce(array_agg(w.crm_record_id), '{}'),
+        count(*) FILTER (WHERE w.inserted), count(*) FILTER (WHERE NOT w.inserted)
+    INTO v_applied, v_ins, v_upd
+    FROM crm.write_index_rows(p_org_id, 'crm.deal_index', p_source, p_rows) AS w;
+    -- association lists also apply to deals whose row did not change but is not older than the stored one
+    SELECT v_applied || coalesce(array_agg(DISTINCT d.crm_record_id), '{}') INTO v_applied
+    FROM jsonb_array_elements(p_rows) AS e (elem)
+    INNER JOIN crm.deal_index AS d
+        ON d.org_id = p_org_id AND d.crm_source = p_source AND d.crm_record_id = btrim(e.elem ->> 'crm_record_id')
+    WHERE e.elem ? 'contact_crm_ids' AND NOT d.crm_record_id = ANY(v_applied)
+        AND (d.crm_updated_at IS NULL OR (e.elem ->> 'crm_updated_at')::timestamptz >= d.crm_updated_at);
+
+    IF cardinality(v_applied) > 0 THEN
+        -- contacts whose summary may change: associated before or after this batch
+        SELECT coalesce(array_agg(DISTINCT dc.contact_crm_id), '{}') INTO v_contacts
+        FROM crm.deal_contact AS dc
+        WHERE dc.org_id = p_org_id AND dc.crm_source = p_source AND dc.deal_crm_id = ANY(v_applied);
+
+        WITH latest AS (
+            SELECT DISTINCT ON (btrim(e.elem ->> 'crm_record_id'))
+                btrim(e.elem ->> 'crm_record_id') AS deal_id,
+                e.elem -> 'contact_crm_ids' AS ids,
+                greatest(
+                    coalesce((e.elem ->> 'crm_updated_at')::timestamptz, '-infinity'),
+                    coalesce((e.elem ->> 'associations_read_at')::timestamptz, '-infinity')
+                ) AS version
+            FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
+            WHERE e.elem ? 'contact_crm_ids' AND btrim(e.elem ->> 'crm_record_id') = ANY(v_applied)
+            ORDER BY btrim(e.elem ->> 'crm_record_id'), (e.elem ->> 'crm_updated_at')::timestamptz DESC NULLS LAST,
+                e.ord DESC
+        ),
+        wanted AS (
+            SELECT DISTINCT l.deal_id, btrim(x.v #>> '{}') AS contact_id, l.version
+            FROM latest AS l CROSS JOIN LATERAL jsonb_array_elements(l.ids) AS x (v)
+        ),
+        removed AS (
+            UPDATE crm.deal_contact AS dc
+            SET removed = TRUE, version = l.version
+            FROM latest AS l
+            WHERE dc.org_id = p_org_id AND dc.crm_source = p_source AND dc.deal_crm_id = l.deal_id
+                AND NOT dc.removed AND coalesce(dc.version, '-infinity') <= l.version
+                AND NOT EXISTS (
+                    SELECT 1 FROM wanted AS w WHERE w.deal_id = dc.deal_crm_id AND w.contact_id = dc.contact_crm_id
+                )
+            RETURNING dc.contact_crm_id
+        ),
+        added AS (
+            INSERT INTO crm.deal_contact AS dc (org_id, crm_source, deal_crm_id, contact_crm_id, removed, version)
+            SELECT p_org_id, p_source, w.deal_id, w.contact_id, FALSE, w.version FROM wanted AS w
+            ON CONFLICT (org_id, crm_source, deal_crm_id, contact_crm_id) DO UPDATE
+                SET removed = FALSE, version = excluded.version
+                WHERE coalesce(dc.version, '-infinity') <= excluded.version
+            RETURNING dc.contact_crm_id
+        )
+        SELECT v_contacts || coalesce(array_agg(DISTINCT a.contact_crm_id), '{}') INTO v_contacts
+        FROM (SELECT removed.contact_crm_id FROM removed UNION SELECT added.contact_crm_id FROM added) AS a;
+
+        PERFORM crm.refresh_contact_deals(p_org_id, p_source, v_contacts);
+    END IF;
+    RETURN QUERY SELECT v_ins, v_upd, jsonb_array_length(p_rows) - v_ins - v_upd;
+END
+$$;
