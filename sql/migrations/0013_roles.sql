@@ -1,0 +1,2 @@
+-- 0013_roles: placeholder, replaced by the work of issue 13.
+DO $$ BEGIN END $$;

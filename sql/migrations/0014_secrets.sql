@@ -1,0 +1,2 @@
+-- 0014_secrets: placeholder, replaced by the work of issue 13.
+DO $$ BEGIN END $$;

@@ -1,0 +1,2 @@
+-- 0015_webhook_intake: placeholder, replaced by the work of issue 13.
+DO $$ BEGIN END $$;

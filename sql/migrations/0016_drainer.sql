@@ -1,0 +1,2 @@
+-- 0016_drainer: placeholder, replaced by the work of issue 13.
+DO $$ BEGIN END $$;
