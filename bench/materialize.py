@@ -21,7 +21,6 @@ from typing import Any
 import psycopg
 
 from bench.common import BIG_ORG, Timer, bench_database, summary_ms, write_results
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.hubspot.adapters import HubSpotFetcher
 from crmindex.crm.hubspot.client import HubSpotClient
@@ -29,6 +28,7 @@ from crmindex.freshness.sync import HubSpotLister, run_sync
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.records.materialize import materialize_contact, materialize_many
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 
 LATENCY_S = 0.1
@@ -55,7 +55,7 @@ def run(contacts: int, singles: int, bulk: int) -> dict[str, Any]:
         fake.seed_from(SyntheticCRM(seed=5, contacts=contacts))
         with psycopg.connect(dsn, autocommit=True) as conn:
             for org, portal in ((BIG_ORG, "515151"), (ORG_DEFAULT_BUDGET, "515152")):
-                save_connection(conn, Connection(org_id=org, crm_source="hubspot", account_id=portal))
+                connect_with_token(conn, None, org, "hubspot", None, account_id=portal)
             # index the portal quickly (sync speed is bench.ingest's subject, not this one's)
             fake.limits = False
             t = Timer()

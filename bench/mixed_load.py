@@ -56,15 +56,16 @@ from bench.common import BIG_ORG, Timer, bench_database, org_uuid, percentile, s
 from bench.ingest import _load, _payloads
 from bench.search import build_queries
 from crmindex.crm.clients import Clients
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.freshness.intake import WebhookReceiver
 from crmindex.freshness.reconcile import reconcile_hubspot
 from crmindex.freshness.wsgi import make_wsgi_app
 from crmindex.index.writes import ensure_org
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.platform.limits import LimitClass
+from crmindex.platform.secrets import new_key_spec
 from crmindex.records.materialize import materialize_contact
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 from crmindex.writeback.enqueue import update_contact
 
@@ -444,6 +445,10 @@ def _stop_drainers(procs: list[subprocess.Popen[bytes]], logs: Path) -> list[int
 def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
     """Load the data, run the idle phase and the mixed load, drain, verify; return the figures."""
     os.environ[TOKEN_ENV] = TOKEN
+    # a throwaway key ring seals the token
+    os.environ.setdefault("CRMINDEX_SECRET_KEYS", new_key_spec("bench"))
+    # the fake (workers inherit both)
+    os.environ.setdefault("CRMINDEX_ALLOWED_BASE_URLS", "http://127.0.0.1:*")
     os.environ.setdefault(SECRET_ENV, uuid.uuid4().hex)
     big = SyntheticCRM(seed=p.seed, contacts=p.contacts)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -477,11 +482,8 @@ def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
         stack.callback(go.set)
         base_url = fake_out.get(timeout=120)[1]
         with psycopg.connect(dsn, autocommit=True) as conn:
-            save_connection(
-                conn,
-                Connection(org_id=BIG_ORG, crm_source="hubspot", account_id=str(PORTAL), base_url=base_url,
-                           token_ref=f"env:{TOKEN_ENV}", webhook_secret_ref=f"env:{SECRET_ENV}"),
-            )  # fmt: skip
+            connect_with_token(conn, None, BIG_ORG, "hubspot", TOKEN, account_id=str(PORTAL), base_url=base_url,
+                               webhook_secret=os.environ[SECRET_ENV])  # fmt: skip
         limiter = PgRateLimiter(dsn, BIG_ORG, "hubspot")
         limiter.configure(LimitClass.HUBSPOT_GENERAL, p.limit, WINDOW_S, p.headroom)
         limiter.close()

@@ -20,10 +20,11 @@ from typing import Any
 import psycopg
 
 from crmindex.crm.clients import Clients
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
 from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.secrets import new_key_spec
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 from crmindex.writeback.drainer import Drainer
 
@@ -34,18 +35,12 @@ COMPLIANCE_ORG = uuid.UUID("00000000-0000-4000-8000-0000000ef002")
 
 
 def _connect(dsn: str, org: uuid.UUID, fake: FakeHubSpot, account: str) -> None:
-    os.environ[TOKEN_ENV] = TOKEN  # the connection names the token by env reference; children inherit it
+    # a throwaway key ring seals the token
+    os.environ.setdefault("CRMINDEX_SECRET_KEYS", new_key_spec("bench"))
+    # the fake (workers inherit both)
+    os.environ.setdefault("CRMINDEX_ALLOWED_BASE_URLS", "http://127.0.0.1:*")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        save_connection(
-            conn,
-            Connection(
-                org_id=org,
-                crm_source="hubspot",
-                account_id=account,
-                base_url=fake.base_url,
-                token_ref=f"env:{TOKEN_ENV}",
-            ),
-        )
+        connect_with_token(conn, None, org, "hubspot", TOKEN, account_id=account, base_url=fake.base_url)
 
 
 def api_efficiency(dsn: str, updates: int = 10_000, contacts: int = 2_000) -> dict[str, Any]:

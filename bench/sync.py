@@ -24,11 +24,11 @@ from typing import Any
 import psycopg
 
 from bench.common import bench_database, write_results
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.freshness.sync import HubSpotLister, run_sync
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.platform.limits import LimitClass
+from crmindex.testing.connections import connect_with_token
 
 
 def _free_port() -> int:
@@ -63,11 +63,8 @@ def run(dsn: str, contacts: int, limited: bool) -> dict[str, Any]:
     proc, base_url = _start_fake(contacts, limited)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            save_connection(
-                conn,
-                Connection(
-                    org_id=org, crm_source="hubspot", account_id=str(org.int % 10**8), base_url=base_url
-                ),
+            connect_with_token(
+                conn, None, org, "hubspot", None, account_id=str(org.int % 10**8), base_url=base_url
             )
             limiter = PgRateLimiter(dsn, org, "hubspot")
             if not limited:

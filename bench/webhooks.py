@@ -27,7 +27,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import psycopg
 
 from bench.common import BIG_ORG, Timer, bench_database, summary_ms, write_results
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.hubspot.adapters import HubSpotFetcher
 from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.freshness.hydrate import hydrate_handler
@@ -37,7 +36,9 @@ from crmindex.freshness.webhooks import INBOX, process_inbox
 from crmindex.freshness.wsgi import make_wsgi_app
 from crmindex.platform.local_limiter import LocalRateLimiter
 from crmindex.platform.queue import Queue, Worker
+from crmindex.platform.secrets import new_key_spec
 from crmindex.testing import FakeHubSpot
+from crmindex.testing.connections import connect_with_token
 
 URL = "https://hooks.example.com/webhooks/hubspot"
 PORTAL = 515151
@@ -102,7 +103,8 @@ FRESH_PORTAL = 626262
 
 def freshness(dsn: str, creates: int, latency: float = 0.1) -> dict[str, Any]:
     """create in the CRM -> searchable by email in the index, with everything running (seconds -> ms)."""
-    os.environ["CRMINDEX_BENCH_FRESH_TOKEN"] = "test-token"
+    # a throwaway key ring seals the secrets
+    os.environ.setdefault("CRMINDEX_SECRET_KEYS", new_key_spec("bench"))
     receiver = WebhookReceiver(dsn)
     server: WSGIServer = make_server("127.0.0.1", 0, make_wsgi_app(receiver), handler_class=_QuietHandler)
     serving = threading.Thread(target=server.serve_forever, name="webhook-server", daemon=True)
@@ -116,12 +118,8 @@ def freshness(dsn: str, creates: int, latency: float = 0.1) -> dict[str, Any]:
     try:
         fake.start()
         with psycopg.connect(dsn, autocommit=True) as conn:
-            save_connection(
-                conn,
-                Connection(org_id=FRESH_ORG, crm_source="hubspot", account_id=str(FRESH_PORTAL),
-                           base_url=fake.base_url, token_ref="env:CRMINDEX_BENCH_FRESH_TOKEN",
-                           webhook_secret_ref="env:CRMINDEX_BENCH_WEBHOOK_SECRET"),
-            )  # fmt: skip
+            connect_with_token(conn, None, FRESH_ORG, "hubspot", "test-token", account_id=str(FRESH_PORTAL),
+                               base_url=fake.base_url, webhook_secret=SECRET)  # fmt: skip
         # HubSpot's own rates (100 requests per 10 s, bursts of 10) for the hydration reads
         client = HubSpotClient(fake.base_url, lambda: "test-token", LocalRateLimiter())
         fetcher = HubSpotFetcher(client)
@@ -189,20 +187,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = ap.parse_args(argv)
 
-    os.environ["CRMINDEX_BENCH_WEBHOOK_SECRET"] = SECRET
+    # a throwaway key ring seals the secret
+    os.environ.setdefault("CRMINDEX_SECRET_KEYS", new_key_spec("bench"))
     figures: dict[str, Any] = {"params": vars(args)}
     with bench_database("crmindex_bench_webhooks") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             print(f"loading {args.contacts:,} contacts ...", flush=True)
             load_contacts(conn, BIG_ORG, args.contacts)
-            save_connection(
-                conn,
-                Connection(
-                    org_id=BIG_ORG,
-                    crm_source="hubspot",
-                    account_id=str(PORTAL),
-                    webhook_secret_ref="env:CRMINDEX_BENCH_WEBHOOK_SECRET",
-                ),
+            connect_with_token(
+                conn, None, BIG_ORG, "hubspot", None, account_id=str(PORTAL), webhook_secret=SECRET
             )
         receiver = WebhookReceiver(dsn)
         base = int(time.time() * 1000) + 60_000  # events newer than the loaded snapshot

@@ -53,11 +53,13 @@ from crmindex.platform.migrate import migrate
 from crmindex.records.materialize import (
     ContactRecord,
     Materialized,
+    QueuedMaterialization,
     activate_by_email,
     get_contact_record,
     materialize_contact,
     materialize_many,
     record_enrichment,
+    request_materialization,
 )
 from crmindex.status import OrgStatus, org_status
 from crmindex.writeback.enqueue import QueuedWrite, create_contact, update_contact
@@ -81,6 +83,7 @@ __all__ = [
     "NotFoundError",
     "OrgMismatchError",
     "OrgStatus",
+    "QueuedMaterialization",
     "QueuedWrite",
     "ResolveCandidate",
     "SearchFilters",
@@ -100,6 +103,7 @@ __all__ = [
     "migrate",
     "org_status",
     "record_enrichment",
+    "request_materialization",
     "resolve_contact",
     "search",
     "search_companies",

@@ -27,6 +27,32 @@ log = logging.getLogger("crmindex.workers")
 JOBS = Queue("crm.job")
 
 
+@dataclass(frozen=True)
+class _AccountBudget:
+    """An account's materialization budget: the ``materialize`` class of its shared limiter row."""
+
+    org_id: str
+    source: str
+
+
+class _Budgets(dict[object, object]):
+    """Every account's materialization budget, so queued materializations keep to it under ``crmindex drain``
+    (``materialize_many`` queues what its budget does not allow now; the jobs must not then run at once)."""
+
+    def __missing__(self, key: object) -> object:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise KeyError(key)
+        value = _AccountBudget(str(key[0]), str(key[1]))
+        self[key] = value
+        return value
+
+    def get(self, key: object, default: object = None) -> object:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
 class _LazyFetchers(dict[tuple[str, str], object]):
     def __init__(self, clients: Clients) -> None:
         super().__init__()
@@ -65,7 +91,7 @@ class Workers:
         self.materialize = Worker(
             self.dsn,
             JOBS,
-            materialize_jobs_handler(_LazyFetchers(self.clients)),  # type: ignore[arg-type]
+            materialize_jobs_handler(_LazyFetchers(self.clients), _Budgets()),  # type: ignore[arg-type]
             kind=MATERIALIZE_KIND,
             stop=self.stop,
             poll_s=self.poll_s,

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import psycopg
-from pydantic import ValidationError
 
 from crmindex.errors import CrmIndexError, InvalidInputError, InvalidRowError
+from crmindex.status import terminal_text
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -26,12 +26,11 @@ EXIT_USAGE = 2
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _one_line(message: str) -> str:
-    """``message`` with control characters (CR, LF, ESC, ...) escaped: a hostile argument echoed in an
-    error cannot break the message into lines or rewrite the terminal."""
-    return "".join(
-        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode() for ch in message
-    )
+# Every string the CLI prints that it did not write itself (CRM data, the CRM's error texts, echoed
+# arguments) goes through this one escaper: control characters (CR, LF, ESC ...), bidirectional overrides and
+# other unprintable characters are shown escaped, so they cannot break a line, rewrite the terminal or reorder
+# what is shown. JSON output (--json) escapes them already (json.dumps, ensure_ascii).
+_one_line = terminal_text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,32 +69,114 @@ def _parse_org(value: str) -> uuid.UUID:
         raise InvalidInputError(f"--org must be an org uuid, got {value[:60]!r}") from exc
 
 
-def _cmd_connect(args: argparse.Namespace) -> int:
-    from crmindex.crm.connections import Connection, save_connection
-    from crmindex.platform.db import connect
+def _secret_from_env(var: str, what: str) -> Any:
+    """The value of the operator's environment variable ``var`` as a Secret (read once, never printed)."""
+    from crmindex.platform.secrets import Secret
 
-    account = args.portal_id if args.source == "hubspot" else args.workspace_id
-    if not account:
-        flag = "--portal-id" if args.source == "hubspot" else "--workspace-id"
-        raise InvalidInputError(f"{flag} is required to connect {args.source}")
-    try:
-        connection = Connection(
-            org_id=_parse_org(args.org),
-            crm_source=args.source,
-            account_id=str(account),
-            base_url=args.base_url,
-            token_ref=f"env:{args.token_env}" if args.token_env else None,
-            webhook_secret_ref=",".join(f"env:{v}" for v in args.webhook_secret_env) or None,
-        )
-    except ValidationError as exc:  # the messages, not pydantic's closing "further information" line
+    if not var.replace("_", "").isalnum():
+        raise InvalidInputError(f"{what}: {var[:60]!r} is not an environment variable name")
+    value = os.environ.get(var, "").strip()
+    if not value:
+        raise InvalidInputError(f"{what}: environment variable {var} is not set or empty")
+    return Secret(value)
+
+
+def _redirect_input(args: argparse.Namespace) -> tuple[Any, Any] | None:
+    """(code, state) from --redirect-url, or --code with --state; None when neither was given."""
+    from crmindex.crm.oauth import parse_redirect
+    from crmindex.platform.secrets import Secret
+
+    if args.redirect_url:
+        return parse_redirect(args.redirect_url)
+    if args.code:
+        if not args.state:
+            raise InvalidInputError("--code needs --state (or paste the whole redirect URL: --redirect-url)")
+        return Secret(args.code), Secret(args.state)
+    return None
+
+
+def _cmd_connect(args: argparse.Namespace) -> int:
+    """Connect a CRM account: OAuth (default) or a private-app / API token (``--token-env``)."""
+    from crmindex.crm.connections import complete_oauth, connect_private_app, oauth_provider
+    from crmindex.crm.oauth import OAuthApp, begin_authorization, parse_redirect
+    from crmindex.platform.db import connect
+    from crmindex.platform.secrets import SecretBox
+
+    org = _parse_org(args.org)
+    source: str = args.source
+    expect = args.portal_id if source == "hubspot" else args.workspace_id
+    other = args.workspace_id if source == "hubspot" else args.portal_id
+    if other:
         raise InvalidInputError(
-            "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
-        ) from exc
+            f"--{'workspace' if source == 'hubspot' else 'portal'}-id is for the other CRM"
+        )
+    if expect is not None and (len(expect) > 200 or not expect.strip() or not expect.isprintable()):
+        flag = "--portal-id" if source == "hubspot" else "--workspace-id"
+        raise InvalidInputError(
+            f"{flag} must be 1 to at most 200 characters (the account id the token must have)"
+        )
+    if args.webhook_url and source != "attio":
+        raise InvalidInputError(
+            "--webhook-url registers an Attio webhook (HubSpot webhooks are set in the app)"
+        )
+    box = SecretBox.from_env()
     with connect(args.dsn) as conn:
-        save_connection(conn, connection)
+        if args.token_env:
+            if args.code or args.redirect_url or args.begin_only:
+                raise InvalidInputError("--token-env connects with a token: no OAuth options with it")
+            token = _secret_from_env(args.token_env, "--token-env")
+            webhook_secret = (
+                _secret_from_env(args.webhook_secret_env, "--webhook-secret-env")
+                if args.webhook_secret_env
+                else None
+            )
+            connection = connect_private_app(
+                conn, box, org, source, token, base_url=args.base_url, expect_account=expect,
+                webhook_secret=webhook_secret, webhook_url=args.webhook_url,
+            )  # fmt: skip
+            how = f"token from ${args.token_env}, stored encrypted"
+        else:
+            if args.webhook_secret_env:
+                raise InvalidInputError(
+                    "--webhook-secret-env is for private-app tokens: an OAuth app's webhooks are signed with its "
+                    f"client secret (CRMINDEX_{source.upper()}_CLIENT_SECRET in the receiver's environment)"
+                )
+            app = OAuthApp.from_env(source)
+            provider = oauth_provider(
+                source, app, api_base=args.base_url, oauth_base=args.oauth_base_url,
+                authorize_url=args.authorize_url,
+            )  # fmt: skip
+            answer = _redirect_input(args)
+            if answer is None:
+                redirect_uri = args.redirect_uri or app.redirect_uri
+                if not redirect_uri:
+                    raise InvalidInputError(
+                        f"--redirect-uri (or CRMINDEX_{source.upper()}_REDIRECT_URI) is required: the app's "
+                        "registered redirect URL"
+                    )
+                auth = begin_authorization(conn, box, provider, org, redirect_uri)
+                print(f"open this URL, approve the {source} install, then paste the URL you are sent to:")
+                print(auth.url, flush=True)
+                if args.begin_only:
+                    print(f"(or finish later with: crmindex connect {source} --org {org} --redirect-url URL; "
+                          f"valid until {auth.expires_at:%Y-%m-%d %H:%M:%S %Z})")  # fmt: skip
+                    return EXIT_OK
+                pasted = sys.stdin.readline()
+                if not pasted.strip():
+                    raise InvalidInputError(
+                        "no redirect URL was pasted: run again, or finish with --redirect-url"
+                    )
+                answer = parse_redirect(pasted)
+            code, state = answer
+            connection = complete_oauth(
+                conn, box, provider, code=code, state=state, expect_account=expect, expect_org=org,
+                webhook_url=args.webhook_url,
+            )  # fmt: skip
+            how = "OAuth, tokens stored encrypted"
+    what = "portal" if source == "hubspot" else "workspace"
     print(
-        f"connected {args.source} account {account} to org {connection.org_id}"
-        + (f" (token from ${args.token_env})" if args.token_env else "")
+        f"connected {source} account {_one_line(connection.account_id)} ({what}, proven by the token) "
+        f"to org {org} ({how})"
     )
     return EXIT_OK
 
@@ -128,17 +209,22 @@ def _cmd_search(args: argparse.Namespace) -> int:
         return EXIT_OK
     interp = result.interpretation
     if interp is not None:
-        print(f"interpreted as: {interp.explanation}")
+        print(f"interpreted as: {_one_line(interp.explanation)}")
     cols = ("name", "title", "company", "email", "stage", "deal", "score")
     table = [
-        (
-            h.name,
-            h.job_title or "",
-            h.company_name or "",
-            h.email or "",
-            h.lifecycle_stage or "",
-            f"{h.deal_stage} {h.deal_value:,.0f}" if h.has_active_deal and h.deal_value is not None else "",
-            f"{h.score:.3f}",
+        tuple(
+            _one_line(cell)
+            for cell in (
+                h.name,
+                h.job_title or "",
+                h.company_name or "",
+                h.email or "",
+                h.lifecycle_stage or "",
+                f"{h.deal_stage} {h.deal_value:,.0f}"
+                if h.has_active_deal and h.deal_value is not None
+                else "",
+                f"{h.score:.3f}",
+            )
         )
         for h in result.hits
     ]
@@ -148,7 +234,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)))
     print(
         f"{len(table)} result(s)"
-        + (f"; next page: --after {result.next_cursor}" if result.next_cursor else "")
+        + (f"; next page: --after {_one_line(result.next_cursor)}" if result.next_cursor else "")
     )
     return EXIT_OK
 
@@ -177,8 +263,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                 lister: Lister = HubSpotLister(client) if source == "hubspot" else AttioLister(client)
                 report = run_sync(conn, org, lister, progress=not args.quiet, restart=args.restart)
                 print(
-                    f"{source}: {report.records:,} records synced"
-                    + "".join(f", {s.step} {s.records:,}" for s in report.steps)
+                    _one_line(
+                        f"{source}: {report.records:,} records synced"
+                        + "".join(f", {s.step} {s.records:,}" for s in report.steps)
+                    )
                 )
     except psycopg.OperationalError as exc:  # e.g. the database restarted: every committed page is kept
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -217,8 +305,10 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
                         conn, org, client, custom=c.settings.get("attio_attributes") or {}
                     )
                 print(
-                    f"{c.crm_source}: repaired {sum(report.upserted.values()):,} changed records, "
-                    f"{sum(report.deleted.values()):,} deletions (window from {report.since})"
+                    _one_line(
+                        f"{c.crm_source}: repaired {sum(report.upserted.values()):,} changed records, "
+                        f"{sum(report.deleted.values()):,} deletions (window from {report.since})"
+                    )
                 )
     finally:
         clients.close()
@@ -245,12 +335,14 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         return EXIT_OK
     rec = result.record
     if rec is None:
-        print(f"{result.outcome}: {args.ref} is no longer in the CRM (soft-deleted in the index)")
+        print(_one_line(f"{result.outcome}: {args.ref} is no longer in the CRM (soft-deleted in the index)"))
         return EXIT_OK
     name = " ".join(p for p in (rec.first_name, rec.last_name) if p) or "(no name)"
     print(
-        f"{result.outcome}: {name} <{rec.email or '-'}> {rec.crm_source}:{rec.crm_record_id} "
-        f"record {rec.id}, {len(rec.properties)} properties, fetched {rec.fetched_at}"
+        _one_line(
+            f"{result.outcome}: {name} <{rec.email or '-'}> {rec.crm_source}:{rec.crm_record_id} "
+            f"record {rec.id}, {len(rec.properties)} properties, fetched {rec.fetched_at}"
+        )
     )
     return EXIT_OK
 
@@ -338,21 +430,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_demo)
     p = sub.add_parser(
         "connect",
-        help="register a CRM connection for an org (secrets by environment variable, never stored)",
-        description="Register (or update) the org's HubSpot portal or Attio workspace. Tokens and webhook "
-        "secrets are named by environment variable and read when needed; they are never stored or printed.",
+        help="connect an org's HubSpot portal or Attio workspace (OAuth, or a private-app token)",
+        description="Connect (or reconnect) the org's HubSpot portal or Attio workspace. By default through "
+        "OAuth: prints the CRM's authorize URL, then reads the URL the CRM redirects to (pasted on stdin, or "
+        "--redirect-url / --code --state); the app's client id and secret come from CRMINDEX_<CRM>_CLIENT_ID and "
+        "_CLIENT_SECRET. With --token-env, a private-app (HubSpot) or API (Attio) token is read once from that "
+        "environment variable. Either way the account id comes from the CRM (the token says which account it "
+        "belongs to), and tokens are stored encrypted with the key ring of CRMINDEX_SECRET_KEYS; never printed.",
     )
     p.add_argument("source", choices=["hubspot", "attio"])
     p.add_argument("--org", required=True, help="org uuid")
-    p.add_argument("--portal-id", help="HubSpot portal (hub) id")
-    p.add_argument("--workspace-id", help="Attio workspace id")
-    p.add_argument("--base-url", help="API base URL (default: the CRM's public API; a fake's URL in tests)")
-    p.add_argument("--token-env", help="environment variable holding the API token")
+    p.add_argument("--token-env", help="environment variable holding a private-app / API token (read once)")
     p.add_argument(
         "--webhook-secret-env",
-        action="append",
-        default=[],
-        help="environment variable holding a webhook secret (repeat during a rotation)",
+        help="with --token-env (HubSpot): environment variable holding the private app's client secret, "
+        "which signs its webhooks (read once, stored encrypted)",
+    )
+    p.add_argument("--webhook-url", help="Attio: register the workspace's webhook to this (https) URL")
+    p.add_argument("--portal-id", help="HubSpot: refuse unless the token belongs to this portal")
+    p.add_argument("--workspace-id", help="Attio: refuse unless the token belongs to this workspace")
+    p.add_argument(
+        "--redirect-uri", help="OAuth: the app's registered redirect URL (or CRMINDEX_<CRM>_REDIRECT_URI)"
+    )
+    p.add_argument("--redirect-url", help="OAuth: the URL the CRM redirected to (finishes the install)")
+    p.add_argument("--code", help="OAuth: the redirect's code (with --state)")
+    p.add_argument("--state", help="OAuth: the redirect's state (with --code)")
+    p.add_argument("--begin-only", action="store_true", help="OAuth: print the authorize URL and exit")
+    p.add_argument(
+        "--base-url",
+        help="API base URL (default: the CRM's; another one, e.g. a fake's, must be in CRMINDEX_ALLOWED_BASE_URLS)",
+    )
+    p.add_argument("--oauth-base-url", help="Attio OAuth base URL (default https://app.attio.com)")
+    p.add_argument(
+        "--authorize-url", help="HubSpot authorize page (default https://app.hubspot.com/oauth/authorize)"
     )
     p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
     p.set_defaults(handler=_cmd_connect)

@@ -24,8 +24,9 @@ import psycopg
 
 from crmindex.app import Workers
 from crmindex.crm.clients import Clients
-from crmindex.crm.connections import Connection, save_connection
+from crmindex.crm.connections import begin_oauth, complete_oauth, oauth_provider
 from crmindex.crm.http import RetryPolicy
+from crmindex.crm.oauth import OAuthApp, parse_redirect
 from crmindex.freshness.intake import WebhookReceiver
 from crmindex.freshness.sync import AttioLister, HubSpotLister, run_sync
 from crmindex.freshness.wsgi import make_wsgi_app
@@ -36,6 +37,7 @@ from crmindex.platform.limiter import PgRateLimiter
 from crmindex.platform.limits import LimitClass
 from crmindex.platform.migrate import migrate
 from crmindex.platform.pgcluster import LocalCluster
+from crmindex.platform.secrets import Secret, SecretBox, new_key_spec
 from crmindex.records.materialize import activate_by_email, record_enrichment
 from crmindex.status import org_status, render
 from crmindex.testing import FakeAttio, FakeHubSpot
@@ -44,7 +46,7 @@ from crmindex.writeback.enqueue import update_contact
 
 HUBSPOT_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
 ATTIO_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e1")
-TOKEN_ENV, SECRET_ENV = "CRMINDEX_DEMO_TOKEN", "CRMINDEX_DEMO_WEBHOOK_SECRET"
+REDIRECT_URI = "https://crmindex.example/oauth/callback"  # the demo apps' registered redirect
 PRO_LIMIT = 190  # HubSpot Professional: 190 requests per 10 s
 
 
@@ -101,12 +103,36 @@ def _one(conn: Conn, sql: str, params: tuple[object, ...] = ()) -> Any:
     return None if row is None else row[0]
 
 
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the demo's duration (the receiver and workers read them), then restore."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> int:
     started = time.perf_counter()
-    os.environ[TOKEN_ENV] = "test-token"
-    os.environ[SECRET_ENV] = secrets.token_hex(16)
+    # a throwaway key ring seals the tokens; the demo's OAuth apps (one per fake CRM) have throwaway credentials:
+    # the HubSpot app's client secret also signs its webhooks, and the receiver reads it from the environment
+    keys = new_key_spec("demo")
+    hs_app = OAuthApp("demo-hubspot-app", Secret(secrets.token_hex(16)), REDIRECT_URI)
+    at_app = OAuthApp("demo-attio-app", Secret(secrets.token_hex(16)), REDIRECT_URI)
     rng = random.Random(seed)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_environ({
+            "CRMINDEX_SECRET_KEYS": keys,
+            "CRMINDEX_HUBSPOT_CLIENT_ID": hs_app.client_id,
+            "CRMINDEX_HUBSPOT_CLIENT_SECRET": hs_app.client_secret.reveal(),
+        }))  # fmt: skip
+        box = SecretBox.from_env()
         target = stack.enter_context(_database(dsn))
         conn = stack.enter_context(connect(target))
         for m in migrate(conn):
@@ -118,18 +144,11 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
             FakeHubSpot(
                 burst_limit=PRO_LIMIT,
                 webhook_url=f"{hook_url}/webhooks/hubspot",
-                client_secret=os.environ[SECRET_ENV],
-                tokens=["test-token"],
+                client_secret=hs_app.client_secret.reveal(),
             )
         )
         hubspot.seed_from(SyntheticCRM(seed=seed, contacts=contacts))
-        attio = stack.enter_context(
-            FakeAttio(
-                webhook_url=f"{hook_url}/webhooks/attio",
-                webhook_secret=os.environ[SECRET_ENV],
-                tokens=["test-token"],
-            )
-        )
+        attio = stack.enter_context(FakeAttio())  # its webhook is registered through its API at connect
         attio.seed_from(SyntheticCRM(seed=seed + 1, contacts=max(contacts // 25, 200), source="attio"))
         print(
             f"  HubSpot at {hubspot.base_url} (Professional limits: {PRO_LIMIT} requests / 10 s), "
@@ -139,34 +158,37 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
         _say("connect")
         ensure_org(conn, HUBSPOT_ORG, "Acme Sales (HubSpot)")
         ensure_org(conn, ATTIO_ORG, "Globex (Attio)")
-        save_connection(
-            conn,
-            Connection(
-                org_id=HUBSPOT_ORG,
-                crm_source="hubspot",
-                account_id=str(hubspot.portal_id),
-                base_url=hubspot.base_url,
-                token_ref=f"env:{TOKEN_ENV}",
-                webhook_secret_ref=f"env:{SECRET_ENV}",
-            ),
-        )
-        save_connection(
-            conn,
-            Connection(
-                org_id=ATTIO_ORG,
-                crm_source="attio",
-                account_id=attio.workspace_id,
-                base_url=attio.base_url,
-                token_ref=f"env:{TOKEN_ENV}",
-                webhook_secret_ref=f"env:{SECRET_ENV}",
-            ),
-        )
+        # OAuth installs: the authorize URL, the user's approval in the CRM (the fakes' approve()), the redirect's
+        # code exchanged for tokens; each account id comes from its token; tokens are stored encrypted
+        allowed = [hubspot.base_url, attio.base_url]  # the fakes: tokens go nowhere else
+        hubspot.oauth.register_app(hs_app.client_id, hs_app.client_secret.reveal(), [REDIRECT_URI])
+        attio.oauth.register_app(at_app.client_id, at_app.client_secret.reveal(), [REDIRECT_URI])
+        # Attio wants an https webhook URL; the demo's receiver is local http
+        attio.oauth.allow_http_targets = True
+        hs_oauth = oauth_provider("hubspot", hs_app, api_base=hubspot.base_url,
+                                  authorize_url=f"{hubspot.base_url}/oauth/authorize", hosts=allowed)  # fmt: skip
+        at_oauth = oauth_provider("attio", at_app, api_base=attio.base_url, oauth_base=attio.base_url,
+                                  hosts=allowed)  # fmt: skip
+        installed = []
+        for org, fake, provider, hook in (
+            (HUBSPOT_ORG, hubspot, hs_oauth, None),
+            (ATTIO_ORG, attio, at_oauth, f"{hook_url}/webhooks/attio"),
+        ):
+            auth = begin_oauth(conn, box, provider, org, REDIRECT_URI)
+            code, state = parse_redirect(fake.oauth.approve(auth.url))  # the user clicks "Connect app"
+            installed.append(complete_oauth(conn, box, provider, code=code, state=state, webhook_url=hook))
         limiter = PgRateLimiter(target, HUBSPOT_ORG, "hubspot")
         limiter.configure(LimitClass.HUBSPOT_GENERAL, PRO_LIMIT, 10)
         limiter.close()
-        print("  org Acme Sales -> HubSpot portal, org Globex -> Attio workspace (tokens by env reference)")
+        print(
+            f"  org Acme Sales -> HubSpot portal {installed[0].account_id}, org Globex -> Attio workspace "
+            f"{installed[1].account_id} (OAuth installs; account ids from the tokens; tokens stored encrypted; "
+            "Attio webhook registered through its API)"
+        )
 
-        clients = Clients(target, retry=RetryPolicy())
+        clients = Clients(
+            target, box=box, allowed_base_urls=allowed, apps={"hubspot": hs_app}, retry=RetryPolicy()
+        )
         stack.callback(clients.close)
 
         _say("initial sync")

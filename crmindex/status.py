@@ -46,6 +46,18 @@ class OrgStatus(BaseModel):
     limiters: list[LimiterState]
 
 
+def terminal_text(value: object) -> str:
+    """``value`` as text that is safe to print on a terminal: every character that is not printable (ESC and
+    the other C0/C1 controls, CR, LF, DEL, bidirectional overrides such as U+202E, zero-width and other format
+    characters, unpaired surrogates) is shown escaped (``\\x1b``, ``\\u202e``). CRM data (names, titles, the
+    CRM's error texts) and echoed arguments can then neither clear the screen, set the window title, nor
+    reorder or hide what is shown, nor break a line in two."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape", "backslashreplace").decode()
+        for ch in str(value)
+    )
+
+
 def list_orgs(conn: Conn) -> list[uuid.UUID]:
     return [
         uuid.UUID(str(r[0])) for r in conn.execute("SELECT org_id FROM crm.org ORDER BY created_at, org_id")
@@ -66,8 +78,17 @@ def org_status(conn: Conn, org_id: uuid.UUID | str) -> OrgStatus:
             (org,),
         )
     ]
+    # an application session (crm_app) reads only what row-level security and its grants show it: not the
+    # webhook inbox nor the rate limiter's rows (sql/platform/grants.sql)
+    readable = {
+        str(r[0]): bool(r[1])
+        for r in conn.execute(
+            "SELECT t, has_table_privilege(t, 'SELECT') FROM unnest(%s::text[]) AS t",
+            ([*QUEUES, "crm.rate_limit"],),
+        )
+    }
     queues: list[QueueHealth] = []
-    for q in QUEUES:
+    for q in (q for q in QUEUES if readable[q]):
         rows = conn.execute(
             "SELECT status, jobs, oldest_age FROM crm.queue_stats(%s, %s)", (q, org)
         ).fetchall()
@@ -86,6 +107,18 @@ def org_status(conn: Conn, org_id: uuid.UUID | str) -> OrgStatus:
                 dead_letters=[{"id": int(d[0]), "last_error": d[1], "at": d[2]} for d in dead],
             )
         )
+    limiter_rows = (
+        conn.execute(
+            "SELECT crm_source, limit_class, permits, per_seconds, "
+            # tat is '-infinity' until the first reservation (configure/penalize create the row)
+            "greatest(0, extract(epoch FROM greatest(tat, now()) - clock_timestamp())), penalties, "
+            "penalized_until "
+            "FROM crm.rate_limit WHERE org_id = %s ORDER BY 1, 2",
+            (org,),
+        ).fetchall()
+        if readable["crm.rate_limit"]
+        else []
+    )
     limiters = [
         LimiterState(
             crm_source=r[0],
@@ -96,14 +129,7 @@ def org_status(conn: Conn, org_id: uuid.UUID | str) -> OrgStatus:
             penalties=r[5],
             penalized_until=r[6],
         )
-        for r in conn.execute(
-            "SELECT crm_source, limit_class, permits, per_seconds, "
-            # tat is '-infinity' until the first reservation (configure/penalize create the row)
-            "greatest(0, extract(epoch FROM greatest(tat, now()) - clock_timestamp())), penalties, "
-            "penalized_until "
-            "FROM crm.rate_limit WHERE org_id = %s ORDER BY 1, 2",
-            (org,),
-        )
+        for r in limiter_rows
     ]
     return OrgStatus(
         org_id=uuid.UUID(org),
@@ -123,7 +149,7 @@ def org_status(conn: Conn, org_id: uuid.UUID | str) -> OrgStatus:
 
 
 def render(status: OrgStatus) -> str:
-    """A readable block for the terminal."""
+    """A readable block for the terminal (CRM-provided text escaped: :func:`terminal_text`)."""
     lines = [f"org {status.org_id} {status.name}".rstrip()]
     for c in status.connections:
         lines.append(
@@ -159,4 +185,4 @@ def render(status: OrgStatus) -> str:
             f"  limit {lim.crm_source}:{lim.limit_class:<8} {lim.permits}/{lim.per_seconds:g}s, "
             f"backlog {lim.backlog_s:.1f}s, 429s seen {lim.penalties}"
         )
-    return "\n".join(lines)
+    return "\n".join(terminal_text(line) for line in lines)

@@ -2,6 +2,8 @@
 -- Current definitions, re-applied after the migrations whenever this file changes (sql/README.md).
 
 -- The brief's "247,000 contacts indexed, 3,200 active" and the rest of an org's health, as one row.
+-- An API function of crm_app (counts only, of the org it is bound to): SECURITY DEFINER, since the
+-- application role cannot read the webhook inbox it counts.
 CREATE OR REPLACE FUNCTION crm.org_stats(p_org_id uuid)
 RETURNS TABLE (
     contacts_indexed bigint, contacts_materialized bigint, contacts_deleted bigint,
@@ -9,7 +11,9 @@ RETURNS TABLE (
     writebacks_pending bigint, writebacks_dead bigint, inbox_pending bigint, inbox_dead bigint,
     last_webhook_at timestamptz, sync_state jsonb
 )
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     PERFORM crm.assert_org(p_org_id);
     RETURN QUERY SELECT

@@ -21,8 +21,15 @@ from psycopg.conninfo import make_conninfo
 
 from crmindex.platform.migrate import MIGRATIONS_DIR, migrate
 from crmindex.platform.pgcluster import LocalCluster
+from crmindex.platform.secrets import new_key_spec
 
 TEMPLATE = "crmindex_test_tmpl"
+
+# Tokens are stored sealed with the worker's key ring (a throwaway one per test session, inherited by the
+# subprocesses tests start), and sent only to the CRMs' hosts or allow-listed base URLs: the fakes listen on
+# 127.0.0.1 at ephemeral ports. Tests of the defaults (no allow-list) pass their own (tests/test_trust_secrets.py).
+os.environ.setdefault("CRMINDEX_SECRET_KEYS", "test-" + new_key_spec("k1"))
+os.environ.setdefault("CRMINDEX_ALLOWED_BASE_URLS", "http://127.0.0.1:*")
 CRON_DB = "crmindex_cron"
 
 

@@ -3,6 +3,7 @@ errors, connecting an org to a fake CRM, and comparing the index with the fake."
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,12 +13,12 @@ import psycopg
 
 from crmindex.crm.attio.mapping import attio_person_to_row
 from crmindex.crm.attio.models import AttioRecord
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.errors import AuthError, CrmError, MalformedResponseError, RateLimited, RetryableError
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.protocols import CrmWriter, WriteResult
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.testing import FakeAttio, FakeHubSpot
+from crmindex.testing.connections import connect_with_token
 from tests.test_drainer import TOKEN, TOKEN_ENV
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -91,23 +92,22 @@ def faults(*names: str) -> list[Fault]:
 
 
 def connect_fake(db: Conn, dsn: str, org: uuid.UUID, fake: Fake, per_second: int = 1000) -> None:
-    """Connect ``org`` to the fake (webhook routing by portal / workspace id, secrets by env reference)
-    and give the account's shared limiter room for tests."""
+    """Connect ``org`` to the fake (webhook routing by portal / workspace id; the token and the webhook secret of
+    ``$SECRET_ENV`` stored sealed) and give the account's shared limiter room for tests."""
     hubspot = isinstance(fake, FakeHubSpot)
     settings: dict[str, Any] = {}
     if isinstance(fake, FakeAttio):
         settings["attio_object_ids"] = {fake.object_ids[slug]: slug for slug in OBJECTS}
-    save_connection(
+    connect_with_token(
         db,
-        Connection(
-            org_id=org,
-            crm_source="hubspot" if hubspot else "attio",
-            account_id=str(fake.portal_id) if isinstance(fake, FakeHubSpot) else fake.workspace_id,
-            base_url=fake.base_url,
-            token_ref=f"env:{TOKEN_ENV}",
-            webhook_secret_ref=f"env:{SECRET_ENV}",
-            settings=settings,
-        ),
+        None,
+        org,
+        "hubspot" if hubspot else "attio",
+        os.environ.get(TOKEN_ENV) or TOKEN,
+        account_id=str(fake.portal_id) if isinstance(fake, FakeHubSpot) else fake.workspace_id,
+        base_url=fake.base_url,
+        settings=settings,
+        webhook_secret=os.environ.get(SECRET_ENV),
     )
     lim = PgRateLimiter(dsn, org, fake.source)
     try:

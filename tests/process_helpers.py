@@ -19,13 +19,13 @@ from typing import Any
 
 import psycopg
 
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.protocols import RecordFetcher
 from crmindex.freshness.hydrate import hydrate_handler
 from crmindex.freshness.webhooks import INBOX, process_inbox
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.platform.pgcluster import LocalCluster
 from crmindex.platform.queue import Queue, Worker
+from crmindex.testing.connections import connect_with_token
 from tests.test_convergence import OP_KINDS, World
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -72,19 +72,18 @@ def connect_crm(
     settings: dict[str, Any] | None = None,
     per_second: int = 1000,
 ) -> None:
-    """Register the org's CRM connection (token and webhook secret by env reference) and give the account's
-    shared limiter room (``per_second`` calls)."""
-    save_connection(
+    """Register the org's CRM connection (the token and webhook secret of ``$TOKEN_ENV`` / ``$SECRET_ENV``
+    stored sealed) and give the account's shared limiter room (``per_second`` calls)."""
+    connect_with_token(
         db,
-        Connection(
-            org_id=org,
-            crm_source=source,  # type: ignore[arg-type]
-            account_id=account,
-            base_url=base_url,
-            token_ref=f"env:{TOKEN_ENV}",
-            webhook_secret_ref=f"env:{SECRET_ENV}",
-            settings=settings or {},
-        ),
+        None,
+        org,
+        source,
+        os.environ.get(TOKEN_ENV) or TOKEN,
+        account_id=account,
+        base_url=base_url,
+        settings=settings or {},
+        webhook_secret=os.environ.get(SECRET_ENV),
     )
     lim = PgRateLimiter(dsn, org, source)
     try:

@@ -20,28 +20,27 @@ ORG = "00000000-0000-4000-8000-0000000000c5"
 def test_connect_then_status(
     db: Conn, db_dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from crmindex.testing import FakeHubSpot
+
     monkeypatch.setenv("MY_HS_TOKEN", "pat-na1-SECRET-TOKEN-VALUE")
-    code = main(
-        [
-            "connect",
-            "hubspot",
-            "--org",
-            ORG,
-            "--portal-id",
-            "4242",
-            "--token-env",
-            "MY_HS_TOKEN",
-            "--webhook-secret-env",
-            "MY_HS_SECRET",
-            "--dsn",
-            db_dsn,
-        ]
-    )
+    monkeypatch.setenv("MY_HS_SECRET", "SECRET-CLIENT-SECRET")
+    with FakeHubSpot(limits=False, portal_id=4242, tokens=["pat-na1-SECRET-TOKEN-VALUE"]) as fake:
+        common = ["--org", ORG, "--base-url", fake.base_url, "--token-env", "MY_HS_TOKEN", "--dsn", db_dsn]
+        # the token decides the account: a portal id that is not the token's is refused, nothing stored
+        assert main(["connect", "hubspot", "--portal-id", "4243", *common]) == 2
+        assert "belongs to hubspot portal 4242, not 4243" in capsys.readouterr().err
+        assert db.execute("SELECT count(*) FROM crm.connection").fetchone() == (0,)
+        code = main(
+            ["connect", "hubspot", "--portal-id", "4242", "--webhook-secret-env", "MY_HS_SECRET", *common]
+        )
     out = capsys.readouterr().out
     assert code == 0 and "connected hubspot account 4242" in out
-    assert "SECRET-TOKEN-VALUE" not in out
-    row = db.execute("SELECT account_id, token_ref, webhook_secret_ref FROM crm.connection").fetchone()
-    assert row == ("4242", "env:MY_HS_TOKEN", "env:MY_HS_SECRET")
+    assert "SECRET" not in out
+    row = db.execute("SELECT account_id, auth_kind, status FROM crm.connection").fetchone()
+    assert row == ("4242", "private_app", "active")
+    stored = db.execute("SELECT kind, ciphertext FROM crm.connection_secret ORDER BY kind").fetchall()
+    assert [k for k, _ in stored] == ["private_app_token", "webhook_secret"]
+    assert all(b"SECRET" not in bytes(ct) for _, ct in stored)  # type: ignore[arg-type]
     upsert_contacts(
         db, uuid.UUID(ORG), "hubspot", [ContactRow(crm_record_id="1"), ContactRow(crm_record_id="2")]
     )
@@ -53,11 +52,60 @@ def test_connect_then_status(
     assert doc["contacts_indexed"] == 2 and doc["org_id"] == ORG
 
 
+def test_connect_drives_the_oauth_flow(db: Conn, db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """As an operator runs it: the authorize URL is printed, the redirect URL is pasted on stdin."""
+    import os
+
+    from crmindex.testing import FakeHubSpot
+
+    redirect = "https://crm.example.com/oauth/hubspot"
+    with FakeHubSpot(limits=False, portal_id=5151) as fake:
+        client_id, client_secret = fake.oauth.register_app(redirect_uris=[redirect])
+        env = {
+            **os.environ,
+            "CRMINDEX_HUBSPOT_CLIENT_ID": client_id,
+            "CRMINDEX_HUBSPOT_CLIENT_SECRET": client_secret,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crmindex.cli", "connect", "hubspot", "--org", ORG, "--redirect-uri", redirect,
+             "--base-url", fake.base_url, "--authorize-url", f"{fake.base_url}/oauth/authorize", "--dsn", db_dsn],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stdin is not None
+        assert "open this URL" in proc.stdout.readline()
+        url = proc.stdout.readline().strip()
+        assert url.startswith(f"{fake.base_url}/oauth/authorize?client_id={client_id}")
+        pasted = fake.oauth.approve(url)  # the user approves; the browser lands on the redirect URL
+        out, err = proc.communicate(pasted + "\n", timeout=60)
+        assert proc.returncode == 0, err
+        assert "connected hubspot account 5151" in out and "OAuth" in out
+        [access] = list(fake.oauth.access)
+        [refresh] = list(fake.oauth.refresh_tokens)
+        assert access not in out + err and refresh not in out + err
+    assert db.execute("SELECT account_id, auth_kind FROM crm.connection").fetchone() == ("5151", "oauth")
+    # --begin-only prints the URL; --redirect-url finishes later (a used state cannot be replayed)
+    with FakeHubSpot(limits=False, portal_id=5151) as fake:
+        client_id, client_secret = fake.oauth.register_app(redirect_uris=[redirect])
+        flags = ["--org", ORG, "--base-url", fake.base_url, "--authorize-url", f"{fake.base_url}/oauth/authorize",
+                 "--dsn", db_dsn]  # fmt: skip
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CRMINDEX_HUBSPOT_CLIENT_ID", client_id)
+            mp.setenv("CRMINDEX_HUBSPOT_CLIENT_SECRET", client_secret)
+            mp.setenv("CRMINDEX_HUBSPOT_REDIRECT_URI", redirect)
+            assert main(["connect", "hubspot", "--begin-only", *flags]) == 0
+            url = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("http"))
+            pasted = fake.oauth.approve(url)
+            assert main(["connect", "hubspot", "--redirect-url", pasted, *flags]) == 0
+            assert "connected hubspot account 5151" in capsys.readouterr().out
+            assert main(["connect", "hubspot", "--redirect-url", pasted, *flags]) == 2
+            assert "already used" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["connect", "hubspot", "--org", "not-a-uuid", "--portal-id", "1"], "--org must be an org uuid"),
-        (["connect", "hubspot", "--org", ORG], "--portal-id is required"),
+        (["connect", "hubspot", "--org", ORG], "CRMINDEX_HUBSPOT_CLIENT_ID"),
         (["status", "--org", "xyz"], "--org must be an org uuid"),
     ],
 )
@@ -89,7 +137,7 @@ def test_console_script_help_explains_each_command() -> None:
         text=True,
         check=True,
     )
-    assert "never stored" in sub.stdout
+    assert "OAuth" in sub.stdout and "encrypted" in sub.stdout
 
 
 def test_status_of_an_org_seen_by_its_stats(

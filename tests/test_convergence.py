@@ -31,7 +31,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.hubspot.adapters import HubSpotFetcher
 from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.crm.hubspot.properties import LIFECYCLE_FROM_HUBSPOT
@@ -45,6 +44,7 @@ from crmindex.platform.local_limiter import LocalRateLimiter, Rate
 from crmindex.platform.queue import Queue, Worker
 from crmindex.testing import FakeHubSpot
 from crmindex.testing._server import Delivery
+from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -383,17 +383,9 @@ def test_index_converges_to_the_crm(
         psycopg.connect(dsn, autocommit=True) as db,
     ):
         fake.seed_from(SyntheticCRM(7, N_CONTACTS, companies=5, deals=3))
-        save_connection(
-            db,
-            Connection(
-                org_id=org,
-                crm_source="hubspot",
-                account_id=str(portal),
-                base_url=fake.base_url,
-                token_ref=f"env:{TOKEN_ENV}",
-                webhook_secret_ref=f"env:{SECRET_ENV}",
-            ),
-        )
+        connect_with_token(db, None, org, "hubspot", "test-token", account_id=str(portal),
+                           base_url=fake.base_url, webhook_secret=SECRET)  # fmt: skip
+        receiver.forget_routes()  # see the new connection at once (else within a second: intake.ROUTE_RETRY_S)
         client = HubSpotClient(fake.base_url, lambda: "test-token", FAST)
         try:
             run_sync(db, org, HubSpotLister(client), progress=False)

@@ -85,8 +85,9 @@ def test_attio_errors() -> None:
     v = error_from_response(response(400, {"status_code": 400, "type": "invalid_request_error",
                                            "code": "value_not_found", "message": "no attr"}), "attio")  # fmt: skip
     assert isinstance(v, ValidationError) and v.code == "value_not_found"
-    html = error_from_response(response(502, b"<html>bad gateway</html>"), "attio")
-    assert isinstance(html, RetryableError) and "bad gateway" in html.message
+    html = error_from_response(response(502, b"<html>upstream secret-7 down</html>"), "attio")
+    assert isinstance(html, RetryableError) and html.message == "bad gateway (a non-JSON answer of 35 bytes)"
+    assert "secret-7" not in str(html) + repr(html)  # a non-JSON answer is never quoted (issue 13)
 
 
 def test_hubspot_item_errors() -> None:

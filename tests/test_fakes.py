@@ -23,7 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmindex.testing import FakeAttio, FakeHubSpot
-from crmindex.testing.fake_hubspot import HubSpotRecord, _compile_filter, _filter_ok, iso_ms, sign_v1, sign_v3
+from crmindex.testing.hubspot.model import iso_ms
+from crmindex.testing.hubspot.search import _compile_filter, _filter_ok
+from crmindex.testing.hubspot.store import HubSpotRecord
+from crmindex.testing.hubspot.webhooks import sign_v1, sign_v3
 from crmindex.testing.synthetic import SyntheticCRM
 
 TOKEN = "test-token"
@@ -318,7 +321,7 @@ def test_500k_contacts_are_served_lazily() -> None:
         assert r.json()["results"][0]["id"] == "100000101"
         r.close()
         # near the end: the cursor of id 100499990
-        from crmindex.testing.fake_hubspot import encode_after
+        from crmindex.testing.hubspot.routes import encode_after
 
         r = _get(fake, "/crm/v3/objects/contacts", params={"limit": 100, "after": encode_after(100_499_990)})
         tail = r.json()

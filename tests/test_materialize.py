@@ -15,7 +15,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.hubspot.adapters import HubSpotFetcher
 from crmindex.crm.hubspot.client import HubSpotClient
@@ -34,6 +33,7 @@ from crmindex.records.materialize import (
     materialize_jobs_handler,
     materialize_many,
     record_enrichment,
+    request_materialization,
 )
 from crmindex.testing import FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
@@ -65,7 +65,12 @@ def fetcher(fake: FakeHubSpot) -> Iterator[HubSpotFetcher]:
 
 
 def index_org(conn: Conn, org: uuid.UUID, fake: FakeHubSpot, account: int = PORTAL) -> None:
-    save_connection(conn, Connection(org_id=org, crm_source="hubspot", account_id=str(account)))
+    # the connection row the operator path leaves (seeded as the owner: connecting is not under test here)
+    conn.execute("INSERT INTO crm.org (org_id) VALUES (%s) ON CONFLICT DO NOTHING", (org,))
+    conn.execute(
+        "INSERT INTO crm.connection (org_id, crm_source, account_id) VALUES (%s, 'hubspot', %s)",
+        (org, str(account)),
+    )
     with client_for(fake) as client:
         run_sync(conn, org, HubSpotLister(client), progress=False)
 
@@ -491,11 +496,19 @@ def test_an_app_session_of_another_org_sees_and_materializes_nothing_of_it(
             materialize_many(app, fetcher, ORG, [rid])
         with pytest.raises(OrgMismatchError), translate_errors():
             app.execute("SELECT * FROM crm.org_stats(%s)", (ORG,))
-        # its own org works through the same calls, under RLS
-        own = materialize_contact(app, fetcher, ORG_B, rid, actor="b-user")
-        assert own.outcome == "materialized" and own.record is not None and own.record.org_id == ORG_B
+        with pytest.raises(OrgMismatchError):
+            request_materialization(app, ORG, [rid])
+        # the application cannot fetch or write tier 2 itself (it holds no CRM token, and the tier-2 writers are
+        # the workers'): for its own org it asks, and a worker fetches
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            materialize_contact(app, fetcher, ORG_B, rid, actor="b-user")
+        [asked] = request_materialization(app, ORG_B, [rid], actor="b-user")
+        assert asked.crm_record_id == rid
+        handler = materialize_jobs_handler({(str(ORG_B), "hubspot"): fetcher})
+        assert Worker(db_dsn, Queue("crm.job"), handler, kind="materialize").run_once() == 1
         assert scalar(app, "SELECT count(*) FROM crm.contact_record") == 1
         assert scalar(app, "SELECT count(DISTINCT org_id) FROM crm.activation_log") == 1
+        assert scalar(app, "SELECT actor FROM crm.activation_log") == "b-user"
     assert scalar(org, "SELECT count(*) FROM crm.contact_record WHERE org_id = %s", ORG) == 2
     assert [r["outcome"] for r in log_rows(org)] == ["materialized", "local"]
 

@@ -131,7 +131,7 @@ def test_dedupe_key_coalesces_open_jobs_only(orgs: Conn) -> None:
     JOBS.complete(orgs, [job])
 
 
-def test_claim_by_org_and_app_role_sees_only_its_org(db_dsn: str, orgs: Conn) -> None:
+def test_claim_by_org_and_the_app_role_sees_only_its_org_and_claims_nothing(db_dsn: str, orgs: Conn) -> None:
     enqueue_job(orgs, A, "k")
     enqueue_job(orgs, B, "k")
     assert {j.org_id for j in JOBS.claim(orgs, "w", 10, lease_s=0.01, org_id=B)} == {B}
@@ -139,8 +139,9 @@ def test_claim_by_org_and_app_role_sees_only_its_org(db_dsn: str, orgs: Conn) ->
     with psycopg.connect(db_dsn, autocommit=True) as app:
         app.execute("SET ROLE crm_app")
         bind_org(app, A)
-        claimed = JOBS.claim(app, "app", 10)
-        assert {j.org_id for j in claimed} == {A}
+        assert {r[0] for r in app.execute("SELECT org_id FROM crm.job")} == {A}
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the queue core is the workers' (issue 13)
+            JOBS.claim(app, "app", 10)
 
 
 def test_reclaim_and_purge_maintenance(orgs: Conn) -> None:
@@ -232,3 +233,87 @@ def test_a_worker_sleeps_through_other_queues_notifications(db_dsn: str, orgs: C
         worker.stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+# ---------------------------------------------------------------------------------------------- one loop
+class _FlakyQueue(Queue):
+    """crm.job, whose first claims fail (a bug, a bad row): not a lost database."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__("crm.job")
+        self.failures = failures
+
+    def claim(self, *args: Any, **kw: Any) -> list[Job]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("a bad pass")
+        return super().claim(*args, **kw)
+
+
+def test_a_worker_survives_a_failed_pass_and_a_lost_connection(db_dsn: str, orgs: Conn) -> None:
+    """The one worker loop (queue.run_loop, also the drainer's): a failed pass is logged and tried again,
+    a killed connection is reconnected; the worker keeps handling jobs."""
+    handled: list[int] = []
+
+    def handler(conn: Conn, jobs: Sequence[Job]) -> Mapping[Job, Outcome]:
+        handled.extend(j.id for j in jobs)
+        return {j: Outcome.done() for j in jobs}
+
+    queue = _FlakyQueue(failures=2)
+    worker = Worker(db_dsn, queue, handler, poll_s=0.2, worker_id="flaky-worker")
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        first = enqueue_job(orgs, A, "k")
+        wait_for(lambda: first in handled, 10, "the job after two failed passes")
+        orgs.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND query LIKE 'LISTEN%%' AND datname = current_database()"
+        )
+        second = enqueue_job(orgs, A, "k")
+        wait_for(lambda: second in handled, 15, "the job after the connection was killed")
+    finally:
+        worker.stop.set()
+        thread.join(15)
+    assert not thread.is_alive()
+
+
+# ---------------------------------------------------------------------------------------------- drain
+def test_crmindex_drain_keeps_queued_materializations_within_the_org_budget(
+    db: Conn, db_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``crmindex drain --once`` (the workers as the CLI builds them) runs queued materializations within
+    the account's budget (class ``materialize`` of its shared limiter), as ``materialize_many`` promises."""
+    from crmindex.cli import main
+    from crmindex.index.writes import upsert_contacts
+    from crmindex.platform.limiter import PgRateLimiter
+    from crmindex.testing import FakeHubSpot
+    from crmindex.testing.synthetic import SyntheticCRM
+    from tests.test_drainer import TOKEN, TOKEN_ENV, connect
+
+    org = uuid.UUID("00000000-0000-4000-8000-0000000016b0")
+    crm = SyntheticCRM(seed=41, contacts=12)
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    with FakeHubSpot(limits=False, tokens=[TOKEN]) as fake:
+        fake.seed_from(crm)
+        monkeypatch.setenv("CRMINDEX_ALLOWED_BASE_URLS", fake.base_url)
+        connect(db, db_dsn, org, "hubspot", fake.base_url)
+        upsert_contacts(db, org, "hubspot", [c.index_row() for c in crm.contacts()])  # type: ignore[arg-type]
+        budget = PgRateLimiter(db_dsn, org, "hubspot")
+        try:
+            budget.configure("materialize", 5, 60.0)  # 5 a minute
+        finally:
+            budget.close()
+        for c in crm.contacts():
+            enqueue_job(db, org, "materialize", {"crm_record_id": c.crm_record_id, "reason": "bulk"},
+                        source="hubspot", dedupe_key=f"contact:hubspot:{c.crm_record_id}")  # fmt: skip
+        assert main(["drain", "--once", "--dsn", db_dsn]) == 0
+    done = db.execute("SELECT count(*) FROM crm.contact_record WHERE org_id = %s", (org,)).fetchone()
+    assert done == (5,)  # the budget's window, not all 12
+    waiting = db.execute(
+        "SELECT status, attempts, last_error FROM crm.job WHERE org_id = %s AND kind = 'materialize' "
+        "AND status <> 'completed'",
+        (org,),
+    ).fetchall()
+    assert len(waiting) == 7
+    assert set(waiting) == {("pending", 0, "materialization budget: waiting for a permit")}

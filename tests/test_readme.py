@@ -44,6 +44,9 @@ def test_the_tour_runs_as_written(db_dsn: str, tmp_path: Path) -> None:
             line = line.replace("8765", str(port)).replace(".venv/bin/", "")
             if line.startswith("export "):
                 key, _, value = line.removeprefix("export ").partition("=")
+                if value.startswith("$(") and value.endswith(")"):  # command substitution, as the shell does
+                    value = subprocess.run(shlex.split(value[2:-1]), env=env, capture_output=True, text=True,
+                                           check=True, timeout=60).stdout.strip()  # fmt: skip
                 env[key] = db_dsn if key == "DATABASE_URL" else value
                 continue
             if line.endswith("&"):

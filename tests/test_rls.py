@@ -1,4 +1,6 @@
-"""Row-level security: an application session bound to org A never reads or changes org B's rows."""
+"""Row-level security: an application session bound to org A reads only org A's rows, and changes rows only
+through the API functions (which refuse org B). The whole grant matrix: tests/test_grants.py; the attacks of
+issue 13: tests/test_trust_app_role.py."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from crmindex.index.writes import (
     upsert_deals,
 )
 from crmindex.platform.db import bind_org
+from crmindex.writeback.enqueue import update_contact
 
 Conn = psycopg.Connection[tuple[object, ...]]
 A = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
@@ -70,11 +73,15 @@ def test_app_reads_only_its_org(app: Conn, table: str) -> None:
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_app_cannot_update_or_delete_other_org(app: Conn, two_orgs: Conn, table: str) -> None:
-    assert app.execute(f"UPDATE {table} SET org_id = org_id WHERE org_id = %s", (B,)).rowcount == 0
-    assert app.execute(f"DELETE FROM {table} WHERE org_id = %s", (B,)).rowcount == 0
-    row = two_orgs.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", (B,)).fetchone()
-    assert row is not None and int(str(row[0])) >= 1
+def test_app_cannot_update_or_delete_any_org(app: Conn, two_orgs: Conn, table: str) -> None:
+    for org in (A, B):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(f"UPDATE {table} SET org_id = org_id WHERE org_id = %s", (org,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(f"DELETE FROM {table} WHERE org_id = %s", (org,))
+    for org in (A, B):
+        row = two_orgs.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", (org,)).fetchone()
+        assert row is not None and int(str(row[0])) >= 1
 
 
 def test_app_cannot_insert_or_move_rows_into_other_org(app: Conn) -> None:
@@ -87,21 +94,26 @@ def test_app_cannot_insert_or_move_rows_into_other_org(app: Conn) -> None:
         app.execute("UPDATE crm.contact_index SET org_id = %s", (B,))
 
 
-def test_app_cannot_write_other_org_through_functions(app: Conn, two_orgs: Conn) -> None:
+def test_app_cannot_write_any_org_through_worker_functions(app: Conn, two_orgs: Conn) -> None:
+    """The index writers are the workers' (sync, webhooks): the application may not call them, for any org."""
+    for org in (A, B):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            upsert_contacts(app, org, "hubspot", [ContactRow(crm_record_id="1", first_name="hijack")])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            upsert_deals(app, org, "hubspot", [DealRow(crm_record_id="d1", stage="closedwon")])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("SELECT crm.refresh_contact_deals(%s, 'hubspot', ARRAY['1'])", (org,))
     with pytest.raises(OrgMismatchError):
-        upsert_contacts(app, B, "hubspot", [ContactRow(crm_record_id="1", first_name="hijack")])
-    with pytest.raises(OrgMismatchError):
-        upsert_deals(app, B, "hubspot", [DealRow(crm_record_id="d1", stage="closedwon")])
-    # functions run as the caller: recomputing another org's summaries touches nothing
-    row = app.execute("SELECT crm.refresh_contact_deals(%s, 'hubspot', ARRAY['1'])", (B,)).fetchone()
-    assert row == (0,)
-    name = two_orgs.execute("SELECT first_name FROM crm.contact_index WHERE org_id = %s", (B,)).fetchone()
-    assert name == (f"P{B}",)
+        update_contact(app, B, "1", {"first_name": "hijack"})
+    names = two_orgs.execute("SELECT first_name FROM crm.contact_index ORDER BY org_id").fetchall()
+    assert names == [(f"P{A}",), (f"P{B}",)]
 
 
-def test_app_writes_its_own_org_through_functions(app: Conn) -> None:
-    res = upsert_contacts(app, A, "hubspot", [ContactRow(crm_record_id="2", first_name="Mine")])
-    assert res.inserted == 1
+def test_app_changes_its_own_org_through_the_api(app: Conn, two_orgs: Conn) -> None:
+    queued = update_contact(app, A, "x@y.com", {"first_name": "Mine"})
+    assert queued.crm_record_id == "1" and queued.payload == {"firstname": "Mine"}
+    names = two_orgs.execute("SELECT org_id, first_name FROM crm.contact_index ORDER BY org_id").fetchall()
+    assert names == [(A, "Mine"), (B, f"P{B}")]
 
 
 def test_unbound_app_session_sees_nothing(db_dsn: str, two_orgs: Conn) -> None:

@@ -1,7 +1,8 @@
 """Secrets never reach logs, output, errors, reprs or the database.
 
-A HubSpot and an Attio connection are configured with distinctive tokens and webhook secrets (environment
-variables, as ``crmindex connect`` names them). Then, with logging at DEBUG captured: the CLI connects, syncs,
+A HubSpot and an Attio connection are configured with distinctive tokens and webhook secrets (read once from
+environment variables by ``crmindex connect``, stored sealed), and a HubSpot OAuth install issues marked access and
+refresh tokens that get refreshed. Then, with logging at DEBUG captured: the CLI connects, syncs,
 searches, materializes and reports status (in process and as subprocesses); webhooks are received with good and
 forged signatures; write-backs drain through injected CRM errors (401, 429, 5xx) and a wrong token; the
 processor and hydration run. Every captured text is scanned for the secrets and their encodings."""
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import traceback
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -24,11 +26,20 @@ import pytest
 from crmindex.app import Workers
 from crmindex.cli import main
 from crmindex.crm.clients import Clients
-from crmindex.crm.connections import get_connection
+from crmindex.crm.connections import (
+    begin_oauth,
+    complete_oauth,
+    get_connection,
+    oauth_provider,
+    route_webhook,
+    stored_secrets,
+)
 from crmindex.crm.http import RetryPolicy
+from crmindex.crm.oauth import OAuthApp, parse_redirect
+from crmindex.crm.tokens import TokenStore
 from crmindex.freshness.intake import WebhookReceiver
 from crmindex.freshness.signatures import attio_signature, hubspot_v1, hubspot_v3
-from crmindex.platform.secrets import env_resolver, resolve_all
+from crmindex.platform.secrets import Secret, SecretBox
 from crmindex.records.materialize import materialize_contact
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
@@ -110,6 +121,40 @@ def _fast_forward(db: Conn) -> None:
         db.execute(f"UPDATE {table} SET next_retry_at = now() WHERE status = 'failed'")
 
 
+OAUTH_ORG = "00000000-0000-4000-8000-0000000005ee"
+
+
+def _oauth_install_and_refresh(
+    ev: Evidence, db: Conn, db_dsn: str, box: SecretBox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A HubSpot OAuth install whose tokens carry the mark, a refresh, then a refused refresh (broken)."""
+    with FakeHubSpot(limits=False, portal_id=90_551) as fake:
+        fake.oauth._new_token = lambda prefix: f"{prefix}-{MARK}-{uuid.uuid4().hex}"  # type: ignore[method-assign]
+        cid, secret = fake.oauth.register_app(
+            "cid-not-secret", f"{MARK}-client-secret", ["https://x.example/cb"]
+        )
+        app = OAuthApp(cid, Secret(secret))
+        provider = oauth_provider("hubspot", app, api_base=fake.base_url,
+                                  authorize_url=f"{fake.base_url}/oauth/authorize")  # fmt: skip
+        auth = begin_oauth(db, box, provider, OAUTH_ORG, "https://x.example/cb")
+        ev.add("authorization repr", auth)
+        code, state = parse_redirect(fake.oauth.approve(auth.url))
+        ev.add("code repr", (code, state))
+        ev.add("oauth connection", ev.call("complete oauth", complete_oauth, db, box, provider, code=code,
+                                           state=state))  # fmt: skip
+        ev.call("replayed state", complete_oauth, db, box, provider, code=code, state=state)
+        store = TokenStore(db_dsn, box, apps={"hubspot": app}, refresh_margin_s=10_000)
+        ev.add("store repr", store)
+        ev.call("refresh", store.token, OAUTH_ORG, "hubspot")
+        fake.oauth.revoke_refresh_token()
+        store.invalidate()
+        ev.call("refused refresh", store.token, OAUTH_ORG, "hubspot")
+        ev.add("broken connection", get_connection(db, OAUTH_ORG, "hubspot"))
+        assert fake.oauth.refresh_calls == 2
+        for t in [*fake.oauth.access, *fake.oauth.refresh_tokens, *fake.oauth.revoked_refresh]:
+            assert MARK in t  # so the scan below would see any of them
+
+
 def test_no_secret_in_logs_output_errors_reprs_or_the_database(
     db: Conn,
     db_dsn: str,
@@ -137,7 +182,14 @@ def test_no_secret_in_logs_output_errors_reprs_or_the_database(
         assert _cli(ev, capsys, "status", "--dsn", db_dsn) == 0
         assert _cli(ev, capsys, "status", "--json", "--dsn", db_dsn) == 0
         ev.add("connection repr", get_connection(db, ORG, "hubspot"))
-        ev.add("secrets repr", resolve_all("env:FZS_HS_TOKEN,env:FZS_HS_WHSEC", env_resolver))
+        box = SecretBox.from_env()
+        ev.add("secrets repr", stored_secrets(db, box, ORG, "hubspot"))
+        ev.add("route repr", route_webhook(db, box, "hubspot", str(hs.portal_id)))
+        # a token the CRM refuses, at connect time: an error that names no token
+        monkeypatch.setenv("FZS_WRONG", WRONG_TOKEN)
+        assert _cli(ev, capsys, "connect", "hubspot", "--base-url", hs.base_url, "--token-env", "FZS_WRONG",
+                    "--org", "00000000-0000-4000-8000-0000000005ed", "--dsn", db_dsn) == 1  # fmt: skip
+        _oauth_install_and_refresh(ev, db, db_dsn, box, caplog)
 
         # webhooks: accepted, and rejected for every signature failure
         receiver = WebhookReceiver(db_dsn)
@@ -198,7 +250,7 @@ def test_no_secret_in_logs_output_errors_reprs_or_the_database(
                 assert result is not None
         finally:
             clients.close()
-        monkeypatch.setenv("FZS_HS_TOKEN", WRONG_TOKEN)  # the CRM answers 401 to every call
+        hs.revoke_token(SECRETS["FZS_HS_TOKEN"])  # the CRM answers 401 to every call
         wrong = Clients(db_dsn, retry=RetryPolicy.fast())
         try:
             ev.call("materialize wrong token", materialize_contact, db, wrong.fetcher(ORG, "hubspot"), ORG,
@@ -211,7 +263,7 @@ def test_no_secret_in_logs_output_errors_reprs_or_the_database(
             0,
             1,
         )  # 1 when it calls the CRM
-        monkeypatch.setenv("FZS_HS_TOKEN", SECRETS["FZS_HS_TOKEN"])
+        hs.add_token(SECRETS["FZS_HS_TOKEN"])
         assert _cli(ev, capsys, "materialize", emails["attio"], *common) == 0
         assert _cli(ev, capsys, "drain", "--once", "--dsn", db_dsn) == 0
         assert _cli(ev, capsys, "status", "--org", ORG, "--dsn", db_dsn) == 0

@@ -15,13 +15,14 @@ import psycopg
 import pytest
 
 from crmindex.crm.attio.client import AttioClient
-from crmindex.crm.connections import Connection, get_connection, save_connection
+from crmindex.crm.connections import get_connection
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.freshness.reconcile import reconcile_attio, reconcile_hubspot
 from crmindex.freshness.sync import AttioLister, HubSpotLister, SyncError, run_sync
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.testing import FakeAttio, FakeHubSpot
+from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -54,7 +55,7 @@ def counts(db: Conn, table: str = "crm.contact_index", source: str = "hubspot") 
 
 @pytest.fixture
 def org(db: Conn) -> Conn:
-    save_connection(db, Connection(org_id=ORG, crm_source="hubspot", account_id="62515"))
+    connect_with_token(db, None, ORG, "hubspot", None, account_id="62515")
     return db
 
 
@@ -170,7 +171,7 @@ def test_malformed_page_stops_with_a_clear_error_then_resumes(
 
 
 def test_attio_sync_ends_on_a_short_page(db: Conn, db_dsn: str) -> None:
-    save_connection(db, Connection(org_id=ORG, crm_source="attio", account_id="ws-1"))
+    connect_with_token(db, None, ORG, "attio", None, account_id="ws-1")
     with FakeAttio(limits=False) as fake:
         fake.seed_from(SyntheticCRM(seed=13, contacts=1200, source="attio"))
         client = AttioClient(fake.base_url, lambda: TOKEN, None)
@@ -216,7 +217,7 @@ def test_reconcile_repairs_changes_missed_during_downtime(
 
 
 def test_reconcile_walks_past_the_10000_search_cap(db: Conn, db_dsn: str) -> None:
-    save_connection(db, Connection(org_id=ORG, crm_source="hubspot", account_id="62515"))
+    connect_with_token(db, None, ORG, "hubspot", None, account_id="62515")
     with FakeHubSpot(limits=False) as fake:
         fake.seed_from(SyntheticCRM(seed=14, contacts=10_400, companies=10, deals=0))
         store = fake.store("contacts")

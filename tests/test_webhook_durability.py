@@ -19,7 +19,6 @@ import psycopg
 import pytest
 import requests
 
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.crm.hubspot.adapters import HubSpotFetcher
 from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.freshness.hydrate import hydrate_handler
@@ -30,6 +29,7 @@ from crmindex.platform.local_limiter import LocalRateLimiter, Rate
 from crmindex.platform.queue import Queue, Worker
 from crmindex.testing import FakeHubSpot
 from crmindex.testing._server import Delivery
+from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -99,17 +99,8 @@ def setup(db: Conn, db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
         limits=False, webhook_url=URL, client_secret=SECRET, emit="collect", portal_id=PORTAL
     ) as fake:
         fake.seed_from(SyntheticCRM(11, 40, companies=5, deals=3))
-        save_connection(
-            db,
-            Connection(
-                org_id=ORG,
-                crm_source="hubspot",
-                account_id=str(PORTAL),
-                base_url=fake.base_url,
-                token_ref="env:DURABILITY_HS_TOKEN",
-                webhook_secret_ref="env:DURABILITY_HS_SECRET",
-            ),
-        )
+        connect_with_token(db, None, ORG, "hubspot", "test-token", account_id=str(PORTAL),
+                           base_url=fake.base_url, webhook_secret=SECRET)  # fmt: skip
         client = HubSpotClient(fake.base_url, lambda: "test-token", limiter)
         try:
             run_sync(db, ORG, HubSpotLister(client), progress=False)

@@ -11,7 +11,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.crm.connections import Connection, save_connection
 from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.freshness.webhooks import INBOX, process_inbox
 from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
@@ -49,6 +48,14 @@ def org(db: Conn) -> Conn:
         [ContactRow(crm_record_id="p-1", first_name="Zoe", last_name="Ng", crm_updated_at=T0)],
     )
     return db
+
+
+def connect_hubspot(db: Conn, account: str) -> None:
+    """The connection row the operator path leaves (seeded as the owner: connecting is not under test here)."""
+    db.execute(
+        "INSERT INTO crm.connection (org_id, crm_source, account_id) VALUES (%s, 'hubspot', %s)",
+        (ORG, account),
+    )
 
 
 def jobs(db: Conn) -> list[tuple[Any, ...]]:
@@ -133,7 +140,7 @@ def _deliver(db: Conn, prop: str, value: str, at: datetime) -> None:
 
 
 def test_newer_crm_change_drops_the_field_but_our_echo_does_not(org: Conn, db_dsn: str) -> None:
-    save_connection(org, Connection(org_id=ORG, crm_source="hubspot", account_id="5"))
+    connect_hubspot(org, "5")
     update_contact(org, ORG, "101", {"job_title": "VP Sales", "lifecycle_stage": "sql"})
     later = datetime.now(UTC) + timedelta(seconds=5)
     _deliver(org, "jobtitle", "VP Sales", later)  # the echo of our own value: keep the field
@@ -197,3 +204,47 @@ def test_a_crm_snapshot_read_before_the_write_lands_does_not_undo_the_local_edit
     row = org.execute("SELECT phone FROM crm.contact_index WHERE org_id = %s AND crm_record_id = '101'",
                       (ORG,)).fetchone()  # fmt: skip
     assert row == ("+1 555 0199",)
+
+
+def test_every_writable_column_maps_to_the_property_the_reads_map_back(org: Conn) -> None:
+    """The write mapping lives in SQL (crm.writeback_contact_payload); the read mapping in
+    crmindex/crm/hubspot/properties.py. Each writable column must go out as the property that comes back as it."""
+    from crmindex.crm.hubspot.properties import PROPERTY_COLUMNS
+
+    columns = org.execute("SELECT crm.writeback_contact_columns()").fetchone()
+    assert columns is not None
+    fields = {
+        c: "x@y.io" if c == "email" else "MQL" if c == "lifecycle_stage" else f"v {c}" for c in columns[0]
+    }
+    q = update_contact(org, ORG, "101", fields)
+    reads = {prop: col for prop, (col, _) in PROPERTY_COLUMNS["contacts"].items()}
+    assert {reads[p] for p in q.payload} == set(columns[0])
+    assert q.payload["lifecyclestage"] == "marketingqualifiedlead" and q.payload["email"] == "x@y.io"
+    # clearing a field sends '' (HubSpot clears a property given an empty string)
+    assert update_contact(org, ORG, "101", {"phone": None, "job_title": "  "}).payload["phone"] == ""
+
+
+def test_attio_values_and_custom_attributes(org: Conn) -> None:
+    org.execute(
+        "INSERT INTO crm.connection (org_id, crm_source, account_id, settings) VALUES (%s, 'attio', 'ws', %s)",
+        (ORG, json.dumps({"attio_attributes": {"lifecycle_stage": "stage", "company_name": "employer"}})),
+    )
+    q = update_contact(
+        org,
+        ORG,
+        "p-1",
+        {"first_name": "Zo", "email": "Z@X.io", "phone": "+1", "job_title": "CTO", "lifecycle_stage": "lead",
+         "company_name": "Acme"},
+    )  # fmt: skip
+    assert q.payload == {
+        "name": [{"first_name": "Zo", "last_name": "Ng", "full_name": "Zo Ng"}],
+        "email_addresses": ["z@x.io"],
+        "phone_numbers": [{"original_phone_number": "+1"}],
+        "job_title": "CTO",
+        "stage": "lead",
+        "employer": "Acme",
+    }
+    cleared = update_contact(org, ORG, "p-1", {"email": None, "phone": None, "job_title": None})
+    assert cleared.payload == {"email_addresses": [], "phone_numbers": [], "job_title": None}
+    with pytest.raises(InvalidInputError, match=r"lead_status.*attio_attributes"):
+        update_contact(org, ORG, "p-1", {"lead_status": "OPEN"})

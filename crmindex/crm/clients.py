@@ -1,36 +1,63 @@
-"""Clients for connected orgs: each built from the org's stored connection (base URL, token reference) with
-the account's shared Postgres rate limiter; cached per (org, CRM) for a worker's lifetime."""
+"""Clients for connected orgs: each built from the org's stored connection (base URL, sealed token) with the
+account's shared Postgres rate limiter; cached per (org, CRM) for a worker's lifetime.
+
+Tokens come from the :class:`~crmindex.crm.tokens.TokenStore` (unsealed with the process's key ring, refreshed
+once for all workers). A token is sent only where the :class:`~crmindex.crm.hosts.HostPolicy` allows: the CRM's
+real API host, or a base URL on the operator's allow-list (``CRMINDEX_ALLOWED_BASE_URLS`` or
+``allowed_base_urls=``). Anything else raises :class:`~crmindex.crm.hosts.HostNotAllowedError` before any request
+is made (workers hold the connection's jobs and flag it).
+"""
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import psycopg
 
 from crmindex.crm.attio.adapters import AttioFetcher, AttioWriter
-from crmindex.crm.connections import Connection, get_connection
+from crmindex.crm.connections import Connection, flag_auth_failure, get_connection
+from crmindex.crm.hosts import DEFAULT_API_BASE, HostNotAllowedError, HostPolicy
 from crmindex.crm.hubspot.adapters import HubSpotFetcher, HubSpotWriter
 from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.crm.oauth import OAuthApp
 from crmindex.crm.protocols import CrmWriter, RecordFetcher
+from crmindex.crm.tokens import TokenStore
 from crmindex.errors import NotFoundError
 from crmindex.platform.limiter import PgRateLimiter
-from crmindex.platform.secrets import SecretResolver, env_resolver, token_provider
+from crmindex.platform.secrets import SecretBox
 
-DEFAULT_BASE_URLS = {"hubspot": "https://api.hubapi.com", "attio": "https://api.attio.com"}
+DEFAULT_BASE_URLS = DEFAULT_API_BASE
 
 
 class Clients:
-    """Builds and caches the CRM clients of every connected org (thread-safe)."""
+    """Builds and caches the CRM clients of every connected org (thread-safe).
 
-    def __init__(self, dsn: str, *, resolver: SecretResolver = env_resolver, retry: Any = None) -> None:
+    ``box``: the key ring (default: ``CRMINDEX_SECRET_KEYS``, read on first use); ``allowed_base_urls``: base URLs
+    other than the CRMs' own where tokens may go (default: ``CRMINDEX_ALLOWED_BASE_URLS``; ``()``: none);
+    ``apps``: OAuth apps per CRM for refreshing (default: ``CRMINDEX_<CRM>_CLIENT_ID`` / ``_CLIENT_SECRET``).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        box: SecretBox | None = None,
+        tokens: TokenStore | None = None,
+        allowed_base_urls: HostPolicy | Iterable[str] | None = None,
+        apps: Mapping[str, OAuthApp] | None = None,
+        retry: Any = None,
+    ) -> None:
         self.dsn = dsn
-        self.resolver = resolver
         self.retry = retry
+        self.hosts = HostPolicy.resolve(allowed_base_urls)
+        self.tokens = tokens or TokenStore(dsn, box, hosts=self.hosts, apps=apps)
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], Any] = {}
         self._limiters: list[PgRateLimiter] = []
+        self._flagged: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"Clients(orgs={len(self._clients)})"
@@ -39,17 +66,40 @@ class Clients:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             return get_connection(conn, org_id, source)
 
+    def _guarded(self, org_id: str, source: str, base_url: str) -> Callable[[], str]:
+        """The token provider of a client for ``base_url``: checks the host before every token leaves."""
+        provide = self.tokens.provider(org_id, source)
+
+        def token() -> str:
+            try:
+                self.hosts.check(source, base_url)
+            except HostNotAllowedError as exc:
+                self._flag(org_id, source, str(exc))
+                raise
+            return provide()
+
+        return token
+
+    def _flag(self, org_id: str, source: str, error: str) -> None:
+        key = (org_id, source)
+        if key in self._flagged:
+            return
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                flag_auth_failure(conn, org_id, source, error)
+            self._flagged.add(key)
+        except psycopg.Error:
+            pass  # the caller's AuthError path flags it too
+
     def client(self, org_id: uuid.UUID | str, source: str) -> Any:
         key = (str(org_id), source)
         with self._lock:
             if key in self._clients:
                 return self._clients[key]
         conn_info = self.connection(str(org_id), source)
-        if not conn_info.token_ref:
-            raise NotFoundError(f"the {source} connection of org {org_id} has no token reference")
+        base_url = conn_info.base_url or DEFAULT_API_BASE[source]
+        provider = self._guarded(str(org_id), source, base_url)
         limiter = PgRateLimiter(self.dsn, str(org_id), source)
-        base_url = conn_info.base_url or DEFAULT_BASE_URLS[source]
-        provider = token_provider(conn_info.token_ref, self.resolver)
         client: Any
         if source == "hubspot":
             client = HubSpotClient(base_url, provider, limiter, conn_info.account_id, retry=self.retry)

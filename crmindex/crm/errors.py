@@ -11,12 +11,22 @@ that could carry credentials).
 * :class:`NotRetryableError` and its :class:`ValidationError` — 4xx the caller must fix.
 * :class:`AuthError` — 401/403; :class:`NotFoundError` — 404.
 * :class:`MalformedResponseError` — a body that is not the JSON the endpoint returns.
+* :class:`LeaseWouldExpire` — a wait for the account's rate limit would outlast the caller's deadline (a
+  drainer's lease): nothing was sent.
+
+What an error says is stored where a tenant can read it (a queue row's ``last_error``, the connection's
+``auth_error``, ``crmindex status``), and a ``base_url`` may point anywhere the operator allowed. So ``str()`` and
+``repr()`` hold only our own wording, the HTTP status, the CRM's category / code and correlation id (kept only
+when they are plain identifiers) and the request's method and path: never the answer's text. A non-JSON body is
+never kept at all; the CRM's JSON ``message`` stays on ``.message`` for callers that need it (and is flagged
+``message_from_crm``), never in ``str()``.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,10 +37,32 @@ from crmindex.errors import CrmIndexError
 RETRYABLE_STATUSES = frozenset({408, 423, 477, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,79}")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9.+\-]{1,40}/[A-Za-z0-9.+\-]{1,60}")
+
+
+def identifier(value: object) -> str | None:
+    """A category, code, limit name or correlation id from a CRM's answer, kept only when it is a plain
+    identifier: an answer cannot smuggle its text into an error message this way."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if _IDENTIFIER.fullmatch(text) else None
+
+
+def status_phrase(status: int) -> str:
+    """The standard reason phrase of an HTTP status (never the server's own, which it may fill with anything)."""
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return f"HTTP {status}"
+
+
 class CrmError(CrmIndexError):
     """A CRM API call failed."""
 
     retryable: bool = False
+    summary = "the CRM call failed"  # what str() says when the message is the CRM's own
 
     def __init__(
         self,
@@ -44,27 +76,34 @@ class CrmError(CrmIndexError):
         details: Mapping[str, Any] | None = None,
         correlation_id: str | None = None,
         retryable: bool | None = None,
+        message_from_crm: bool = False,
     ) -> None:
         self.message = message
+        self.message_from_crm = message_from_crm
         self.source = source
         self.status = status
         self.endpoint = endpoint
-        self.category = category
-        self.code = code
+        self.category = identifier(category)
+        self.code = identifier(code)
         self.details: dict[str, Any] = dict(details or {})
-        self.correlation_id = correlation_id
+        self.correlation_id = identifier(correlation_id)
         if retryable is not None:
             self.retryable = retryable
         super().__init__(self._text())
 
     def _text(self) -> str:
+        """Status, category / code, our wording, the request's method and path, the correlation id."""
         head = f"{self.source}"
         if self.status is not None:
             head += f" {self.status}"
         if self.category or self.code:
             head += f" {self.category or self.code}"
+        if self.category and self.code and self.code != self.category:
+            head += f"/{self.code}"
+        what = self.summary if self.message_from_crm else self.message
         where = f" ({self.endpoint})" if self.endpoint else ""
-        return f"{head}: {self.message}{where}"
+        corr = f" [correlation id {self.correlation_id}]" if self.correlation_id else ""
+        return f"{head}: {what}{where}{corr}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._text()!r})"
@@ -74,6 +113,7 @@ class RateLimited(CrmError):
     """429: the account is over a limit; nothing was processed, retry after ``wait_seconds``."""
 
     retryable = True
+    summary = "rate limited"
 
     def __init__(
         self, wait_seconds: float, limit_name: str, message: str = "rate limited", **kw: Any
@@ -84,39 +124,75 @@ class RateLimited(CrmError):
         kw.setdefault("source", "crm")
         super().__init__(message, **kw)
 
+    @property
+    def limit_name(self) -> str:
+        """The limit hit (``TEN_SECONDLY_ROLLING``, ``DAILY``, ``rate_limit_exceeded`` ...; ``unknown``)."""
+        return self._limit_name
+
+    @limit_name.setter
+    def limit_name(self, value: str) -> None:
+        self._limit_name = identifier(value) or "unknown"
+
+
+class LeaseWouldExpire(RateLimited):
+    """Waiting ``wait_seconds`` for the account's rate limit (the shared limiter, or a 429's wait) would end
+    after the caller's deadline (:func:`crmindex.crm.http.send_deadline`: a drainer's lease). Nothing was sent
+    (or the 429'd call was not processed); the job goes back in line without spending an attempt."""
+
+    def __init__(self, wait_seconds: float, limit_name: str = "limiter", **kw: Any) -> None:
+        kw.setdefault("status", None)
+        super().__init__(
+            wait_seconds,
+            limit_name,
+            f"waiting {float(wait_seconds):.2f} s for the rate limit ({identifier(limit_name) or 'unknown'}) "
+            "would outlast the lease: not sent",
+            **kw,
+        )
+
 
 class RetryableError(CrmError):
     """A transient failure: 5xx, timeout, connection error, Attio ``concurrent_write_conflict``."""
 
     retryable = True
+    summary = "temporary failure"
 
 
 class NotRetryableError(CrmError):
     """A 4xx the caller has to fix (retrying the same request cannot succeed)."""
 
     retryable = False
+    summary = "the CRM refused the request"
 
 
 class ValidationError(NotRetryableError):
     """The CRM rejected the input (400/409/414/422...); ``category``/``code`` and ``details`` say why."""
 
+    summary = "the CRM rejected the input"
+
 
 class SearchLimitExceeded(ValidationError):
     """HubSpot search: paging beyond the 10,000-result cap of one query (restart with ``hs_object_id GT``)."""
+
+    summary = "search paging beyond the CRM's result cap"
 
 
 class AuthError(NotRetryableError):
     """401/403: the token is missing, expired, revoked or lacks a scope."""
 
+    summary = "the CRM refused the token"
+
 
 class NotFoundError(NotRetryableError, LookupError):
     """404: the record (or endpoint) does not exist."""
+
+    summary = "not found"
 
 
 class MalformedResponseError(CrmError):
     """The CRM answered with a body that is not the JSON the endpoint returns (retrying may help)."""
 
     retryable = True
+    summary = "unexpected answer"
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -124,11 +200,6 @@ def _json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def endpoint_of(response: requests.Response) -> str:
@@ -152,9 +223,14 @@ def error_from_response(
     endpoint = endpoint_of(response)
     body = _json_or_none(response)
     info: dict[str, Any] = body if isinstance(body, dict) else {}
-    message = str(info.get("message") or "") or (
-        _short(response.text) if response.text and body is None else response.reason or f"HTTP {status}"
-    )
+    crm_message = info.get("message")
+    if crm_message:  # the CRM's own words: on .message for callers, never in str() (see the module docstring)
+        message, from_crm = str(crm_message), True
+    elif body is None and response.content:  # not JSON: an HTML error page, a proxy, a service that is no CRM
+        message = f"{status_phrase(status)} (a non-JSON answer of {len(response.content)} bytes)"
+        from_crm = False
+    else:
+        message, from_crm = status_phrase(status), False
     category = info.get("category") or info.get("type") or info.get("errorType")
     code = info.get("code") or info.get("subCategory")
     details: dict[str, Any] = {
@@ -170,6 +246,7 @@ def error_from_response(
         "code": None if code is None else str(code),
         "details": details,
         "correlation_id": None if info.get("correlationId") is None else str(info.get("correlationId")),
+        "message_from_crm": from_crm,
     }
     if status == 429:
         limit_name = str(info.get("policyName") or info.get("code") or "unknown")
@@ -213,6 +290,7 @@ def hubspot_item_error(item: Mapping[str, Any], *, endpoint: str | None = None) 
         "category": category or None,
         "code": None if item.get("subCategory") is None else str(item.get("subCategory")),
         "details": {k: item[k] for k in ("context", "errors", "id") if k in item},
+        "message_from_crm": item.get("message") is not None,
     }
     if category == "OBJECT_NOT_FOUND" or status == 404:
         return NotFoundError(message, **kw)
@@ -224,8 +302,19 @@ def hubspot_item_error(item: Mapping[str, Any], *, endpoint: str | None = None) 
 
 
 def describe_body(body: Any) -> str:
-    """A short, printable description of an unexpected body (for MalformedResponseError messages)."""
-    try:
-        return _short(json.dumps(body), 120)
-    except (TypeError, ValueError):
-        return type(body).__name__
+    """The shape of an unexpected body, never its content (for MalformedResponseError messages)."""
+    if isinstance(body, dict):
+        return f"a JSON object of {len(body)} keys"
+    if isinstance(body, list):
+        return f"a JSON array of {len(body)} items"
+    if body is None:
+        return "null"
+    return {str: "a JSON string", bool: "a JSON boolean", int: "a JSON number", float: "a JSON number"}.get(
+        type(body), type(body).__name__
+    )
+
+
+def media_type(value: str | None) -> str:
+    """A Content-Type header's media type when it is a plain one (``text/html``), else ``?``."""
+    kind = (value or "").split(";", 1)[0].strip()
+    return kind if _MEDIA_TYPE.fullmatch(kind) else "?"

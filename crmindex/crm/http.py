@@ -12,6 +12,10 @@ Every call:
 4. retries retryable errors (5xx, timeouts, connection errors, malformed bodies, Attio 409
    ``concurrent_write_conflict``) with exponential backoff and jitter, ``RetryPolicy.max_attempts`` in all;
 5. raises the typed error of :mod:`crmindex.crm.errors` otherwise.
+
+Inside ``with send_deadline(at):`` (a drainer's lease) no wait ends after ``at``: a limiter or 429 wait that would
+raises :class:`~crmindex.crm.errors.LeaseWouldExpire` (nothing sent), a retry whose backoff would raises the
+last error, and no request starts after ``at``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,17 +36,37 @@ import requests
 
 from crmindex.crm.errors import (
     CrmError,
+    LeaseWouldExpire,
     MalformedResponseError,
     RateLimited,
     RetryableError,
     describe_body,
     error_from_response,
+    media_type,
 )
-from crmindex.platform.limits import LimitClass, RateLimiter, Unlimited
+from crmindex.platform.limits import LimitClass, RateLimiter, Unlimited, WaitPastDeadline
 
 log = logging.getLogger("crmindex.crm.http")
 
 TokenProvider = Callable[[], str]
+_DEADLINE: ContextVar[float | None] = ContextVar("crmindex_send_deadline", default=None)
+
+
+@contextmanager
+def send_deadline(at: float | None) -> Iterator[None]:
+    """CRM calls made inside (this thread / context) must be sent by ``at`` (``time.monotonic()``; None: no
+    deadline). The write-back drainer sets it to what is left of its lease, so no limiter or 429 wait, and no
+    retry, makes it send after another worker may have taken the job over."""
+    token = _DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def current_deadline() -> float | None:
+    """The deadline set by :func:`send_deadline` around this call, if any."""
+    return _DEADLINE.get()
 
 
 @dataclass(frozen=True)
@@ -192,12 +218,23 @@ class HttpTransport:
             if until > self._not_before.get(limit_class, 0.0):
                 self._not_before[limit_class] = until
 
-    def _wait_turn(self, limit_class: LimitClass) -> None:
-        self.limiter.acquire(limit_class)
+    def _wait_turn(self, limit_class: LimitClass, endpoint: str) -> None:
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            self.limiter.acquire(limit_class)
+        else:
+            try:
+                self.limiter.acquire(limit_class, deadline=deadline)
+            except WaitPastDeadline as exc:
+                raise LeaseWouldExpire(
+                    exc.wait_seconds, "limiter", source=self.source, endpoint=endpoint
+                ) from None
         # a limiter that does not block (Unlimited) must not make us hammer the server after a 429
         with self._nb_lock:
             until = self._not_before.get(limit_class, 0.0)
         remaining = until - time.monotonic()
+        if deadline is not None and max(remaining, 0.0) >= deadline - time.monotonic():
+            raise LeaseWouldExpire(max(remaining, 0.0), "limiter", source=self.source, endpoint=endpoint)
         if remaining > 0:
             self._sleep(remaining)
 
@@ -224,7 +261,7 @@ class HttpTransport:
         rl_retries = 0
         while True:
             attempt += 1
-            self._wait_turn(limit_class)
+            self._wait_turn(limit_class, endpoint)
             started = time.monotonic()
             sent = True
             try:
@@ -260,6 +297,11 @@ class HttpTransport:
                         rl_err.limit_name = name
                     if wait > self.retry.give_up_after or rl_retries >= self.retry.max_rate_limit_retries:
                         raise rl_err
+                    deadline = _DEADLINE.get()
+                    if deadline is not None and time.monotonic() + wait >= deadline:
+                        raise LeaseWouldExpire(
+                            wait, getattr(rl_err, "limit_name", name), source=self.source, endpoint=endpoint
+                        ) from rl_err
                     rl_retries += 1
                     attempt -= 1  # a 429 was not processed: it does not spend an attempt
                     log.info("%s %s rate limited (%s); waiting %.2f s", self.source, endpoint, name, wait)
@@ -275,12 +317,15 @@ class HttpTransport:
             may_retry = err.retryable and (idempotent or not sent)
             if may_retry and attempt < self.retry.max_attempts:
                 delay = self.retry.backoff(attempt)
+                deadline = _DEADLINE.get()
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise err  # no time left to retry before the deadline: the caller retries later
                 self.stats.add(retries=1)
                 log.warning(
                     "%s %s failed (%s); retry %d/%d in %.3f s",
                     self.source,
                     endpoint,
-                    err.message,
+                    err,
                     attempt,
                     self.retry.max_attempts - 1,
                     delay,
@@ -296,7 +341,7 @@ class HttpTransport:
             return resp.json()
         except ValueError:
             raise MalformedResponseError(
-                f"response is not JSON (content-type {resp.headers.get('Content-Type', '?')!r}, "
+                f"response is not JSON (content-type {media_type(resp.headers.get('Content-Type'))}, "
                 f"{len(resp.content)} bytes)",
                 source=self.source,
                 status=resp.status_code,

@@ -212,7 +212,10 @@ ATTIO_OBJECTS = {"people": "contacts", "companies": "companies", "deals": "deals
 def plan_attio(
     events: Sequence[Mapping[str, Any]], object_slugs: Mapping[str, str], received: datetime
 ) -> _Batch:
-    """Attio events carry ids only: deletions apply at once, everything else is refetched."""
+    """Attio events carry ids only, and no time: every record event is refetched (``hydrate``). A deletion is a
+    hint too: the record is soft-deleted only when the fetch says it is gone, so a replayed or late
+    ``record.deleted`` of a record that exists (restored since, or never deleted) deletes nothing. A merge is
+    applied at once (merges are permanent: the duplicate never comes back), its primary refetched."""
     batch = _Batch()
     when = received.isoformat()
     for i, raw in enumerate(events):
@@ -227,10 +230,8 @@ def plan_attio(
             continue  # lists, notes, tasks...: not indexed
         if obj is None or not ev.id.record_id:
             continue  # an object we do not index
-        if ev.event_type in ("record.created", "record.updated"):
+        if ev.event_type in ("record.created", "record.updated", "record.deleted"):
             batch.hydrate[obj].add(ev.id.record_id)
-        elif ev.event_type == "record.deleted":
-            batch.deletions[obj].append({"crm_record_id": ev.id.record_id, "occurred_at": when})
         elif ev.event_type == "record.merged":
             if ev.duplicate_record_id:
                 batch.deletions[obj].append(

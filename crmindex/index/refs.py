@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crmindex.errors import InvalidInputError, NotFoundError
-from crmindex.platform.db import Conn
+from crmindex.platform.db import Conn, text_problem, translate_errors
 
 
 @dataclass(frozen=True)
@@ -21,21 +21,15 @@ class IndexRef:
     deleted: bool
 
 
-_Kind = tuple[str, object]  # ("id", int) | ("email", str) | ("crm", str)
-
-
-def _parse(ref: str | int) -> _Kind:
-    text = str(ref).strip()
-    if not text or len(text) > 320:
+def _ref_text(ref: str | int) -> str:
+    if isinstance(ref, bool):
         raise InvalidInputError("a contact reference is an index id, a CRM record id or an email")
-    if isinstance(ref, int) or text.startswith("#"):
-        digits = text.lstrip("#")
-        if not digits.isdigit():
-            raise InvalidInputError(f"not an index id: {text[:40]!r}")
-        return ("id", int(digits))
-    if "@" in text:
-        return ("email", text.lower())
-    return ("crm", text)
+    if isinstance(ref, int):
+        return f"#{ref}"  # an int is an index id
+    problem = text_problem(ref)
+    if problem is not None:
+        raise InvalidInputError(f"a contact reference {problem}")
+    return ref
 
 
 def resolve_contacts(
@@ -45,56 +39,32 @@ def resolve_contacts(
 
     Index ids (``#123`` or an int), emails (lower-cased; a live record before a deleted one, then the most
     recently updated), CRM record ids (a bare string of digits falls back to an index id). Emails and CRM ids
-    are limited to ``source`` when given.
+    are limited to ``source`` when given. The rule is ``crm.resolve_contact_refs`` (``sql/index/search.sql``),
+    which the SQL API functions taking a reference use too.
     """
-    kinds = [_parse(r) for r in refs]
-    ids = [int(str(v)) for k, v in kinds if k == "id"]
-    ids += [int(str(v)) for k, v in kinds if k == "crm" and str(v).isdigit()]
-    emails = [str(v) for k, v in kinds if k == "email"]
-    crm_ids = [str(v) for k, v in kinds if k == "crm"]
-    rows = conn.execute(
-        """
-        SELECT org_id, id, crm_source, crm_record_id, email, is_materialized, deleted_at IS NOT NULL
-        FROM crm.contact_index
-        WHERE org_id = %(org)s AND (
-            id = ANY(%(ids)s)
-            OR ((email = ANY(%(emails)s) OR crm_record_id = ANY(%(crm)s))
-                AND (%(source)s::text IS NULL OR crm_source = %(source)s))
+    if not refs:
+        return []
+    with translate_errors():
+        rows = conn.execute(
+            "SELECT id, crm_source, crm_record_id, email, is_materialized, deleted "
+            "FROM crm.resolve_contact_refs(%s, %s::text[], %s) ORDER BY ord",
+            (str(org_id), [_ref_text(r) for r in refs], source),
+        ).fetchall()
+    org = uuid.UUID(str(org_id))
+    return [
+        None
+        if r[0] is None
+        else IndexRef(
+            org_id=org,
+            id=int(str(r[0])),
+            crm_source=str(r[1]),
+            crm_record_id=str(r[2]),
+            email=None if r[3] is None else str(r[3]),
+            is_materialized=bool(r[4]),
+            deleted=bool(r[5]),
         )
-        ORDER BY deleted_at IS NOT NULL, crm_updated_at DESC NULLS LAST, crm_source
-        """,
-        {"org": str(org_id), "ids": ids, "emails": emails, "crm": crm_ids, "source": source},
-    ).fetchall()
-    by_id: dict[int, IndexRef] = {}
-    by_email: dict[str, IndexRef] = {}
-    by_crm: dict[str, IndexRef] = {}
-    for r in rows:
-        found = IndexRef(
-            org_id=uuid.UUID(str(r[0])),
-            id=int(str(r[1])),
-            crm_source=str(r[2]),
-            crm_record_id=str(r[3]),
-            email=None if r[4] is None else str(r[4]),
-            is_materialized=bool(r[5]),
-            deleted=bool(r[6]),
-        )
-        by_id.setdefault(found.id, found)
-        if source is None or found.crm_source == source:
-            if found.email is not None:
-                by_email.setdefault(found.email, found)  # rows come live-first, newest first
-            by_crm.setdefault(found.crm_record_id, found)
-    out: list[IndexRef | None] = []
-    for kind, value in kinds:
-        if kind == "id":
-            out.append(by_id.get(int(str(value))))
-        elif kind == "email":
-            out.append(by_email.get(str(value)))
-        else:
-            hit = by_crm.get(str(value))
-            if hit is None and str(value).isdigit():
-                hit = by_id.get(int(str(value)))
-            out.append(hit)
-    return out
+        for r in rows
+    ]
 
 
 def resolve_contact(

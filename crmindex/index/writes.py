@@ -1,8 +1,10 @@
 """Typed Python calls for the tier-1 index: orgs and bulk upserts of contacts, companies and deals.
 
 Rows are pydantic models (or plain mappings keyed by the index's column names). A key left unset is
-not written (the stored value stays); ``None`` clears it. See ``sql/migrations/0003_index_writes.sql``
-for the semantics (monotonic by ``crm_updated_at``, restore after delete, whole-batch rejection).
+not written (the stored value stays); ``None`` clears it. See ``sql/index/writes.sql`` for the semantics
+(monotonic by ``crm_updated_at``, restore after delete, whole-batch rejection). Text values are bounded as the
+SQL bounds them (``crmindex.platform.bounds``: ids 200 characters, emails 320, other text 1,000; 10,000 rows
+per batch): the models refuse a longer value naming the field, the SQL refuses it in plain mappings.
 """
 
 from __future__ import annotations
@@ -11,20 +13,24 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmindex.errors import InvalidInputError, InvalidRowError
+from crmindex.platform.bounds import EMAIL_CAP, ID_CAP, NAME_CAP, ROWS_CAP, TEXT_CAP, check_text
 from crmindex.platform.db import Conn, json_param, text_problem, translate_errors
 
 Source = Literal["hubspot", "attio"]
+Text = Annotated[str, Field(max_length=TEXT_CAP)]  # names, titles, stages... (crm.text_cap)
+CrmId = Annotated[str, Field(max_length=ID_CAP)]
+Email = Annotated[str, Field(max_length=EMAIL_CAP)]
 
 
 class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    crm_record_id: str = Field(min_length=1, max_length=200)
+    crm_record_id: str = Field(min_length=1, max_length=ID_CAP)
     crm_created_at: datetime | None = None
     crm_updated_at: datetime | None = None
     last_webhook_at: datetime | None = None
@@ -32,37 +38,37 @@ class _Row(BaseModel):
 
 
 class ContactRow(_Row):
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    company_name: str | None = None
-    company_crm_id: str | None = None
-    job_title: str | None = None
-    lifecycle_stage: str | None = None
-    lead_status: str | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
+    email: Email | None = None
+    phone: Text | None = None
+    company_name: Text | None = None
+    company_crm_id: CrmId | None = None
+    job_title: Text | None = None
+    lifecycle_stage: Text | None = None
+    lead_status: Text | None = None
 
 
 class CompanyRow(_Row):
-    name: str | None = None
-    domain: str | None = None
-    industry: str | None = None
+    name: Text | None = None
+    domain: Text | None = None
+    industry: Text | None = None
     employee_count: int | None = None
     annual_revenue: Decimal | None = None
-    city: str | None = None
-    country: str | None = None
+    city: Text | None = None
+    country: Text | None = None
 
 
 class DealRow(_Row):
-    name: str | None = None
-    stage: str | None = None
-    pipeline: str | None = None
+    name: Text | None = None
+    stage: Text | None = None
+    pipeline: Text | None = None
     amount: Decimal | None = None
     close_date: date | None = None
     is_closed: bool | None = None
-    company_crm_id: str | None = None
-    owner_crm_id: str | None = None
-    contact_crm_ids: list[str] | None = None
+    company_crm_id: CrmId | None = None
+    owner_crm_id: CrmId | None = None
+    contact_crm_ids: list[CrmId] | None = None
 
 
 class UpsertResult(BaseModel):
@@ -92,6 +98,8 @@ def _json_default(value: object) -> str:
 def rows_json(rows: Iterable[RowLike]) -> str:
     """The JSON array the SQL upserts take; pydantic rows contribute only the keys that were set."""
     data = [row.model_dump(exclude_unset=True) if isinstance(row, BaseModel) else row for row in rows]
+    if len(data) > ROWS_CAP:
+        raise InvalidRowError(f"a batch holds at most {ROWS_CAP} rows (got {len(data)})")
     try:
         return json_param(data, default=_json_default)  # the whole batch at once (the hot path of syncs)
     except (TypeError, ValueError):
@@ -150,9 +158,7 @@ def upsert_deals(
 
 
 def ensure_org(conn: Conn, org_id: uuid.UUID | str, name: str = "") -> None:
-    """Create the org row when missing (idempotent)."""
+    """Create the org row when missing (idempotent; ``crm.ensure_org``: the operator's and workers' path)."""
+    check_text("name", name, NAME_CAP)
     with translate_errors():
-        conn.execute(
-            "INSERT INTO crm.org (org_id, name) VALUES (%s, %s) ON CONFLICT (org_id) DO NOTHING",
-            (str(org_id), name),
-        )
+        conn.execute("SELECT crm.ensure_org(%s, %s)", (str(org_id), name))

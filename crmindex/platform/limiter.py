@@ -3,7 +3,8 @@
 Every client call of every process reserves its slot with one short autocommit UPDATE
 (``crm.rate_limit_reserve``) on a connection of its own — never inside the caller's transaction, so the
 row lock is held for microseconds — then sleeps until the slot. A 429 seen by anyone pushes the whole
-account back (``crm.rate_limit_penalize``). See ``sql/migrations/0004_rate_limit.sql``.
+account back (``crm.rate_limit_penalize``). A caller with a deadline (a drainer's lease) reserves only a slot it
+can wait for (``crm.rate_limit_reserve_within``). See ``sql/platform/limiter.sql``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from crmindex.platform.db import Conn, translate_errors
-from crmindex.platform.limits import LimitClass
+from crmindex.platform.limits import LimitClass, WaitPastDeadline
 
 
 class PgRateLimiter:
@@ -81,8 +82,28 @@ class PgRateLimiter:
         assert isinstance(wait, float)
         return wait
 
-    def acquire(self, limit_class: LimitClass, n: int = 1) -> None:
-        wait = self.reserve(limit_class, n)
+    def reserve_within(self, limit_class: LimitClass | str, n: int, max_wait_s: float) -> float:
+        """Reserve ``n`` permits unless that needs a wait above ``max_wait_s``; returns the wait (a wait above
+        ``max_wait_s`` means nothing was reserved: ``crm.rate_limit_reserve_within``)."""
+        wait = self._call(
+            "SELECT crm.rate_limit_reserve_within(%s, %s, %s, %s, %s)",
+            (self.org_id, self.source, str(limit_class), n, max(0.0, float(max_wait_s))),
+        )
+        assert isinstance(wait, float)
+        return wait
+
+    def acquire(self, limit_class: LimitClass, n: int = 1, *, deadline: float | None = None) -> None:
+        """Wait for ``n`` permits; with ``deadline`` (``time.monotonic()``) a wait ending at or after it takes
+        nothing and raises :class:`~crmindex.platform.limits.WaitPastDeadline`."""
+        if deadline is None:
+            wait = self.reserve(limit_class, n)
+        else:
+            max_wait = deadline - time.monotonic()
+            if max_wait <= 0:
+                raise WaitPastDeadline(0.0)
+            wait = self.reserve_within(limit_class, n, max_wait)
+            if wait > max_wait:  # nothing was reserved
+                raise WaitPastDeadline(wait)
         self.calls += 1
         if wait > 0:
             self.waited_s += wait

@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
+from crmindex.errors import CrmIndexError
+
 
 class LimitClass(StrEnum):
     """Which budget of an account a call spends."""
@@ -20,10 +22,22 @@ class LimitClass(StrEnum):
     ATTIO_WRITE = "write"  # 25 per second
 
 
-class RateLimiter(Protocol):
-    """Blocks until the account may spend ``n`` permits of ``limit_class``."""
+class WaitPastDeadline(CrmIndexError):
+    """``acquire`` would have to wait ``wait_seconds``, past the caller's deadline: nothing was taken."""
 
-    def acquire(self, limit_class: LimitClass, n: int = 1) -> None: ...
+    def __init__(self, wait_seconds: float) -> None:
+        self.wait_seconds = float(wait_seconds)
+        super().__init__(f"the rate limit needs a wait of {self.wait_seconds:.2f} s, past the deadline")
+
+
+class RateLimiter(Protocol):
+    """Blocks until the account may spend ``n`` permits of ``limit_class``.
+
+    With ``deadline`` (a ``time.monotonic()`` instant), a wait that would end at or after it raises
+    :class:`WaitPastDeadline` at once, taking nothing (the write-back drainer's lease).
+    """
+
+    def acquire(self, limit_class: LimitClass, n: int = 1, *, deadline: float | None = None) -> None: ...
 
     def penalize(self, limit_class: LimitClass, wait_seconds: float) -> None:
         """A 429 was seen: nobody of this account may call ``limit_class`` for ``wait_seconds``."""
@@ -33,7 +47,7 @@ class RateLimiter(Protocol):
 class Unlimited:
     """A limiter that never waits (for fakes with limits off and unit tests)."""
 
-    def acquire(self, limit_class: LimitClass, n: int = 1) -> None:
+    def acquire(self, limit_class: LimitClass, n: int = 1, *, deadline: float | None = None) -> None:
         return None
 
     def penalize(self, limit_class: LimitClass, wait_seconds: float) -> None:

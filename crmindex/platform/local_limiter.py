@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from crmindex.platform.limits import LimitClass
+from crmindex.platform.limits import LimitClass, WaitPastDeadline
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class LocalRateLimiter:
             return 0.0
         return allow_at - now
 
-    def acquire(self, limit_class: LimitClass, n: int = 1) -> None:
+    def acquire(self, limit_class: LimitClass, n: int = 1, *, deadline: float | None = None) -> None:
         rate = self._rates[limit_class]
         if n < 1:
             return
@@ -97,6 +97,8 @@ class LocalRateLimiter:
                 wait = self._try(limit_class, n)
             if wait <= 0:
                 return
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                raise WaitPastDeadline(wait)
             self.waited_seconds += wait
             self._sleep(wait)
 

@@ -1,7 +1,10 @@
-"""The job-queue core in Python: typed calls over ``sql/migrations/0005_queue.sql`` and one worker loop.
+"""The job-queue core in Python: typed calls over ``sql/platform/queue.sql`` and the one worker loop.
 
 Every queue-backed concern (webhook inbox, bulk materialization, write-back) uses :class:`Queue` for
 claim / complete / fail / release with lease fencing, and :class:`Worker` to run thin per-kind handlers.
+Every long-running worker (each :class:`Worker`, the write-back drainer) runs :func:`run_loop`: LISTEN/NOTIFY
+wake-ups for its own queue, a polling fallback, reconnection with backoff, a failed pass logged and tried
+again, and a stop (SIGTERM, :func:`install_stop_signals`) that finishes the call in flight and releases the rest.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import signal
 import socket
 import threading
 import time
@@ -208,9 +212,9 @@ def default_worker_id() -> str:
 class Worker:
     """Runs handlers over one queue: claim a batch, handle it, record outcomes; repeat.
 
-    ``run_once`` drains what is due now (for cron-style ``--once`` runs); ``run`` loops until ``stop``
-    is set, sleeping on LISTEN ``crm_queue`` with a polling fallback. Stopping finishes the batch in
-    hand; claimed jobs that were not handled are released at once (no attempt spent).
+    ``run_once`` drains what is due now (for cron-style ``--once`` runs); ``run`` is :func:`run_loop` over it.
+    Stopping finishes the batch in hand; claimed jobs that were not handled are released at once (no attempt
+    spent).
     """
 
     dsn: str
@@ -258,30 +262,102 @@ class Worker:
         return handled
 
     def run(self) -> None:
-        """Loop until ``stop`` is set; reconnects after database restarts."""
-        backoff = 0.5
-        while not self.stop.is_set():
-            try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    backoff = 0.5
-                    while not self.stop.is_set():
-                        if self.run_once(conn) == 0:
-                            self._wait(conn)
-            except psycopg.OperationalError as exc:
-                log.warning("worker %s lost the database (%s); reconnecting", self.worker_id, exc)
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+        """Loop until ``stop`` is set (:func:`run_loop`)."""
+        run_loop(
+            self.dsn,
+            self.queue,
+            self.run_once,
+            self.stop,
+            poll_s=self.poll_s,
+            name=f"worker {self.worker_id}",
+        )
 
-    def _wait(self, conn: Conn) -> None:
-        deadline = time.monotonic() + self.poll_s
-        fd = conn.pgconn.socket
-        while not self.stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
-            if ready:
-                notified = list(conn.notifies(timeout=0, stop_after=100))
-                if any(self.queue.woken_by(n.payload) for n in notified):
-                    return
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT: finish the batch in hand, release the rest, leave the loop."""
+        install_stop_signals(self.stop, f"worker {self.worker_id}")
+
+
+def wait_for_wakeup(conn: Conn, queue: Queue, poll_s: float, stop: threading.Event) -> bool:
+    """Sleep on ``conn`` (which LISTENs on ``crm_queue``) until a notification for ``queue``, ``stop`` or
+    ``poll_s``; True when a notification woke it. Notifications for other queues are read and ignored."""
+    deadline = time.monotonic() + poll_s
+    fd = conn.pgconn.socket
+    while not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+        if ready:
+            # consumed whole: a half-read notifies() generator keeps the connection locked
+            notified = list(conn.notifies(timeout=0, stop_after=100))
+            if any(queue.woken_by(n.payload) for n in notified):
+                return True
+    return False
+
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+def run_loop(
+    dsn: str,
+    queue: Queue,
+    one_pass: Callable[[Conn], int],
+    stop: threading.Event,
+    *,
+    poll_s: float = 5.0,
+    name: str = "worker",
+) -> None:
+    """The one loop of every long-running worker, until ``stop`` is set.
+
+    * One autocommit connection that LISTENs on ``crm_queue``. A pass (``one_pass(conn)``) handles what is due
+      and returns how many jobs it handled; after a pass that found nothing the loop sleeps until a notification
+      for ``queue`` (:meth:`Queue.woken_by`: other queues' inserts do not wake it) or ``poll_s`` (the fallback:
+      jobs released with a delay becoming due, a notification lost during a reconnect).
+    * The database lost (``psycopg.OperationalError``, or a pass that left the connection broken): reconnect,
+      waiting 0.5 s, doubling to 10 s, between tries.
+    * Any other error in a pass: logged with its traceback and tried again after the same backoff; the worker
+      never dies of one bad pass (what the pass had claimed comes back when its lease expires).
+    * ``stop`` set (SIGTERM / SIGINT through :func:`install_stop_signals`): the pass finishes the call in flight
+      and releases what it claimed but did not handle (no attempt spent); the loop returns.
+    """
+    backoff = BACKOFF_FIRST_S
+    while not stop.is_set():
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                while not stop.is_set():
+                    try:
+                        handled = one_pass(conn)
+                    except psycopg.OperationalError:
+                        raise
+                    except Exception:
+                        if conn.broken or conn.closed:
+                            raise
+                        log.exception("%s: a pass failed; trying again in %.1f s", name, backoff)
+                        stop.wait(backoff)
+                        backoff = min(backoff * 2, BACKOFF_MAX_S)
+                        continue
+                    backoff = BACKOFF_FIRST_S
+                    if handled == 0:
+                        wait_for_wakeup(conn, queue, poll_s, stop)
+        except psycopg.OperationalError as exc:
+            log.warning("%s lost the database (%s); reconnecting in %.1f s", name, exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+        except Exception:
+            log.exception("%s: the connection failed; reconnecting in %.1f s", name, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+def install_stop_signals(stop: threading.Event, name: str = "worker") -> None:
+    """SIGTERM / SIGINT set ``stop`` (main thread only): :func:`run_loop` finishes the call in flight, releases
+    what it had claimed but not handled, and returns."""
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("%s stopping (signal %s)", name, signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -10,16 +10,21 @@
   queued for write-back.
 * ``materialize_many`` — bulk: batch reads of <= 100 within the org's materialization budget (the shared
   limiter, class ``materialize``); the rest are queued on the queue core and done later, in order.
+* ``request_materialization`` — the application's path (role ``crm_app``, which holds no CRM token): queue
+  ``materialize`` jobs (``crm.request_materialization``) that the workers' ``materialize_jobs_handler`` does.
+
+Every write is one SQL function call (``sql/records/materialize.sql``): ``crm.materialize_contact_write``,
+``crm.materialize_contact_gone``, ``crm.log_activation`` (workers), ``crm.activate_local_contact``,
+``crm.store_enrichment``, ``crm.request_materialization`` (also the application's API).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
@@ -32,9 +37,10 @@ from crmindex.crm.protocols import FetchedRecord, RecordFetcher
 from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.index.refs import IndexRef, resolve_contact, resolve_contacts
 from crmindex.index.writes import upsert_contacts
-from crmindex.platform.db import Conn, translate_errors
+from crmindex.platform.bounds import ENRICHMENT_CAP, NAME_CAP, REFS_CAP, check_json, check_text, text_cap
+from crmindex.platform.db import Conn, text_problem, translate_errors
 from crmindex.platform.queue import Handler, Job, Outcome
-from crmindex.writeback.enqueue import TriggeredBy, create_contact, update_contact
+from crmindex.writeback.enqueue import TriggeredBy, update_contact
 
 Reason = Literal["copilot", "meeting_booked", "enrichment", "ops_table", "webhook", "manual", "bulk"]
 MATERIALIZE_KIND = "materialize"
@@ -78,6 +84,16 @@ class Materialized(BaseModel):
     job_id: int | None = None
 
 
+class QueuedMaterialization(BaseModel):
+    """One reference of a materialization request: the contact it names and its ``materialize`` job."""
+
+    ref: str
+    index_id: int
+    crm_source: str
+    crm_record_id: str
+    job_id: int
+
+
 def _lock_key(org_id: str, source: str, record_id: str) -> int:
     digest = hashlib.sha256(f"crmindex.materialize:{org_id}:{source}:{record_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -92,38 +108,19 @@ def _assert_org(conn: Conn, org_id: str) -> None:
 def _take_permits(conn: Conn, budget: Any, want: int) -> tuple[int, float]:
     """Take up to ``want`` permits of the ``materialize`` class now; returns (taken, seconds until the next).
 
-    The budget is ``permits`` per ``per_seconds`` (GCRA, the shared limiter's row): a caller may use up to one
-    window's worth at once, then one permit every emission interval. Unlike ``PgRateLimiter.reserve``,
-    nothing is reserved when nothing is taken, so callers that wait (released jobs) never push the budget
-    further out (which starved queued jobs forever).
+    ``crm.rate_limit_take`` (sql/platform/limiter.sql) on the budget's account (``budget.org_id``,
+    ``budget.source``): a window's worth at once, then one permit per emission interval; nothing is reserved
+    when nothing is taken, so callers that wait (released jobs) never push the budget further out.
     """
     if want <= 0:
         return 0, 0.0
-    org, source = str(budget.org_id), str(budget.source)
-    with conn.transaction():
+    with translate_errors():
         row = conn.execute(
-            "SELECT per_seconds / (permits * headroom), per_seconds, "
-            "extract(EPOCH FROM greatest(tat, clock_timestamp()) - clock_timestamp())::float8 "
-            "FROM crm.rate_limit WHERE org_id = %s AND crm_source = %s AND limit_class = %s FOR UPDATE",
-            (org, source, MATERIALIZE_KIND),
+            "SELECT taken, next_in_s FROM crm.rate_limit_take(%s, %s, %s, %s)",
+            (str(budget.org_id), str(budget.source), MATERIALIZE_KIND, want),
         ).fetchone()
-        if row is not None:
-            interval, window, wait = float(row[0]), float(row[1]), float(row[2])
-            taken = 0 if wait > window else min(want, math.floor((window - wait) / interval) + 1)
-            if taken:
-                conn.execute(
-                    "UPDATE crm.rate_limit SET tat = greatest(tat, clock_timestamp()) "
-                    "+ make_interval(secs => %s), reserved = reserved + %s "
-                    "WHERE org_id = %s AND crm_source = %s AND limit_class = %s",
-                    (interval * taken, taken, org, source, MATERIALIZE_KIND),
-                )
-            return taken, max(0.0, wait + interval * taken - window)
-    # no budget row yet: the limiter creates it with the default budget (taking the first permit)
-    wait = float(budget.reserve(MATERIALIZE_KIND))
-    if wait > 0.0:
-        return 0, wait
-    taken, next_s = _take_permits(conn, budget, want - 1)
-    return taken + 1, next_s
+    assert row is not None
+    return int(str(row[0])), float(str(row[1]))
 
 
 def _log(
@@ -135,11 +132,9 @@ def _log(
     outcome: str,
     record_id: uuid.UUID | None = None,
     detail: Mapping[str, Any] | None = None,
-    email: str | None = None,
 ) -> None:
     conn.execute(
-        "INSERT INTO crm.activation_log (org_id, entity_type, crm_source, crm_record_id, record_id, reason, actor, "
-        "outcome, detail) VALUES (%s, 'contact', %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT crm.log_activation(%s, 'contact', %s, %s, %s, %s, %s, %s, %s)",
         (
             org_id,
             None if target is None else target.crm_source,
@@ -148,7 +143,7 @@ def _log(
             reason,
             actor,
             outcome,
-            Jsonb(dict(detail or {}) | ({"email": email} if email else {})),
+            Jsonb(dict(detail or {})),
         ),
     )
 
@@ -176,18 +171,26 @@ def _newer(value: object, than: datetime | None) -> bool:
     return when.tzinfo is None or when > than
 
 
+def _clipped(value: object, column: str) -> object:
+    """A CRM value cut to the index's cap for its column (the full value stays in the record's properties)."""
+    if isinstance(value, str) and len(value) > text_cap(column):
+        return value[: text_cap(column)]
+    return value
+
+
 def _write(
     conn: Conn, org_id: str, target: IndexRef, rec: FetchedRecord, index_updated_at: datetime | None = None
 ) -> uuid.UUID:
     """Refresh the index row from the fetched record, then write tier 2 (caller's transaction).
 
     With ``index_updated_at`` (the live index row's CRM timestamp) a snapshot no newer than the index is not
-    upserted again: the index already has it (per-field newer webhook values would win anyway)."""
+    upserted again: the index already has it (per-field newer webhook values would win anyway). Text longer
+    than the index's caps (a CRM allows more) is cut to them in the typed columns; the properties keep it."""
     if target.deleted or _newer(rec.row.get("crm_updated_at"), index_updated_at):
-        index_row = {k: v for k, v in rec.row.items() if k != "deleted_at"}
+        index_row = {k: _clipped(v, k) for k, v in rec.row.items() if k != "deleted_at"}
         index_row["crm_record_id"] = target.crm_record_id
         upsert_contacts(conn, org_id, target.crm_source, [index_row])  # type: ignore[arg-type]
-    typed = {k: rec.row.get(k) for k in CONTACT_COLUMNS}
+    typed = {k: _clipped(rec.row.get(k), k) for k in CONTACT_COLUMNS}
     row = conn.execute(
         "SELECT crm.materialize_contact_write(%s, %s, %s, %s, %s, %s)",
         (
@@ -204,19 +207,9 @@ def _write(
 
 
 def _mark_gone(conn: Conn, org_id: str, target: IndexRef, merged_into: str | None = None) -> None:
-    item: dict[str, str] = {
-        "crm_record_id": target.crm_record_id,
-        "occurred_at": datetime.now(UTC).isoformat(),
-    }
-    if merged_into is not None:
-        item["merged_into"] = merged_into
     conn.execute(
-        "SELECT * FROM crm.apply_deletions(%s, %s, 'crm.contact_index', %s)",
-        (org_id, target.crm_source, Jsonb([item])),
-    )
-    conn.execute(
-        "UPDATE crm.contact_record SET deleted_at = now() WHERE org_id = %s AND crm_source = %s AND crm_record_id = %s",
-        (org_id, target.crm_source, target.crm_record_id),
+        "SELECT crm.materialize_contact_gone(%s, %s, %s, %s)",
+        (org_id, target.crm_source, target.crm_record_id, merged_into),
     )
 
 
@@ -316,10 +309,19 @@ def activate_by_email(
     actor: str | None = None,
     create_in_crm: Literal["hubspot", "attio"] | None = None,
 ) -> Materialized:
-    """Meeting booked: materialize the indexed contact with this email, else create a local contact."""
+    """Meeting booked: materialize the indexed contact with this email, else create a local contact.
+
+    With a ``fetcher`` of the contact's CRM (a worker) the record is fetched now; without one (the application,
+    which holds no CRM token) the fetch is queued for the workers (``crm.request_materialization``, outcome
+    ``queued``). Someone not in the index becomes a local contact (``crm.activate_local_contact``), optionally
+    created in a CRM too (``create_in_crm``)."""
     addr = email.strip().lower()
-    if "@" not in addr or len(addr) > 320:
+    if "@" not in addr or len(addr) > text_cap("email") or text_problem(addr) is not None:
         raise InvalidInputError(f"not an email address: {email[:80]!r}")
+    check_text("name", name, NAME_CAP)
+    if name is not None and text_problem(name) is not None:
+        raise InvalidInputError(f"name {text_problem(name)}")
+    check_text("actor", actor, NAME_CAP)
     org = str(org_id)
     _assert_org(conn, org)
     try:
@@ -327,32 +329,19 @@ def activate_by_email(
             target = resolve_contact(conn, org, addr)
         if not target.deleted and fetcher is not None and fetcher.source == target.crm_source:
             return materialize_contact(conn, fetcher, org, f"#{target.id}", reason=reason, actor=actor)
+        if not target.deleted:
+            [queued] = request_materialization(conn, org, [f"#{target.id}"], reason=reason, actor=actor)
+            return Materialized(outcome="queued", job_id=queued.job_id)
     except NotFoundError:
         pass
-    first, _, last = (name or "").strip().partition(" ")
-    with conn.transaction():
+    with conn.transaction(), translate_errors():
         row = conn.execute(
-            """
-            INSERT INTO crm.contact_record (org_id, origin, email, first_name, last_name)
-            VALUES (%s, 'local', %s, %s, %s)
-            ON CONFLICT (org_id, lower(email)) WHERE origin = 'local'
-            DO UPDATE SET first_name = coalesce(crm.contact_record.first_name, excluded.first_name),
-                last_name = coalesce(crm.contact_record.last_name, excluded.last_name), updated_at = now()
-            RETURNING id
-            """,
-            (org, addr, first or None, last or None),
+            "SELECT record_id, job_id FROM crm.activate_local_contact(%s, %s, %s, %s, %s, %s)",
+            (org, addr, name, reason, actor, create_in_crm),
         ).fetchone()
-        assert row is not None
-        record_id = uuid.UUID(str(row[0]))
-        job_id = None
-        if create_in_crm is not None:
-            fields: dict[str, object] = {"email": addr}
-            if first:
-                fields["first_name"] = first
-            if last:
-                fields["last_name"] = last
-            job_id = create_contact(conn, org, create_in_crm, fields, triggered_by="automation").job_id
-        _log(conn, org, None, reason, actor, "local", record_id, {"crm_create_job": job_id}, email=addr)
+    assert row is not None
+    record_id = uuid.UUID(str(row[0]))
+    job_id = None if row[1] is None else int(str(row[1]))
     return Materialized(outcome="local", record=get_contact_record(conn, org, record_id), job_id=job_id)
 
 
@@ -370,21 +359,15 @@ def record_enrichment(
     """Store an enrichment provider's data on the (materialized) contact; optionally queue enriched fields."""
     if not provider or not provider.replace("_", "").replace("-", "").isalnum() or len(provider) > 40:
         raise InvalidInputError("provider is a short name such as apollo, ai_ark, apify")
+    check_json("payload", dict(payload), ENRICHMENT_CAP)
     org = str(org_id)
     result = materialize_contact(conn, fetcher, org, ref, reason="enrichment", actor=actor)
     if result.record is None:
         raise NotFoundError(f"contact {ref} is gone from the CRM; nothing to enrich")
     record = result.record
-    with conn.transaction():
+    with conn.transaction(), translate_errors():
         conn.execute(
-            "UPDATE crm.contact_record SET enrichment = enrichment || jsonb_build_object(%s::text, %s::jsonb), "
-            "updated_at = now() WHERE org_id = %s AND id = %s",
-            (
-                provider,
-                Jsonb({"fetched_at": datetime.now(UTC).isoformat(), "data": dict(payload)}),
-                org,
-                record.id,
-            ),
+            "SELECT crm.store_enrichment(%s, %s, %s, %s)", (org, record.id, provider, Jsonb(dict(payload)))
         )
         if write_back:
             enrich_by: TriggeredBy = "enrichment"
@@ -445,24 +428,52 @@ def materialize_many(
                 else:
                     _apply_fetched(conn, org, t, rec, reason, actor)
                     counts["materialized"] += 1
-    if queued:
-        # one job per contact, enqueued one by one so that job ids (the queue's tie-break) keep the order
-        with conn.transaction(), translate_errors(), conn.cursor() as cur:
-            cur.executemany(
-                "SELECT crm.enqueue_job(%s, %s, %s, %s, %s)",
-                [
-                    (
-                        org,
-                        MATERIALIZE_KIND,
-                        Jsonb({"crm_record_id": t.crm_record_id, "reason": reason, "actor": actor}),
-                        fetcher.source,
-                        f"contact:{t.crm_source}:{t.crm_record_id}",
-                    )
-                    for t in queued
-                ],
-            )
-        counts["queued"] = len(queued)
+    for i in range(0, len(queued), REFS_CAP):  # the rest as materialize jobs, in order
+        request_materialization(
+            conn, org, [f"#{t.id}" for t in queued[i : i + REFS_CAP]], reason=reason, actor=actor
+        )
+    counts["queued"] = len(queued)
     return counts
+
+
+def request_materialization(
+    conn: Conn,
+    org_id: uuid.UUID | str,
+    refs: Sequence[str | int],
+    *,
+    reason: Reason = "copilot",
+    actor: str | None = None,
+    source: Literal["hubspot", "attio"] | None = None,
+) -> list[QueuedMaterialization]:
+    """Ask for the full records of indexed contacts: one ``materialize`` job each, in order, that the workers
+    do within the org's budget (``crm.request_materialization``; a contact already queued is not queued twice).
+
+    The application's path: it needs no CRM token. ``refs``: index ids (``#123`` or ints), CRM record ids or
+    emails, at most 1,000; an unknown one raises NotFoundError and queues nothing."""
+    texts = [f"#{r}" if isinstance(r, int) and not isinstance(r, bool) else str(r) for r in refs]
+    for text in texts:
+        problem = text_problem(text)
+        if problem is not None:
+            raise InvalidInputError(f"a contact reference {problem}")
+    if len(texts) > REFS_CAP:
+        raise InvalidInputError(f"at most {REFS_CAP} references at once (got {len(texts)})")
+    check_text("actor", actor, NAME_CAP)
+    with conn.transaction(), translate_errors():
+        rows = conn.execute(
+            "SELECT ref, index_id, crm_source, crm_record_id, job_id "
+            "FROM crm.request_materialization(%s, %s::text[], %s, %s, %s)",
+            (str(org_id), texts, reason, actor, source),
+        ).fetchall()
+    return [
+        QueuedMaterialization(
+            ref=str(r[0]),
+            index_id=int(str(r[1])),
+            crm_source=str(r[2]),
+            crm_record_id=str(r[3]),
+            job_id=int(str(r[4])),
+        )
+        for r in rows
+    ]
 
 
 def _older_open_job(conn: Conn, org: str, source: str, group: Sequence[Job]) -> tuple[int, float]:
@@ -483,7 +494,7 @@ def _older_open_job(conn: Conn, org: str, source: str, group: Sequence[Job]) -> 
 
 
 def materialize_jobs_handler(
-    fetchers: Mapping[tuple[str, str], RecordFetcher], budgets: Mapping[str, Any] | None = None
+    fetchers: Mapping[tuple[str, str], RecordFetcher], budgets: Mapping[Any, Any] | None = None
 ) -> Handler:
     """Queue-core handler for ``materialize`` jobs: within each org's budget, batch reads in job order;
     jobs beyond the budget are released (no attempt spent) until the budget allows them."""
@@ -504,7 +515,8 @@ def materialize_jobs_handler(
             for job in group[blocked_from:]:
                 outcomes[job] = Outcome.release(older_due_in, "materialization: waiting for older jobs")
             group = group[:blocked_from]
-            budget = (budgets or {}).get(org)
+            # the account's budget, keyed (org, source) or by org (anything with .org_id and .source)
+            budget = None if budgets is None else budgets.get((org, source), budgets.get(org))
             n_allowed, next_s = (
                 (len(group), 0.0) if budget is None else _take_permits(conn, budget, len(group))
             )

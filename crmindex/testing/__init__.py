@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from crmindex.testing._server import Delivery, Faults, LoggedRequest
-from crmindex.testing.fake_attio import FakeAttio
-from crmindex.testing.fake_hubspot import FakeHubSpot
+from crmindex.testing._faults import Faults
+from crmindex.testing._server import Delivery, LoggedRequest
+from crmindex.testing.attio import FakeAttio
+from crmindex.testing.hubspot import FakeHubSpot
 
 __all__ = ["Delivery", "FakeAttio", "FakeHubSpot", "Faults", "LoggedRequest", "serve"]
 

@@ -1,63 +1,31 @@
-"""What both fake CRMs share: a real HTTP server on 127.0.0.1, auth, fault injection, a request log,
-sliding-window rate limits and webhook delivery (send now, or collect for the caller to deliver)."""
+"""What both fake CRMs share: :class:`FakeServer`, the base of ``FakeHubSpot`` and ``FakeAttio``.
+
+It runs the HTTP server (``_http``) in a thread, checks bearer tokens, keeps a request log, runs every API
+request through fault injection (``_faults``) and the fake's rate limits before its routes, and delivers
+webhooks (sends them now, or collects them for the caller to deliver, reorder, duplicate or drop).
+Each fake supplies its own answers through the hooks at the end of the class.
+"""
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import json
 import logging
 import random
-import socket
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+from crmindex.testing._faults import FaultInjector, Faults, StormKind
+from crmindex.testing._http import HttpServer, Request, Response
 
 log = logging.getLogger("crmindex.testing")
 
 EmitMode = Literal["send", "collect"]
-MalformedKind = Literal["garbage", "truncated", "wrong_shape"]
-StormKind = Literal["error", "timeout", "rate_limit", "malformed"]
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-
-    def json(self) -> Any:
-        if not self.body:
-            return None
-        return json.loads(self.body)
-
-    def q(self, name: str, default: str | None = None) -> str | None:
-        vals = self.query.get(name)
-        return vals[0] if vals else default
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None  # JSON-serialisable, or bytes sent as is
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def payload(self) -> bytes:
-        if self.body is None:
-            return b""
-        if isinstance(self.body, bytes):
-            return self.body
-        return json.dumps(self.body, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -69,49 +37,6 @@ class LoggedRequest:
     status: int  # 0 = connection dropped (timeout fault)
     limit_class: str | None = None
     seconds: float = 0.0  # from received to answered (the fake's own latency, injected faults included)
-
-
-@dataclass
-class Faults:
-    """Runtime-settable fault injection (applies to API requests, not to webhook delivery)."""
-
-    error_rate: float = 0.0  # share of requests answered with ``error_status``
-    error_status: int = 500
-    latency: float = 0.0  # seconds added to every request
-    timeout_rate: float = 0.0  # share of requests that hang ``hang_seconds`` then drop the connection
-    hang_seconds: float = 1.0
-    malformed_rate: float = 0.0  # share of 2xx answers replaced by a non-JSON body
-    malformed_kind: MalformedKind = "garbage"  # garbage | truncated (the real body cut short) | wrong_shape
-    rate_limit_storm: int = 0  # the next N requests get 429
-    retry_after: float | None = None  # 429s carry Retry-After (HubSpot: seconds, sent only sometimes)
-    fail_next: list[int] = field(default_factory=list)  # statuses for the next requests, in order
-    only_paths: str | None = None  # restrict faults to paths containing this text
-    # time-boxed storms (``time.monotonic()`` deadlines, see ``FakeServer.storm``): until then every request
-    error_until: float = 0.0  # is answered with ``error_status`` (a 5xx storm)
-    timeout_until: float = 0.0  # hangs ``hang_seconds`` then drops the connection
-    rate_limit_until: float = 0.0  # gets 429
-    malformed_until: float = 0.0  # gets a malformed 2xx answer (``malformed_kind``)
-
-
-class SlidingWindow:
-    """``limit`` events per ``seconds`` (rolling); thread-safe."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit = limit
-        self.seconds = seconds
-        self._events: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
-
-    def hit(self) -> tuple[bool, int]:
-        """(allowed, remaining) for one more event now."""
-        now = time.monotonic()
-        with self._lock:
-            while self._events and self._events[0] <= now - self.seconds:
-                self._events.popleft()
-            if len(self._events) >= self.limit:
-                return False, 0
-            self._events.append(now)
-            return True, self.limit - len(self._events)
 
 
 @dataclass
@@ -130,81 +55,6 @@ class Delivery:
         status = resp.status_code
         resp.close()
         return status
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-    # headers and body go out in separate writes: without TCP_NODELAY every response on a kept-alive
-    # connection waits ~40 ms for the client's delayed ACK (Nagle), making the fake 20x slower than it is
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-    def _serve(self) -> None:
-        fake = self.server.fake
-        split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        req = Request(
-            method=self.command,
-            path=split.path,
-            query=parse_qs(split.query, keep_blank_values=True),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-        )
-        resp = fake._dispatch(req)
-        if resp is None:  # drop the connection without an answer
-            self.close_connection = True
-            return
-        payload = resp.payload()
-        self.send_response(resp.status)
-        if resp.status != 204:
-            self.send_header(
-                "Content-Type", resp.headers.pop("Content-Type", "application/json;charset=utf-8")
-            )
-            self.send_header("Content-Length", str(len(payload)))
-        for k, v in resp.headers.items():
-            self.send_header(k, v)
-        self.end_headers()
-        if resp.status != 204 and payload:
-            self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = True
-
-    def __init__(self, addr: tuple[str, int], fake: FakeServer) -> None:
-        self.fake = fake
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(addr, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):  # the client gave up (e.g. its timeout): expected
-            return
-        super().handle_error(request, client_address)
-
-    def drop_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for c in conns:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
 
 
 class FakeServer:
@@ -228,20 +78,19 @@ class FakeServer:
         self.port = port
         self._tokens = set(tokens)
         self._revoked: set[str] = set()
+        self._tokens_lock = threading.RLock()
+        self.oauth: Any = None  # the OAuth/account endpoints (crmindex.testing._oauth), set by the subclass
         self.limits = limits
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.emit = emit
         self.deliveries: list[Delivery] = []  # collected (emit="collect") or sent, in order
         self.delivery_status: list[int] = []
-        self.faults = Faults()
+        self._injector = FaultInjector(seed)
         self.request_log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
-        self._lock = threading.RLock()  # the store
-        self._rng = random.Random(seed)
-        self._rng_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -255,7 +104,7 @@ class FakeServer:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = _Server((self.host, self.port), self)
+        self._server = HttpServer((self.host, self.port), self._dispatch)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -301,13 +150,13 @@ class FakeServer:
 
     # -- auth --------------------------------------------------------------------------------------
     def add_token(self, token: str) -> None:
-        with self._lock:
+        with self._tokens_lock:
             self._tokens.add(token)
             self._revoked.discard(token)
 
     def revoke_token(self, token: str) -> None:
         """Later requests with ``token`` get 401 (as after an uninstall or expiry)."""
-        with self._lock:
+        with self._tokens_lock:
             self._tokens.discard(token)
             self._revoked.add(token)
 
@@ -317,9 +166,9 @@ class FakeServer:
         if not header.startswith("Bearer "):
             return "missing"
         token = header[len("Bearer ") :].strip()
-        with self._lock:
+        with self._tokens_lock:
             if token in self._tokens:
-                return None
+                return "revoked" if self.oauth is not None and self.oauth.expired(token) else None
             return "revoked" if token in self._revoked else "invalid"
 
     # -- request log -------------------------------------------------------------------------------
@@ -345,15 +194,21 @@ class FakeServer:
             self.request_log.clear()
 
     # -- faults ------------------------------------------------------------------------------------
+    @property
+    def faults(self) -> Faults:
+        """The faults in force (see :class:`~crmindex.testing.Faults`)."""
+        return self._injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._injector.faults = faults
+
     def set_faults(self, **kw: Any) -> None:
         """E.g. ``set_faults(error_rate=0.2, latency=0.01)``; ``set_faults()`` alone resets nothing."""
-        for k, v in kw.items():
-            if not hasattr(self.faults, k):
-                raise AttributeError(f"unknown fault {k!r}")
-            setattr(self.faults, k, v)
+        self._injector.set(**kw)
 
     def clear_faults(self) -> None:
-        self.faults = Faults()
+        self._injector.clear()
 
     def storm(self, kind: StormKind, seconds: float, **kw: Any) -> float:
         """Every request of the next ``seconds`` gets the fault, then the CRM recovers by itself.
@@ -363,70 +218,35 @@ class FakeServer:
         as ``malformed_kind`` says). ``kw`` sets those faults too; ``only_paths`` still applies. Returns the
         storm's end (``time.monotonic()``).
         """
-        self.set_faults(**kw)
-        until = time.monotonic() + seconds
-        setattr(self.faults, f"{kind}_until", until)
-        return until
-
-    def _malformed(self, resp: Response) -> Response:
-        kind = self.faults.malformed_kind
-        if kind == "truncated":  # the connection died mid-body: valid JSON up to a point
-            payload = resp.payload()
-            body = payload[: max(1, len(payload) // 2)]
-        elif kind == "wrong_shape":  # valid JSON, but not what the endpoint returns
-            body = b'{"status":"ok"}'
-        else:  # an HTML error page from a proxy, behind a JSON content type
-            body = b'{"results": [ <html>oops'
-        return Response(resp.status, body, {**resp.headers, "Content-Type": "application/json"})
-
-    def _chance(self, p: float) -> bool:
-        if p <= 0:
-            return False
-        with self._rng_lock:
-            return self._rng.random() < p
-
-    def _pop_storm(self) -> bool:
-        with self._lock:
-            if self.faults.rate_limit_storm > 0:
-                self.faults.rate_limit_storm -= 1
-                return True
-            return False
-
-    def _pop_fail(self) -> int | None:
-        with self._lock:
-            return self.faults.fail_next.pop(0) if self.faults.fail_next else None
+        return self._injector.storm(kind, seconds, **kw)
 
     # -- dispatch ----------------------------------------------------------------------------------
     def _dispatch(self, req: Request) -> Response | None:
-        f = self.faults
+        inject = self._injector
         limit_class = self._limit_class(req)
-        faulty = f.only_paths is None or f.only_paths in req.path
+        faulty = inject.applies_to(req.path)
         now = time.monotonic()
         try:
-            if f.latency > 0:
-                self._stopping.wait(f.latency)
-            if faulty and (now < f.timeout_until or self._chance(f.timeout_rate)):
-                self._stopping.wait(f.hang_seconds)
+            if inject.faults.latency > 0:
+                self._stopping.wait(inject.faults.latency)
+            if faulty and inject.hangs(now):
+                self._stopping.wait(inject.faults.hang_seconds)
                 self._log(req, 0, limit_class, now)
                 return None
-            if faulty and (now < f.rate_limit_until or self._pop_storm()):
+            if faulty and inject.rate_limited(now):
                 resp = self._rate_limited(limit_class or "general", storm=True)
+            elif self.oauth is not None and (oauth := self.oauth.route(req)) is not None:
+                resp = oauth  # token endpoints authenticate with client credentials (crmindex.testing._oauth)
             elif (auth := self._auth(req)) is not None:
                 resp = self._unauthorized(auth)
             elif self.limits and (limited := self._check_limits(limit_class)) is not None:
                 resp = limited
-            elif faulty and (status := self._pop_fail()) is not None:
+            elif faulty and (status := inject.error_status(now)) is not None:
                 resp = self._server_error(status)
-            elif faulty and (now < f.error_until or self._chance(f.error_rate)):
-                resp = self._server_error(f.error_status)
             else:
                 resp = self._route(req)
-                if (
-                    faulty
-                    and 200 <= resp.status < 300
-                    and (now < f.malformed_until or self._chance(f.malformed_rate))
-                ):
-                    resp = self._malformed(resp)
+                if faulty:
+                    resp = inject.maybe_malformed(resp, now)
         except Exception:
             log.exception("fake %s: handler failed for %s %s", self.source, req.method, req.path)
             resp = self._server_error(500)
@@ -454,6 +274,8 @@ class FakeServer:
 
     # -- webhooks ----------------------------------------------------------------------------------
     def _deliver(self, body: bytes, headers: Mapping[str, str]) -> Delivery | None:
+        if self.oauth is not None and self.oauth.deliver(body, headers):
+            return None  # sent to the webhooks created through the API (crmindex.testing._oauth)
         if self.webhook_url is None:
             return None
         d = Delivery(self.webhook_url, {"Content-Type": "application/json", **headers}, body)
@@ -480,6 +302,3 @@ def new_uuid(rng: random.Random | None = None) -> str:
     if rng is None:
         return str(uuid.uuid4())
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-Handler = Callable[[Request, list[str]], Response]

@@ -1,10 +1,15 @@
 """Write-back, the local side: change a contact now, queue the CRM write in the same transaction.
 
-``update_contact`` updates the index row (and its tier-2 record when materialized) immediately, marks the
-changed fields with the local change time (so an older CRM event cannot overwrite them), and queues the
-write in ``crm.writeback_queue``, where pending updates of one record coalesce. Field names and values are
-mapped to the CRM's at enqueue time: an unmappable field is an error now, not a dead letter later.
-The drainer (``crmindex.drainer``) sends the queued writes.
+Typed wrappers over the SQL functions of ``sql/writeback/enqueue.sql``, which psql users call the same way:
+
+* ``update_contact`` (``crm.update_contact``) updates the index row (and its tier-2 record when materialized)
+  immediately, stamps the changed fields with the local change time (so an older CRM event cannot overwrite
+  them), maps the fields to the CRM's names and values (an unmappable field is an error now, not a dead letter
+  later) and queues the write in ``crm.writeback_queue``, where pending updates of one record coalesce;
+* ``create_contact`` (``crm.create_contact``) queues an idempotent CRM create keyed by email.
+
+Both are API functions of the application role ``crm_app`` (SECURITY DEFINER: they check the org and cap
+their input). The drainer (``crmindex.writeback.drainer``) sends the queued writes.
 """
 
 from __future__ import annotations
@@ -13,28 +18,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from crmindex.crm.attio.fields import people_values
-from crmindex.crm.hubspot.properties import column_to_property
 from crmindex.errors import InvalidInputError
-from crmindex.index.refs import resolve_contact
-from crmindex.platform.db import Conn, translate_errors
+from crmindex.platform.bounds import PAYLOAD_CAP, check_fields, check_json
+from crmindex.platform.db import Conn, text_problem, translate_errors
 
 TriggeredBy = Literal["copilot", "enrichment", "automation", "user", "system"]
-CONTACT_WRITABLE = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "company_name",
-    "job_title",
-    "lifecycle_stage",
-    "lead_status",
-)
-RECORD_COLUMNS = CONTACT_WRITABLE  # the typed columns tier 2 shares with the index
 
 
 class QueuedWrite(BaseModel):
@@ -45,21 +36,29 @@ class QueuedWrite(BaseModel):
     payload: dict[str, Any]
 
 
-def _crm_payload(
-    conn: Conn, source: str, org_id: str, fields: Mapping[str, object], current: Mapping[str, object]
-) -> dict[str, Any]:
-    if source == "hubspot":
-        out: dict[str, Any] = {}
-        for column, value in fields.items():
-            prop, text = column_to_property("contacts", column, value)
-            out[prop] = text
-        return out
-    row = conn.execute(
-        "SELECT settings -> 'attio_attributes' FROM crm.connection WHERE org_id = %s AND crm_source = 'attio'",
-        (org_id,),
-    ).fetchone()
-    custom = row[0] if row and isinstance(row[0], dict) else {}
-    return people_values(fields, current, {str(k): str(v) for k, v in custom.items()})
+def _fields(fields: Mapping[str, object]) -> dict[str, str | None]:
+    """The fields as the SQL takes them (text or null), checked for what PostgreSQL cannot be handed."""
+    out: dict[str, str | None] = {}
+    for key, value in fields.items():
+        text = None if value is None else str(value)
+        problem = text_problem(str(key)) or (None if text is None else text_problem(text))
+        if problem is not None:
+            raise InvalidInputError(f"field {str(key)[:100]!r} {problem}")
+        out[str(key)] = text
+    check_fields(out)
+    check_json("fields", out, PAYLOAD_CAP)
+    return out
+
+
+def _queued(org_id: uuid.UUID | str, row: tuple[Any, ...] | None) -> QueuedWrite:
+    assert row is not None
+    return QueuedWrite(
+        job_id=int(row[0]),
+        org_id=uuid.UUID(str(org_id)),
+        crm_source=str(row[1]),
+        crm_record_id=None if row[2] is None else str(row[2]),
+        payload=dict(row[3]),
+    )
 
 
 def update_contact(
@@ -72,68 +71,23 @@ def update_contact(
     user_id: uuid.UUID | None = None,
     priority: int = 5,
 ) -> QueuedWrite:
-    """Change a contact locally and queue the CRM write (one transaction). Raises on bad input, changing nothing."""
-    if not fields:
-        raise InvalidInputError("no fields to update")
-    unknown = sorted(set(fields) - set(CONTACT_WRITABLE))
-    if unknown:
-        raise InvalidInputError(
-            f"cannot update {', '.join(unknown)}: writable fields are {', '.join(CONTACT_WRITABLE)}"
-        )
-    if not 1 <= priority <= 10:
+    """Change a contact locally and queue the CRM write (one transaction). Raises on bad input, changing nothing.
+
+    ``ref``: an index id (``#123`` or an int), a CRM record id or an email."""
+    if isinstance(priority, bool) or not 1 <= priority <= 10:
         raise InvalidInputError("priority is 1 (highest) to 10")
-    values = {k: (None if v is None else str(v).strip() or None) for k, v in fields.items()}
-    if values.get("email") is not None:
-        values["email"] = str(values["email"]).lower()
-    org = str(org_id)
+    ref_text = f"#{ref}" if isinstance(ref, int) and not isinstance(ref, bool) else str(ref)
+    problem = text_problem(ref_text)
+    if problem is not None:
+        raise InvalidInputError(f"a contact reference {problem}")
+    values = _fields(fields)
     with conn.transaction(), translate_errors():
-        target = resolve_contact(conn, org, ref)
-        if target.deleted:
-            raise InvalidInputError(f"contact {target.crm_record_id} is deleted in the CRM")
-        cur = conn.execute(
-            sql.SQL("SELECT {} FROM crm.contact_index WHERE org_id = %s AND id = %s FOR UPDATE").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in CONTACT_WRITABLE)
-            ),
-            (org, target.id),
-        )
-        row = cur.fetchone()
-        assert row is not None
-        current = dict(zip(CONTACT_WRITABLE, row, strict=True))
-        payload = _crm_payload(conn, target.crm_source, org, values, current)
-        assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values)
-        conn.execute(
-            sql.SQL(
-                "UPDATE crm.contact_index SET {}, field_versions = coalesce(field_versions, '{{}}'::jsonb) || %s, "
-                "updated_at = now() WHERE org_id = %s AND id = %s"
-            ).format(assignments),
-            (*values.values(), Jsonb({c: _now_iso(conn) for c in values}), org, target.id),
-        )
-        if target.is_materialized:
-            conn.execute(
-                sql.SQL(
-                    "UPDATE crm.contact_record SET {}, updated_at = now() "
-                    "WHERE org_id = %s AND crm_source = %s AND crm_record_id = %s"
-                ).format(assignments),
-                (*values.values(), org, target.crm_source, target.crm_record_id),
-            )
-        job = conn.execute(
-            "SELECT crm.enqueue_writeback(%s, %s, 'contact', %s, 'update', %s, %s, %s, %s::smallint)",
-            (org, target.crm_source, target.crm_record_id, Jsonb(payload), triggered_by, user_id, priority),
+        row = conn.execute(
+            "SELECT job_id, crm_source, crm_record_id, payload "
+            "FROM crm.update_contact(%s, %s, %s, %s, %s, %s::smallint)",
+            (str(org_id), ref_text, Jsonb(values), triggered_by, user_id, priority),
         ).fetchone()
-    assert job is not None
-    return QueuedWrite(
-        job_id=int(job[0]),
-        org_id=uuid.UUID(org),
-        crm_source=target.crm_source,
-        crm_record_id=target.crm_record_id,
-        payload=payload,
-    )
-
-
-def _now_iso(conn: Conn) -> str:
-    row = conn.execute("SELECT clock_timestamp()::text").fetchone()
-    assert row is not None
-    return str(row[0])
+    return _queued(org_id, row)
 
 
 def create_contact(
@@ -146,25 +100,13 @@ def create_contact(
     user_id: uuid.UUID | None = None,
 ) -> QueuedWrite:
     """Queue an idempotent CRM create (upsert by email): a retry after a crash never duplicates."""
-    email = str(fields.get("email") or "").strip().lower()
-    if "@" not in email:
-        raise InvalidInputError("creating a CRM contact needs an email (the idempotency key)")
-    unknown = sorted(set(fields) - set(CONTACT_WRITABLE))
-    if unknown:
-        raise InvalidInputError(f"cannot set {', '.join(unknown)} on a new contact")
-    values = {k: v for k, v in fields.items() if v is not None}
-    values["email"] = email
+    problem = text_problem(str(source))
+    if problem is not None:
+        raise InvalidInputError(f"unknown CRM source: the name {problem}")
+    values = _fields(fields)
     with conn.transaction(), translate_errors():
-        payload = _crm_payload(conn, source, str(org_id), values, {})
-        job = conn.execute(
-            "SELECT crm.enqueue_writeback(%s, %s, 'contact', NULL, 'create', %s, %s, %s, 5::smallint, %s)",
-            (str(org_id), source, Jsonb(payload), triggered_by, user_id, email),
+        row = conn.execute(
+            "SELECT job_id, crm_source, crm_record_id, payload FROM crm.create_contact(%s, %s, %s, %s, %s)",
+            (str(org_id), source, Jsonb(values), triggered_by, user_id),
         ).fetchone()
-    assert job is not None
-    return QueuedWrite(
-        job_id=int(job[0]),
-        org_id=uuid.UUID(str(org_id)),
-        crm_source=source,
-        crm_record_id=None,
-        payload=payload,
-    )
+    return _queued(org_id, row)

@@ -252,12 +252,94 @@ BEGIN
 END
 $$;
 
--- Store one verified webhook request (the receiver calls this, then answers 2xx).
+-- Store one verified webhook request (the receiver, role crm_receiver, calls this, then answers 2xx).
+-- Replays are stored once (crm.webhook_event_key; the keys are hex sha256 digests the receiver computes, see
+-- crmindex/freshness/intake.py):
+--   p_event_keys: one key per event, kept for p_key_ttl; the delivery is stored only when at least one of them
+--     is new, else it is a replay: NULL is returned and nothing is stored. A key is new when never seen, expired,
+--     or (Attio) when the delivery that carried it is no longer waiting in the inbox: Attio events carry no time
+--     nor value, so the same event later is a new change that must be refetched, while a copy arriving before
+--     the first one was processed changes nothing (that processing refetches the record after it);
+--   p_delivery_key: optionally, a key of the whole message (Attio: webhook id + Idempotency-Key header), kept
+--     for p_delivery_ttl and checked after the event keys: a message seen before is a replay too.
+-- TTLs are clamped to 1 second .. 7 days. NULL keys store the delivery unconditionally (tools, tests).
+-- SECURITY DEFINER: the receiver has no privilege on any table.
 CREATE OR REPLACE FUNCTION crm.webhook_accept(
-    p_org_id uuid, p_source text, p_account_id text, p_body text, p_headers jsonb, p_events integer
+    p_org_id uuid,
+    p_source text,
+    p_account_id text,
+    p_body text,
+    p_headers jsonb,
+    p_events integer,
+    p_event_keys text[] DEFAULT NULL,
+    p_key_ttl interval DEFAULT NULL,
+    p_delivery_key text DEFAULT NULL,
+    p_delivery_ttl interval DEFAULT NULL
 ) RETURNS bigint
-LANGUAGE sql AS $$
-    INSERT INTO crm.webhook_inbox (org_id, crm_source, account_id, body, headers, events)
-    VALUES (p_org_id, p_source, p_account_id, p_body, coalesce(p_headers, '{}'::jsonb), p_events)
-    RETURNING id;
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_key_ttl interval := least(greatest(coalesce(p_key_ttl, '3 days'), '1 second'), '7 days');
+    v_delivery_ttl interval := least(greatest(coalesce(p_delivery_ttl, '4 days'), '1 second'), '7 days');
+    v_coalesce boolean := p_source = 'attio';
+    v_new integer := 0;
+    v_recorded bytea[];
+    v_id bigint;
+BEGIN
+    IF p_org_id IS NULL OR p_source IS NULL OR p_account_id IS NULL OR p_body IS NULL THEN
+        RAISE EXCEPTION 'webhook_accept: org, source, account and body are required' USING ERRCODE = '22023';
+    END IF;
+    IF octet_length(p_body) > 1000000 OR octet_length(coalesce(p_headers, '{}'::jsonb)::text) > 8192
+        OR coalesce(p_events, 0) NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'webhook_accept: delivery too large' USING ERRCODE = '22023';
+    END IF;
+    IF (p_event_keys IS NOT NULL AND (
+        cardinality(p_event_keys) NOT BETWEEN 1 AND 1000
+        OR EXISTS (SELECT 1 FROM unnest(p_event_keys) AS k (key) WHERE k.key IS NULL OR k.key !~ '^[0-9a-f]{64}$')
+    )) OR p_delivery_key !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'webhook_accept: keys must be hex sha256 digests (1 to 1000 event keys)'
+            USING ERRCODE = '22023';
+    END IF;
+    -- the id the delivery gets if it is stored (the keys point at it)
+    v_id := nextval(pg_get_serial_sequence('crm.webhook_inbox', 'id'));
+    IF p_event_keys IS NOT NULL THEN
+        -- a concurrent copy of the same delivery waits here for the first to commit, then finds its keys
+        WITH recorded AS (
+            INSERT INTO crm.webhook_event_key AS k (org_id, crm_source, event_key, inbox_id, seen_at, expires_at)
+            SELECT DISTINCT p_org_id, p_source, decode(u.key, 'hex'), v_id, now(), now() + v_key_ttl
+            FROM unnest(p_event_keys) AS u (key)
+            ON CONFLICT (org_id, crm_source, event_key) DO UPDATE
+                SET inbox_id = excluded.inbox_id, seen_at = excluded.seen_at, expires_at = excluded.expires_at
+                WHERE k.expires_at <= now() OR (v_coalesce AND NOT EXISTS (
+                    SELECT 1 FROM crm.webhook_inbox AS w
+                    WHERE w.org_id = k.org_id AND w.id = k.inbox_id AND w.status IN ('pending', 'processing', 'failed')
+                ))
+            RETURNING k.event_key
+        )
+        SELECT array_agg(r.event_key) INTO v_recorded FROM recorded AS r;
+        IF v_recorded IS NULL THEN
+            RETURN NULL;  -- every event was seen before: a replay
+        END IF;
+    END IF;
+    IF p_delivery_key IS NOT NULL THEN
+        INSERT INTO crm.webhook_event_key AS k (org_id, crm_source, event_key, inbox_id, seen_at, expires_at)
+        VALUES (p_org_id, p_source, decode(p_delivery_key, 'hex'), v_id, now(), now() + v_delivery_ttl)
+        ON CONFLICT (org_id, crm_source, event_key) DO UPDATE
+            SET inbox_id = excluded.inbox_id, seen_at = excluded.seen_at, expires_at = excluded.expires_at
+            WHERE k.expires_at <= now();
+        GET DIAGNOSTICS v_new = ROW_COUNT;
+        IF v_new = 0 THEN
+            -- this message was delivered before: a replay. Its event keys (recorded above: new or expired) are
+            -- left expired, as they were.
+            UPDATE crm.webhook_event_key AS k SET expires_at = now()
+            WHERE k.org_id = p_org_id AND k.crm_source = p_source AND k.event_key = ANY(v_recorded);
+            RETURN NULL;
+        END IF;
+    END IF;
+    INSERT INTO crm.webhook_inbox (org_id, id, crm_source, account_id, body, headers, events)
+    OVERRIDING SYSTEM VALUE
+    VALUES (p_org_id, v_id, p_source, p_account_id, p_body, coalesce(p_headers, '{}'::jsonb), coalesce(p_events, 0));
+    RETURN v_id;
+END
 $$;

@@ -39,12 +39,16 @@
 --   * filter-only searches read matches in id order: by walking the primary key when matches are dense
 --     (at least 0.25% of a 2,000-contact sample), else by collecting them with bitmap index scans.
 --
--- Security: the public functions are SECURITY INVOKER, so row-level security applies to every row they
--- return. Row-level security also hides non-LEAKPROOF operators (trigram `<%`, `@@`, `&&`) from index
--- scans (they may only run after the policy's filter), which turns every text search into a scan of the
--- org. So the candidate generation runs in SECURITY DEFINER helpers (crm.search_contact_ids,
--- crm.search_company_ids) that return ids and scores only, for the org the session is bound to
--- (crm.assert_org), and the invoker functions fetch the rows by primary key under row-level security.
+-- Security: row-level security hides non-LEAKPROOF operators (trigram `<%`, `@@`, `&&`) from index scans
+-- (they may only run after the policy's filter), which would turn every text search into a scan of the org.
+-- So the candidate generation runs in SECURITY DEFINER helpers (crm.search_contact_ids,
+-- crm.search_company_ids) that return ids and scores only, for the org the session is bound to. The public
+-- functions (crm.search_contacts, crm.search_companies, crm.search, crm.interpret_query, crm.resolve_contact)
+-- are the application role's API (sql/platform/grants.sql): SECURITY DEFINER too, with the search path
+-- pinned, so crm_app needs no privilege on any helper; each calls crm.assert_org first (an application
+-- session may only name the org it is bound to, and an unbound one none) and names the org in every query.
+-- Text longer than crm.input_cap('query') (65,536 characters) is refused (CX002); the search reads the first
+-- 512 characters anyway.
 --
 -- The helpers run with enable_seqscan = off: every search has an index path, and a probe with LIMIT
 -- (EXISTS, a capped candidate source) otherwise tempts the planner into a sequential scan that "will
@@ -201,6 +205,7 @@ BEGIN
     IF jsonb_typeof(p_filters) <> 'object' THEN
         RAISE EXCEPTION 'filters must be a JSON object, not %', jsonb_typeof(p_filters) USING ERRCODE = 'CX002';
     END IF;
+    PERFORM crm.check_json_size('filters', p_filters, 'payload');
     FOR v_key, v_val IN SELECT e.key, e.value FROM jsonb_each(p_filters) AS e ORDER BY e.key LOOP
         IF NOT v_key = ANY(v_keys) THEN
             RAISE EXCEPTION 'unknown filter key %', quote_literal(left(v_key, 100)) USING ERRCODE = 'CX002',
@@ -828,9 +833,12 @@ RETURNS TABLE (
     score double precision,
     cursor text
 )
-LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_text_size('query', p_query, crm.input_cap('query'));
     RETURN QUERY
     SELECT
         c.id, c.crm_source, c.crm_record_id, c.first_name, c.last_name, c.email, c.email_domain, c.phone,
@@ -1027,9 +1035,12 @@ RETURNS TABLE (
     score double precision,
     cursor text
 )
-LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_text_size('query', p_query, crm.input_cap('query'));
     RETURN QUERY
     SELECT
         co.id, co.crm_source, co.crm_record_id, co.name, co.domain, co.industry, co.industry_groups,
@@ -1149,7 +1160,9 @@ RETURN ARRAY[
 -- Returns {"query", "text", "filters", "explanation", "matched": [{"phrase", "key", "value"}]}. Filters are
 -- in crm.normalize_search_filters' normal form. Never raises for any text (p_org_id is checked).
 CREATE OR REPLACE FUNCTION crm.interpret_query(p_org_id uuid, p_query text) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     v_raw text;
     v_q text;
@@ -1175,6 +1188,7 @@ DECLARE
     v_context text;
 BEGIN
     PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_text_size('query', p_query, crm.input_cap('query'));
     v_raw := lower(crm.unaccent_text(left(coalesce(p_query, ''), 512)));
 
     -- emails stay text (the search matches them exactly)
@@ -1419,7 +1433,9 @@ CREATE OR REPLACE FUNCTION crm.search(
     p_org_id uuid, p_query text, p_limit integer DEFAULT 50, p_after text DEFAULT NULL
 )
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     v_i jsonb := crm.interpret_query(p_org_id, p_query);
     v_filters jsonb := v_i -> 'filters';
@@ -1461,7 +1477,9 @@ RETURNS TABLE (
     score double precision,
     reason text
 )
-LANGUAGE plpgsql STABLE SECURITY INVOKER AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     v_i jsonb;
     v_filters jsonb;
@@ -1469,6 +1487,7 @@ DECLARE
     v_parts record;
 BEGIN
     PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_text_size('query', p_text, crm.input_cap('query'));
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 100 THEN
         RAISE EXCEPTION 'limit must be between 1 and 100' USING ERRCODE = 'CX002';
     END IF;
@@ -1521,5 +1540,94 @@ BEGIN
     FROM hits AS h
     ORDER BY 12 DESC, h.id
     LIMIT p_limit;
+END
+$$;
+
+-- Which indexed contacts do these references name? p_refs: index ids ('#123'), CRM record ids, or emails
+-- (crmindex/index/refs.py and the API functions that take a contact reference use this one rule):
+--   * '#<digits>': the contact with that index id (any CRM);
+--   * text with an '@': the contact with that email (lower-cased), limited to p_source when given;
+--   * anything else: the contact with that CRM record id (limited to p_source); a bare string of digits that
+--     matches no CRM id falls back to the index id (HubSpot ids are numeric).
+-- Among several matches a live record comes before a deleted one, then the most recently updated. One row per
+-- reference, in order (ord from 1); id and the rest are NULL where nothing matches. A reference that is empty,
+-- longer than 320 characters or a malformed '#' id is CX002; more than crm.input_cap('refs') references too.
+-- Runs as the caller: under row-level security for crm_app (which may execute it), every org for workers.
+CREATE OR REPLACE FUNCTION crm.resolve_contact_refs(p_org_id uuid, p_refs text[], p_source text DEFAULT NULL)
+RETURNS TABLE (
+    ord integer,
+    ref text,
+    id bigint,
+    crm_source text,
+    crm_record_id text,
+    email text,
+    is_materialized boolean,
+    deleted boolean
+)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_kinds text[] := '{}';
+    v_values text[] := '{}';
+    v_text text;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    IF coalesce(cardinality(p_refs), 0) > crm.input_cap('refs') THEN
+        RAISE EXCEPTION 'at most % references at once (got %)', crm.input_cap('refs'), cardinality(p_refs)
+            USING ERRCODE = 'CX002';
+    END IF;
+    FOR i IN 1..coalesce(cardinality(p_refs), 0) LOOP
+        v_text := btrim(p_refs[i]);
+        IF v_text IS NULL OR v_text = '' OR length(v_text) > 320 THEN
+            RAISE EXCEPTION 'a contact reference is an index id, a CRM record id or an email' USING ERRCODE = 'CX002';
+        ELSIF left(v_text, 1) = '#' THEN
+            IF ltrim(v_text, '#') !~ '^[0-9]{1,18}$' THEN
+                RAISE EXCEPTION 'not an index id: %', quote_literal(left(v_text, 40)) USING ERRCODE = 'CX002';
+            END IF;
+            v_kinds := v_kinds || 'id'::text;
+            v_values := v_values || ltrim(v_text, '#');
+        ELSIF strpos(v_text, '@') > 0 THEN
+            v_kinds := v_kinds || 'email'::text;
+            v_values := v_values || lower(v_text);
+        ELSE
+            v_kinds := v_kinds || 'crm'::text;
+            v_values := v_values || v_text;
+        END IF;
+    END LOOP;
+    RETURN QUERY
+    WITH wanted AS (
+        SELECT w.n::integer AS n, w.kind, w.val,
+            CASE WHEN w.kind = 'id' OR (w.kind = 'crm' AND w.val ~ '^[0-9]{1,18}$') THEN w.val::bigint END AS as_id
+        FROM unnest(v_kinds, v_values) WITH ORDINALITY AS w (kind, val, n)
+    ),
+    found AS (
+        SELECT c.id, c.crm_source, c.crm_record_id, c.email, c.is_materialized, c.deleted_at IS NOT NULL AS deleted,
+            (p_source IS NULL OR c.crm_source = p_source) AS in_source,
+            row_number() OVER (ORDER BY c.deleted_at IS NOT NULL, c.crm_updated_at DESC NULLS LAST, c.crm_source) AS rank
+        FROM crm.contact_index AS c
+        WHERE c.org_id = p_org_id AND (
+            c.id = ANY(ARRAY(SELECT x.as_id FROM wanted AS x WHERE x.as_id IS NOT NULL))
+            OR (
+                (
+                    c.email = ANY(ARRAY(SELECT x.val FROM wanted AS x WHERE x.kind = 'email'))
+                    OR c.crm_record_id = ANY(ARRAY(SELECT x.val FROM wanted AS x WHERE x.kind = 'crm'))
+                )
+                AND (p_source IS NULL OR c.crm_source = p_source)
+            )
+        )
+    )
+    SELECT w.n, p_refs[w.n], m.id, m.crm_source, m.crm_record_id, m.email, m.is_materialized, m.deleted
+    FROM wanted AS w
+    LEFT JOIN LATERAL (
+        SELECT f.* FROM found AS f
+        WHERE CASE w.kind
+            WHEN 'id' THEN f.id = w.as_id
+            WHEN 'email' THEN f.in_source AND f.email = w.val
+            ELSE (f.in_source AND f.crm_record_id = w.val) OR f.id = w.as_id
+        END
+        -- a CRM id before the index-id fallback of a numeric reference
+        ORDER BY w.kind = 'crm' AND NOT (f.in_source AND f.crm_record_id = w.val), f.rank
+        LIMIT 1
+    ) AS m ON TRUE
+    ORDER BY w.n;
 END
 $$;

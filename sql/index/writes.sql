@@ -92,7 +92,9 @@ END;
 
 -- Validate a batch; raise CX001 naming the first bad row. p_extra: keys allowed besides the columns.
 -- An object, array or boolean given for a text column is a wrong type (jsonb_populate_recordset would store
--- its JSON text as the value).
+-- its JSON text as the value). Bounded input (platform/bounds.sql): at most crm.input_cap('rows') rows and
+-- crm.input_cap('rows_bytes') bytes of JSON text per batch, and every string or number value within
+-- crm.text_cap of its key (a 5 MB first_name is refused naming the row and first_name).
 CREATE OR REPLACE FUNCTION crm.check_index_rows(p_table regclass, p_source text, p_rows jsonb, p_extra text[])
 RETURNS void
 LANGUAGE plpgsql STABLE AS $$
@@ -109,6 +111,14 @@ BEGIN
     IF p_rows IS NULL OR jsonb_typeof(p_rows) <> 'array' THEN
         RAISE EXCEPTION 'rows must be a JSON array of objects' USING ERRCODE = 'CX001';
     END IF;
+    IF jsonb_array_length(p_rows) > crm.input_cap('rows') THEN
+        RAISE EXCEPTION 'a batch holds at most % rows (got %)', crm.input_cap('rows'), jsonb_array_length(p_rows)
+            USING ERRCODE = 'CX001';
+    END IF;
+    IF octet_length(p_rows::text) > crm.input_cap('rows_bytes') THEN
+        RAISE EXCEPTION 'a batch holds at most % bytes of JSON (got %)', crm.input_cap('rows_bytes'),
+            octet_length(p_rows::text) USING ERRCODE = 'CX001';
+    END IF;
     SELECT array_agg(a.attname::text), array_agg(a.attname::text) FILTER (WHERE a.atttypid = 'text'::regtype)
     INTO v_cols, v_text
     FROM pg_attribute AS a
@@ -122,26 +132,30 @@ BEGIN
             WHEN NOT e.elem ? 'crm_record_id' OR jsonb_typeof(e.elem -> 'crm_record_id') NOT IN ('string', 'number')
                 OR btrim(e.elem ->> 'crm_record_id') = '' THEN 'has no crm_record_id'
             WHEN e.elem ? 'crm_source' AND e.elem ->> 'crm_source' IS DISTINCT FROM p_source
-                THEN format('has crm_source %s but the batch is for %s', e.elem -> 'crm_source', p_source)
+                THEN format('has crm_source %s but the batch is for %s', left((e.elem -> 'crm_source')::text, 40), p_source)
             WHEN e.elem ? 'email' AND jsonb_typeof(e.elem -> 'email') = 'string'
                 AND btrim(e.elem ->> 'email') <> ''
                 AND btrim(e.elem ->> 'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s.]+$'
-                THEN format('has a malformed email %s', e.elem -> 'email')
-            ELSE coalesce((
-                SELECT format('has %s key %s', CASE WHEN k = ANY(v_protected) THEN 'derived/managed' ELSE 'unknown' END,
-                    quote_literal(k))
-                FROM jsonb_object_keys(e.elem) AS k
-                WHERE (k = ANY(v_protected) OR NOT k = ANY(v_cols)) AND NOT k = ANY(p_extra)
-                ORDER BY k
+                THEN format('has a malformed email %s', left((e.elem -> 'email')::text, 100))
+            ELSE (
+                -- one pass over the keys: an unknown or derived key first; then a JSON object, array or boolean
+                -- for a text column (a number is taken as its text: ids, phone numbers); then a string or number
+                -- longer than the cap of its key
+                SELECT CASE
+                    WHEN (x.k = ANY(v_protected) OR NOT x.k = ANY(v_cols)) AND NOT x.k = ANY(p_extra)
+                        THEN format('has %s key %s', CASE WHEN x.k = ANY(v_protected) THEN 'derived/managed'
+                            ELSE 'unknown' END, quote_literal(x.k))
+                    WHEN jsonb_typeof(x.v) IN ('object', 'array', 'boolean')
+                        THEN format('has a JSON %s for the text column %s', jsonb_typeof(x.v), quote_literal(x.k))
+                    ELSE format('has %s longer than %s characters', x.k, crm.text_cap(x.k))
+                END
+                FROM jsonb_each(e.elem) AS x (k, v)
+                WHERE ((x.k = ANY(v_protected) OR NOT x.k = ANY(v_cols)) AND NOT x.k = ANY(p_extra))
+                    OR (x.k = ANY(v_text) AND jsonb_typeof(x.v) IN ('object', 'array', 'boolean'))
+                    OR (jsonb_typeof(x.v) IN ('string', 'number') AND length(x.v #>> '{}') > crm.text_cap(x.k))
+                ORDER BY ((x.k = ANY(v_protected) OR NOT x.k = ANY(v_cols)) AND NOT x.k = ANY(p_extra)) DESC, x.k
                 LIMIT 1
-            ), (
-                -- a number is taken as its text (ids, phone numbers); an object, array or boolean is a mistake
-                SELECT format('has a JSON %s for the text column %s', jsonb_typeof(e.elem -> k), quote_literal(k))
-                FROM jsonb_object_keys(e.elem) AS k
-                WHERE k = ANY(v_text) AND jsonb_typeof(e.elem -> k) IN ('object', 'array', 'boolean')
-                ORDER BY k
-                LIMIT 1
-            ))
+            )
         END AS problem
     ) AS r
     WHERE r.problem IS NOT NULL
@@ -150,9 +164,12 @@ BEGIN
 
     IF FOUND THEN
         RAISE EXCEPTION 'row % (crm_record_id %) %', v_bad.ord,
-            coalesce(v_bad.elem ->> 'crm_record_id', '?'), v_bad.problem
+            left(coalesce(v_bad.elem ->> 'crm_record_id', '?'), crm.text_cap('crm_record_id')), v_bad.problem
             USING ERRCODE = 'CX001',
-            DETAIL = format('row=%s crm_record_id=%s', v_bad.ord, coalesce(v_bad.elem ->> 'crm_record_id', ''));
+            DETAIL = format(
+                'row=%s crm_record_id=%s', v_bad.ord,
+                left(coalesce(v_bad.elem ->> 'crm_record_id', ''), crm.text_cap('crm_record_id'))
+            );
     END IF;
 END
 $$;
@@ -376,11 +393,13 @@ BEGIN
         OR EXISTS (
             SELECT 1 FROM jsonb_array_elements(e.elem -> 'contact_crm_ids') AS x (v)
             WHERE jsonb_typeof(x.v) NOT IN ('string', 'number') OR btrim(x.v #>> '{}') = ''
+                OR length(x.v #>> '{}') > crm.text_cap('contact_crm_id')
         )
     )
     ORDER BY e.ord LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'row % (crm_record_id %) has contact_crm_ids that is not an array of ids', v_bad.ord, v_bad.rid
+        RAISE EXCEPTION 'row % (crm_record_id %) has contact_crm_ids that is not an array of ids (of at most % characters)',
+            v_bad.ord, v_bad.rid, crm.text_cap('contact_crm_id')
             USING ERRCODE = 'CX001', DETAIL = format('row=%s crm_record_id=%s', v_bad.ord, v_bad.rid);
     END IF;
     -- associations_read_at is cast below: a bad value is a bad row (CX001), like any other
@@ -459,5 +478,16 @@ BEGIN
         PERFORM crm.refresh_contact_deals(p_org_id, p_source, v_contacts);
     END IF;
     RETURN QUERY SELECT v_ins, v_upd, jsonb_array_length(p_rows) - v_ins - v_upd;
+END
+$$;
+
+-- Create the org row when missing (idempotent). The operator's and workers' path (connect, sync, tests): the
+-- application role cannot create orgs.
+CREATE OR REPLACE FUNCTION crm.ensure_org(p_org_id uuid, p_name text DEFAULT '') RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_text_size('name', p_name, crm.input_cap('name'));
+    INSERT INTO crm.org (org_id, name) VALUES (p_org_id, coalesce(p_name, '')) ON CONFLICT (org_id) DO NOTHING;
 END
 $$;

@@ -39,8 +39,15 @@ BEGIN
 END
 $$;
 
--- Reserve p_n permits; returns the seconds to wait before making the call(s).
-CREATE OR REPLACE FUNCTION crm.rate_limit_reserve(p_org_id uuid, p_source text, p_class text, p_n integer DEFAULT 1)
+-- Reserve p_n permits unless the wait for them would be longer than p_max_wait_s (NULL: any wait); returns
+-- the seconds to wait before making the call(s). Guarantee: a wait above p_max_wait_s is returned with
+-- nothing reserved, so a caller that cannot wait that long (a drainer whose lease would expire meanwhile)
+-- gives up without pushing every other caller of the account back. The GCRA step: the call may go at the
+-- row's theoretical arrival time (tat), which moves one emission interval (per_seconds / (permits *
+-- headroom)) per permit.
+CREATE OR REPLACE FUNCTION crm.rate_limit_reserve_within(
+    p_org_id uuid, p_source text, p_class text, p_n integer, p_max_wait_s double precision
+)
 RETURNS double precision
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -56,16 +63,85 @@ BEGIN
         tat = greatest(r.tat, v_now) + make_interval(secs => r.per_seconds / (r.permits * r.headroom)) * p_n,
         reserved = r.reserved + p_n
     WHERE r.org_id = p_org_id AND r.crm_source = p_source AND r.limit_class = p_class
+        AND (p_max_wait_s IS NULL OR r.tat <= v_now + make_interval(secs => greatest(p_max_wait_s, 0)))
     RETURNING greatest(v_now, r.tat - make_interval(secs => r.per_seconds / (r.permits * r.headroom)) * p_n)
     INTO v_send;
+    IF NOT FOUND THEN
+        SELECT r.tat INTO v_send
+        FROM crm.rate_limit AS r
+        WHERE r.org_id = p_org_id AND r.crm_source = p_source AND r.limit_class = p_class;
+        IF FOUND THEN  -- the wait is longer than the caller can wait: nothing reserved
+            RETURN greatest(0, extract(EPOCH FROM v_send - v_now))::double precision;
+        END IF;
+        v_def := crm.rate_limit_default(p_source, p_class);
+        INSERT INTO crm.rate_limit (org_id, crm_source, limit_class, permits, per_seconds)
+        VALUES (p_org_id, p_source, p_class, v_def.permits, v_def.per_seconds)
+        ON CONFLICT DO NOTHING;
+        RETURN crm.rate_limit_reserve_within(p_org_id, p_source, p_class, p_n, p_max_wait_s);
+    END IF;
+    RETURN greatest(0, extract(EPOCH FROM v_send - v_now))::double precision;
+END
+$$;
+
+-- Reserve p_n permits; returns the seconds to wait before making the call(s).
+CREATE OR REPLACE FUNCTION crm.rate_limit_reserve(p_org_id uuid, p_source text, p_class text, p_n integer DEFAULT 1)
+RETURNS double precision
+LANGUAGE sql
+RETURN crm.rate_limit_reserve_within(p_org_id, p_source, p_class, p_n, NULL);
+
+-- Take up to p_want permits of a budget now, never waiting: returns how many were taken and the seconds
+-- until the next permit. A budget (e.g. class 'materialize': tier-2 fetches per org) may be spent a whole
+-- window (per_seconds) at once, then one permit per emission interval. Guarantee: when nothing is taken
+-- nothing is reserved, so callers that wait (queued jobs released until the budget allows them) never push
+-- the budget further out; an account without a row gets the class's default budget
+-- (crm.rate_limit_default). Workers call it (crmindex.records.materialize_many and the queued materializations);
+-- a session bound to an org takes only that org's permits (crm.assert_org).
+CREATE OR REPLACE FUNCTION crm.rate_limit_take(
+    p_org_id uuid, p_source text, p_class text, p_want integer,
+    OUT taken integer, OUT next_in_s double precision
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_row record;
+    v_def record;
+    v_interval double precision;
+    v_wait double precision;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    taken := 0;
+    next_in_s := 0;
+    IF p_want IS NULL OR p_want < 1 THEN
+        RETURN;
+    END IF;
+    SELECT
+        r.per_seconds / (r.permits * r.headroom) AS emission,
+        r.per_seconds AS window_s,
+        extract(EPOCH FROM greatest(r.tat, clock_timestamp()) - clock_timestamp())::double precision AS wait
+    INTO v_row
+    FROM crm.rate_limit AS r
+    WHERE r.org_id = p_org_id AND r.crm_source = p_source AND r.limit_class = p_class
+    FOR UPDATE;
     IF NOT FOUND THEN
         v_def := crm.rate_limit_default(p_source, p_class);
         INSERT INTO crm.rate_limit (org_id, crm_source, limit_class, permits, per_seconds)
         VALUES (p_org_id, p_source, p_class, v_def.permits, v_def.per_seconds)
         ON CONFLICT DO NOTHING;
-        RETURN crm.rate_limit_reserve(p_org_id, p_source, p_class, p_n);
+        SELECT t.taken, t.next_in_s INTO taken, next_in_s
+        FROM crm.rate_limit_take(p_org_id, p_source, p_class, p_want) AS t;
+        RETURN;
     END IF;
-    RETURN greatest(0, extract(EPOCH FROM v_send - v_now))::double precision;
+    v_interval := v_row.emission;
+    v_wait := v_row.wait;
+    IF v_wait <= v_row.window_s THEN
+        taken := least(p_want, floor((v_row.window_s - v_wait) / v_interval)::integer + 1);
+    END IF;
+    IF taken > 0 THEN
+        UPDATE crm.rate_limit AS r
+        SET tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => v_interval * taken),
+            reserved = r.reserved + taken
+        WHERE r.org_id = p_org_id AND r.crm_source = p_source AND r.limit_class = p_class;
+    END IF;
+    next_in_s := greatest(0, v_wait + v_interval * taken - v_row.window_s);
 END
 $$;
 

@@ -54,8 +54,12 @@ DECLARE
     v_due integer := 0;
     v_n integer;
     v_deleted record;
+    v_keys integer;
 BEGIN
     SELECT * INTO v_setting FROM crm.maintenance_setting;
+    -- webhook event keys past their replay window (crm.webhook_accept)
+    DELETE FROM crm.webhook_event_key AS k WHERE k.expires_at < now();
+    GET DIAGNOSTICS v_keys = ROW_COUNT;
     FOREACH v_queue IN ARRAY ARRAY['crm.job', 'crm.webhook_inbox', 'crm.writeback_queue']::regclass [] LOOP
         v_reclaimed := v_reclaimed + crm.queue_reclaim_expired(v_queue);
         v_purged := v_purged + crm.queue_purge_completed(v_queue, v_setting.completed_retention);
@@ -71,7 +75,7 @@ BEGIN
     RETURN jsonb_build_object(
         'reclaimed_leases', v_reclaimed, 'purged_jobs', v_purged, 'due_jobs', v_due,
         'purged_contacts', v_deleted.contacts, 'purged_companies', v_deleted.companies,
-        'purged_deals', v_deleted.deals
+        'purged_deals', v_deleted.deals, 'purged_webhook_keys', v_keys
     );
 END
 $$;

@@ -340,3 +340,32 @@ BEGIN
     ) USING p_org_filter;
 END
 $$;
+
+-- Push an account's waiting jobs of a queue-core table p_delay_s out, attempts untouched: no worker of any
+-- process sends them while the CRM rejects the account's token (p_kind narrows crm.job to one kind). The number held.
+CREATE OR REPLACE FUNCTION crm.queue_hold_account(
+    p_org_id uuid, p_queue text, p_source text, p_note text, p_delay_s double precision, p_kind text DEFAULT NULL
+) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    IF p_queue IS NULL OR p_queue NOT IN ('crm.writeback_queue', 'crm.job', 'crm.webhook_inbox') THEN
+        RAISE EXCEPTION 'unknown queue %', coalesce(quote_literal(left(p_queue, 60)), 'NULL') USING ERRCODE = 'CX002';
+    END IF;
+    EXECUTE format(
+        'UPDATE %s SET next_retry_at = greatest(next_retry_at, clock_timestamp() + make_interval(secs => $1)), '
+        'last_error = $2, updated_at = now() '
+        'WHERE org_id = $3 AND crm_source = $4 AND status IN (''pending'', ''failed'') '
+        'AND ($5::text IS NULL OR %s)',
+        p_queue,
+        CASE WHEN p_queue = 'crm.job' THEN 'kind = $5' ELSE 'TRUE' END
+    )
+    USING least(greatest(coalesce(p_delay_s, 60), 0), 86400), left(p_note, 4000), p_org_id, p_source, p_kind;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;

@@ -44,3 +44,73 @@ BEGIN
         );
 END
 $$;
+
+------------------------------------------------------------------------------------------------------------
+-- Row-level security policies (the grants that go with them are in platform/grants.sql)
+------------------------------------------------------------------------------------------------------------
+-- Every table holding an org's rows has row-level security (enabled in its migration). Owners (the migrating
+-- role) bypass it, and so do the SECURITY DEFINER functions they own, which therefore name the org in every
+-- query and call crm.assert_org first.
+--
+-- crm_app, the tenant application, READS its org's rows of the tables below (SELECT policies only: it has no
+-- INSERT / UPDATE / DELETE privilege on any table, and it changes data only through the API functions of
+-- platform/grants.sql). An unbound session (crm.org_id unset or '') sees nothing.
+--   * the tier-1 index: contact_index, company_index, deal_index, deal_contact
+--   * tier 2 and its audit trail: contact_record, company_record, activation_log
+--   * the state of its work: writeback_queue, job, sync_state (errors stored there hold status, category and
+--     correlation id of the CRM's answer, never a raw response body)
+--   * its org and its CRM connections: org, connection (no secret lives there: tokens and webhook secrets are
+--     in crm.connection_secret)
+-- No policy, no grant, so nothing at all, on: webhook_inbox (raw CRM deliveries and their headers), rate_limit
+-- (the workers' budgets), connection_secret (encrypted tokens), and any table not listed here.
+
+DROP POLICY IF EXISTS org_app ON crm.org;
+CREATE POLICY org_app ON crm.org FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS connection_app ON crm.connection;
+CREATE POLICY connection_app ON crm.connection FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS contact_index_app ON crm.contact_index;
+CREATE POLICY contact_index_app ON crm.contact_index FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS company_index_app ON crm.company_index;
+CREATE POLICY company_index_app ON crm.company_index FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS deal_index_app ON crm.deal_index;
+CREATE POLICY deal_index_app ON crm.deal_index FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS deal_contact_app ON crm.deal_contact;
+CREATE POLICY deal_contact_app ON crm.deal_contact FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS contact_record_app ON crm.contact_record;
+CREATE POLICY contact_record_app ON crm.contact_record FOR SELECT TO crm_app
+USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS company_record_app ON crm.company_record;
+CREATE POLICY company_record_app ON crm.company_record FOR SELECT TO crm_app
+USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS activation_log_app ON crm.activation_log;
+CREATE POLICY activation_log_app ON crm.activation_log FOR SELECT TO crm_app
+USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS writeback_queue_app ON crm.writeback_queue;
+CREATE POLICY writeback_queue_app ON crm.writeback_queue FOR SELECT TO crm_app
+USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS job_app ON crm.job;
+CREATE POLICY job_app ON crm.job FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+DROP POLICY IF EXISTS sync_state_app ON crm.sync_state;
+CREATE POLICY sync_state_app ON crm.sync_state FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+-- what crm_app read and wrote until 0.1.x, and no longer sees
+DROP POLICY IF EXISTS webhook_inbox_app ON crm.webhook_inbox;
+DROP POLICY IF EXISTS rate_limit_app ON crm.rate_limit;
+
+-- crm_worker serves every org (sync, webhook processing, hydration, materialization, drainers, and the
+-- operator path: connect, disconnect, the token store): one policy per table with row-level security, for
+-- every such table, so a table added later cannot be forgotten. Named <table>_worker.
+DO $worker$
+DECLARE
+    v_table regclass;
+    v_policy text;
+BEGIN
+    FOR v_table, v_policy IN
+        SELECT c.oid::regclass, c.relname || '_worker' FROM pg_class AS c
+        WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'p') AND c.relrowsecurity
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('DROP POLICY IF EXISTS %I ON %s', v_policy, v_table);
+        EXECUTE format('CREATE POLICY %I ON %s TO crm_worker USING (TRUE) WITH CHECK (TRUE)', v_policy, v_table);
+    END LOOP;
+END
+$worker$;

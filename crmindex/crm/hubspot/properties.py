@@ -1,7 +1,8 @@
-"""HubSpot property names <-> index columns, and value conversion (the one table both ways).
+"""HubSpot property names -> index columns, and value conversion (reading HubSpot objects and events).
 
-Used by the sync and batch reads (whole objects), by webhooks (single ``propertyChange`` events) and by
-write-back (local column -> HubSpot property). HubSpot sends every property value as a string.
+Used by the sync and batch reads (whole objects) and by webhooks (single ``propertyChange`` events). HubSpot
+sends every property value as a string. The write-back direction (local column -> HubSpot property and value)
+is mapped in SQL at enqueue time: ``crm.writeback_contact_payload`` in ``sql/writeback/enqueue.sql``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from crmindex.crm.lifecycle import LIFECYCLE_FROM_HUBSPOT, LIFECYCLE_TO_HUBSPOT
-from crmindex.errors import InvalidInputError
+from crmindex.crm.lifecycle import LIFECYCLE_FROM_HUBSPOT
 
 ObjectType = str  # "contacts" | "companies" | "deals"
 
@@ -150,18 +150,3 @@ def property_change(object_type: ObjectType, prop: str, value: str | None) -> tu
         return None
     column, convert = entry
     return column, convert(value)
-
-
-def column_to_property(object_type: ObjectType, column: str, value: object) -> tuple[str, str | None]:
-    """The HubSpot property and string value for a local column change (write-back)."""
-    for prop, (col, _) in PROPERTY_COLUMNS.get(object_type, {}).items():
-        if col == column:
-            if value is None:
-                return prop, ""
-            if column == "lifecycle_stage":
-                text = str(value).lower()
-                return prop, LIFECYCLE_TO_HUBSPOT.get(text, text)
-            if isinstance(value, bool):
-                return prop, "true" if value else "false"
-            return prop, str(value)
-    raise InvalidInputError(f"{column!r} cannot be written to HubSpot {object_type}")
