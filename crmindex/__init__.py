@@ -16,6 +16,7 @@ Each flow's SQL is the area file of the same name under ``sql/`` (``sql/index/se
 ``crmindex/index/search.py``).
 """
 
+from crmindex.app import CrmIndex, Workers
 from crmindex.errors import (
     CrmIndexError,
     InvalidInputError,
@@ -73,6 +74,7 @@ __all__ = [
     "ContactHit",
     "ContactRecord",
     "ContactRow",
+    "CrmIndex",
     "CrmIndexError",
     "DealRow",
     "Interpretation",
@@ -89,6 +91,7 @@ __all__ = [
     "SearchFilters",
     "SearchResult",
     "UpsertResult",
+    "Workers",
     "__version__",
     "activate_by_email",
     "bind_org",

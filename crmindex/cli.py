@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import uuid
@@ -239,97 +240,52 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _clients(dsn: str) -> Any:
-    from crmindex.crm.clients import Clients
+def _index(dsn: str | None) -> Any:
+    """The composition root every command that talks to a CRM builds (crmindex.app.CrmIndex)."""
+    from crmindex.app import CrmIndex
     from crmindex.crm.http import RetryPolicy
 
-    return Clients(dsn, retry=RetryPolicy())
+    return CrmIndex(dsn, retry=RetryPolicy())
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from crmindex.freshness.sync import AttioLister, HubSpotLister, Lister, run_sync
-    from crmindex.platform.db import connect, resolve_dsn
-
-    dsn = resolve_dsn(args.dsn)
     org = _parse_org(args.org)
-    clients = _clients(dsn)
-    try:
-        with connect(dsn) as conn:
-            sources = [args.source] if args.source else [c.crm_source for c in _connections(conn, org)]
-            if not sources:
-                raise InvalidInputError(f"org {org} has no CRM connection (run `crmindex connect` first)")
-            for source in sources:
-                client = clients.client(org, source)
-                lister: Lister = HubSpotLister(client) if source == "hubspot" else AttioLister(client)
-                report = run_sync(conn, org, lister, progress=not args.quiet, restart=args.restart)
-                print(
-                    _one_line(
-                        f"{source}: {report.records:,} records synced"
-                        + "".join(f", {s.step} {s.records:,}" for s in report.steps)
-                    )
+    with _index(args.dsn) as idx:
+        try:
+            reports = idx.sync(org, args.source, progress=not args.quiet, restart=args.restart)
+        except psycopg.OperationalError as exc:  # e.g. the database restarted: every committed page is kept
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CrmIndexError(
+                f"lost the database during the sync ({first[:200]}); run it again to resume from the last "
+                "committed page"
+            ) from exc
+        for report in reports:
+            print(
+                _one_line(
+                    f"{report.source}: {report.records:,} records synced"
+                    + "".join(f", {s.step} {s.records:,}" for s in report.steps)
                 )
-    except psycopg.OperationalError as exc:  # e.g. the database restarted: every committed page is kept
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CrmIndexError(
-            f"lost the database during the sync ({first[:200]}); run it again to resume from the last "
-            "committed page"
-        ) from exc
-    finally:
-        clients.close()
+            )
     return EXIT_OK
 
 
-def _connections(conn: Any, org: uuid.UUID) -> list[Any]:
-    from crmindex.crm.connections import list_connections
-
-    return list_connections(conn, org)
-
-
 def _cmd_reconcile(args: argparse.Namespace) -> int:
-    from crmindex.freshness.reconcile import reconcile_attio, reconcile_hubspot
-    from crmindex.platform.db import connect, resolve_dsn
-
-    dsn = resolve_dsn(args.dsn)
     org = _parse_org(args.org)
-    clients = _clients(dsn)
-    try:
-        with connect(dsn) as conn:
-            for c in _connections(conn, org):
-                if args.source and c.crm_source != args.source:
-                    continue
-                client = clients.client(org, c.crm_source)
-                if c.crm_source == "hubspot":
-                    report = reconcile_hubspot(conn, org, client)
-                else:
-                    report = reconcile_attio(
-                        conn, org, client, custom=c.settings.get("attio_attributes") or {}
-                    )
-                print(
-                    _one_line(
-                        f"{c.crm_source}: repaired {sum(report.upserted.values()):,} changed records, "
-                        f"{sum(report.deleted.values()):,} deletions (window from {report.since})"
-                    )
+    with _index(args.dsn) as idx:
+        for report in idx.reconcile(org, args.source):
+            print(
+                _one_line(
+                    f"{report.source}: repaired {sum(report.upserted.values()):,} changed records, "
+                    f"{sum(report.deleted.values()):,} deletions (window from {report.since})"
                 )
-    finally:
-        clients.close()
+            )
     return EXIT_OK
 
 
 def _cmd_materialize(args: argparse.Namespace) -> int:
-    from crmindex.index.refs import resolve_contact
-    from crmindex.platform.db import connect, resolve_dsn
-    from crmindex.records.materialize import materialize_contact
-
-    dsn = resolve_dsn(args.dsn)
     org = _parse_org(args.org)
-    clients = _clients(dsn)
-    try:
-        with connect(dsn) as conn:
-            source = resolve_contact(conn, org, args.ref).crm_source
-            fetcher = clients.fetcher(org, source)
-            result = materialize_contact(conn, fetcher, org, args.ref, reason=args.reason, actor="cli")
-    finally:
-        clients.close()
+    with _index(args.dsn) as idx:
+        result = idx.materialize(org, args.ref, reason=args.reason, actor="cli")
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
         return EXIT_OK
@@ -364,11 +320,8 @@ def _cmd_drain(args: argparse.Namespace) -> int:
             n = Queue(table).requeue(conn, _parse_org(args.org))
         print(f"requeued {n} dead letter(s) of {table}")
         return EXIT_OK
-    from crmindex.app import Workers
-
-    clients = _clients(dsn)
-    workers = Workers(dsn, clients)
-    try:
+    with _index(dsn) as idx:
+        workers = idx.workers()
         if args.once:
             counts = workers.run_once()
             print(", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -383,8 +336,6 @@ def _cmd_drain(args: argparse.Namespace) -> int:
         print("draining (Ctrl-C to stop) ...", flush=True)
         workers.run()
         return EXIT_OK
-    finally:
-        clients.close()
 
 
 def _cmd_fake_crm(args: argparse.Namespace) -> int:
@@ -578,6 +529,9 @@ def _bad_argument(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # a one-shot command reports a lost database once, in its own words: the pool's note about discarding the
+    # broken connection is noise here (long-running workers configure logging themselves)
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler

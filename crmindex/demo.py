@@ -22,14 +22,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import psycopg
 
-from crmindex.app import Workers
-from crmindex.crm.clients import Clients
+from crmindex.app import CrmIndex
 from crmindex.crm.connections import begin_oauth, complete_oauth, oauth_provider
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.oauth import OAuthApp, parse_redirect
-from crmindex.freshness.intake import WebhookReceiver
-from crmindex.freshness.sync import AttioLister, HubSpotLister, run_sync
-from crmindex.freshness.wsgi import make_wsgi_app
 from crmindex.index.search import search
 from crmindex.index.writes import ensure_org
 from crmindex.platform.db import Conn, connect
@@ -37,7 +33,7 @@ from crmindex.platform.limiter import PgRateLimiter
 from crmindex.platform.limits import LimitClass
 from crmindex.platform.migrate import migrate
 from crmindex.platform.pgcluster import LocalCluster
-from crmindex.platform.secrets import Secret, SecretBox, new_key_spec
+from crmindex.platform.secrets import Secret, new_key_spec
 from crmindex.records.materialize import activate_by_email, record_enrichment
 from crmindex.status import org_status, render
 from crmindex.testing import FakeAttio, FakeHubSpot
@@ -74,19 +70,17 @@ def _database(dsn: str | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _webhook_server(dsn: str) -> Iterator[tuple[str, WebhookReceiver]]:
-    receiver = WebhookReceiver(dsn)
-    server: WSGIServer = make_server("127.0.0.1", 0, make_wsgi_app(receiver), handler_class=_QuietHandler)
+def _webhook_server(idx: CrmIndex) -> Iterator[str]:
+    """The receiver of the composition root behind a local WSGI server; yields its URL."""
+    server: WSGIServer = make_server("127.0.0.1", 0, idx.wsgi_app(), handler_class=_QuietHandler)
     url = f"http://127.0.0.1:{server.server_port}"
-    server.public_url = url  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, name="crmindex-webhooks", daemon=True)
     thread.start()
     try:
-        yield url, receiver
+        yield url
     finally:
         server.shutdown()
         server.server_close()
-        receiver.close()
 
 
 def _wait(check: Callable[[], bool], timeout: float) -> float:
@@ -132,12 +126,22 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
             "CRMINDEX_HUBSPOT_CLIENT_ID": hs_app.client_id,
             "CRMINDEX_HUBSPOT_CLIENT_SECRET": hs_app.client_secret.reveal(),
         }))  # fmt: skip
-        box = SecretBox.from_env()
         target = stack.enter_context(_database(dsn))
         conn = stack.enter_context(connect(target))
         for m in migrate(conn):
             print(f"  applied migration {m.version:04d}_{m.name}")
-        hook_url, _receiver = stack.enter_context(_webhook_server(target))
+        # the composition root: pool, key ring, token store, clients and limiters, workers, webhook receiver.
+        # Tokens may go only to the CRMs' real hosts, and here to the fakes on 127.0.0.1 (the allow-list).
+        idx = stack.enter_context(
+            CrmIndex(
+                target,
+                allowed_base_urls=["http://127.0.0.1:*"],
+                apps={"hubspot": hs_app},
+                retry=RetryPolicy(),
+            )
+        )
+        box = idx.box
+        hook_url = stack.enter_context(_webhook_server(idx))
 
         _say(f"fake CRMs: HubSpot with {contacts:,} contacts, Attio with {max(contacts // 25, 200):,} people")
         hubspot = stack.enter_context(
@@ -186,17 +190,12 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
             "Attio webhook registered through its API)"
         )
 
-        clients = Clients(
-            target, box=box, allowed_base_urls=allowed, apps={"hubspot": hs_app}, retry=RetryPolicy()
-        )
-        stack.callback(clients.close)
-
         _say("initial sync")
         t = time.perf_counter()
-        hs_report = run_sync(conn, HUBSPOT_ORG, HubSpotLister(clients.client(HUBSPOT_ORG, "hubspot")))
+        [hs_report] = idx.sync(HUBSPOT_ORG, progress=True)
         hs_s = time.perf_counter() - t
         t = time.perf_counter()
-        at_report = run_sync(conn, ATTIO_ORG, AttioLister(clients.client(ATTIO_ORG, "attio")))
+        [at_report] = idx.sync(ATTIO_ORG, progress=True)
         at_s = time.perf_counter() - t
         print(
             f"  HubSpot: {hs_report.records:,} records in {hs_s:.1f} s; Attio: {at_report.records:,} in {at_s:.1f} s"
@@ -204,7 +203,7 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
         conn.execute("ANALYZE crm.contact_index; ANALYZE crm.company_index")
 
         _say("webhook receiver and workers running; streaming live CRM changes")
-        workers = Workers(target, clients, poll_s=2.0)
+        workers = idx.workers(poll_s=2.0)
         worker_thread = threading.Thread(target=workers.run, name="crmindex-demo-workers", daemon=True)
         worker_thread.start()
         stack.callback(worker_thread.join, 30)
@@ -298,7 +297,7 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
         email = hubspot.properties("contacts", ids[7]).get("email") or ""
         booked = activate_by_email(
             conn,
-            clients.fetcher(HUBSPOT_ORG, "hubspot"),
+            idx.clients.fetcher(HUBSPOT_ORG, "hubspot"),
             HUBSPOT_ORG,
             email,
             reason="meeting_booked",
@@ -310,7 +309,7 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
         )
         stranger = activate_by_email(
             conn,
-            clients.fetcher(HUBSPOT_ORG, "hubspot"),
+            idx.clients.fetcher(HUBSPOT_ORG, "hubspot"),
             HUBSPOT_ORG,
             "visitor@unknown-startup.io",
             "Vic Visitor",
@@ -319,7 +318,7 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
         print(f"  meeting booked by someone not in the CRM: {stranger.outcome} contact, CRM create queued")
         enriched = record_enrichment(
             conn,
-            clients.fetcher(HUBSPOT_ORG, "hubspot"),
+            idx.clients.fetcher(HUBSPOT_ORG, "hubspot"),
             HUBSPOT_ORG,
             ids[8],
             "apollo",

@@ -71,10 +71,20 @@ def org_status(conn: Conn, org_id: uuid.UUID | str) -> OrgStatus:
     assert stats is not None
     name_row = conn.execute("SELECT name FROM crm.org WHERE org_id = %s", (org,)).fetchone()
     connections = [
-        {"crm_source": r[0], "account_id": r[1], "base_url": r[2], "auth_error": r[3], "auth_failed_at": r[4]}
+        {
+            "crm_source": r[0],
+            "account_id": r[1],
+            "base_url": r[2],
+            "auth_error": r[3],
+            "auth_failed_at": r[4],
+            "auth_kind": r[5],
+            "status": r[6],
+            "status_reason": r[7],
+            "status_at": r[8],
+        }
         for r in conn.execute(
-            "SELECT crm_source, account_id, base_url, auth_error, auth_failed_at FROM crm.connection "
-            "WHERE org_id = %s ORDER BY 1",
+            "SELECT crm_source, account_id, base_url, auth_error, auth_failed_at, auth_kind, status, status_reason, "
+            "status_at FROM crm.connection WHERE org_id = %s ORDER BY 1",
             (org,),
         )
     ]
@@ -154,6 +164,12 @@ def render(status: OrgStatus) -> str:
     for c in status.connections:
         lines.append(
             f"  connection   {c['crm_source']} account {c['account_id']}"
+            + (f" ({c['auth_kind']})" if c.get("auth_kind") else "")
+            + (
+                f", {str(c['status']).upper()} since {c['status_at']}: {c['status_reason'] or 'no reason given'}"
+                if c.get("status") and c["status"] != "active"
+                else ""
+            )
             + (
                 f", token rejected since {c['auth_failed_at']}: {c['auth_error']}"
                 if c.get("auth_error")

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,10 @@ from crmindex.platform.migrate import migrate
 from crmindex.platform.pgcluster import LocalCluster
 from crmindex.testing import FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
+from tests.orgs import ORG
 from tests.test_drainer import DRAINER_SCRIPT, TOKEN, TOKEN_ENV, connect
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-00000000c4a0")
 SEED = 23
 CONTACTS = 4_000
 FIRST_ID = int(SyntheticCRM(seed=SEED, contacts=1).contact_id(0))

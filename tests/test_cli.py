@@ -12,9 +12,10 @@ import pytest
 
 from crmindex.cli import main
 from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
+from tests.orgs import ORG_A
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = "00000000-0000-4000-8000-0000000000c5"
+ORG = str(ORG_A)  # the CLI takes it as text
 
 
 def test_connect_then_status(

@@ -7,7 +7,6 @@ Before issue 13 both commands printed them raw (the ``RAW`` assertions failed)."
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import psycopg
@@ -16,9 +15,9 @@ import pytest
 from crmindex.cli import main
 from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 from crmindex.status import OrgStatus, render, terminal_text
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[Any]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000013e8")
 CLEAR, TITLE, BIDI = "\x1b[2J\x1b[H", "\x1b]0;pwned\x07", "\u202e"
 HOSTILE = f"Eve{CLEAR}{TITLE}{BIDI}moc.live\r\nFAKE LINE\x9b31m\u200b"
 # what must never reach the terminal: ESC, BEL, CR, the C1 CSI, the bidi override, a zero-width space

@@ -27,10 +27,10 @@ from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 from crmindex.writeback.drainer import WRITEBACK, Drainer
 from crmindex.writeback.enqueue import create_contact, update_contact
+from tests.orgs import ORG
 from tests.process_helpers import wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000000d7")
 TOKEN = "test-token"
 TOKEN_ENV = "CRMINDEX_TEST_DRAINER_TOKEN"
 SEED = 17

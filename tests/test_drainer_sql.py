@@ -14,17 +14,15 @@ from psycopg.types.json import Jsonb
 
 from crmindex.index.writes import ensure_org
 from crmindex.platform.db import bind_org
+from tests.orgs import ORG
+from tests.orgs import ORG_B as OTHER
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000016d1")
-OTHER = uuid.UUID("00000000-0000-4000-8000-0000000016d2")
 CLAIM = "SELECT id, lease_token, disposition, job FROM crm.writeback_claim(%s, 'hubspot', %s, 10, %s, %s)"
 
 
 @pytest.fixture
-def worker(db: Conn) -> Iterator[Conn]:
-    ensure_org(db, ORG)
-    ensure_org(db, OTHER)
+def worker(db: Conn, both_orgs: Conn) -> Iterator[Conn]:
     db.execute("SET ROLE crm_worker")
     yield db
     db.execute("RESET ROLE")

@@ -18,9 +18,10 @@ from crmindex.cli import main
 from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 from tests.conftest import PgServer
 from tests.fuzz_strategies import LEAK_MARKERS, fuzz, hostile_text, module_db
+from tests.orgs import ORG_A, ORG_B
 
-ORG = "00000000-0000-4000-8000-00000000c11f"
-CONNECT_ORG = "00000000-0000-4000-8000-00000000c120"  # only `connect` writes here: nothing ever syncs it
+ORG = str(ORG_A)  # the CLI takes it as text
+CONNECT_ORG = str(ORG_B)  # only `connect` writes here: nothing ever syncs it
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,11 @@ def test_any_arguments_exit_cleanly_with_one_line(
         (["search", "q", "--org", ORG, "--limit", "99999999999"], 2, "limit"),  # was a raw 42883
         (["materialize", "a\x00", "--org", ORG], 2, "NUL"),
         (["connect", "attio", "--org", ORG, "--workspace-id", "x" * 300], 2, "at most 200 characters"),
-        (["connect", "hubspot", "--org", ORG, "--portal-id", "1", "--token-env", "A B"], 2, "not an environment variable name"),
+        (
+            ["connect", "hubspot", "--org", ORG, "--portal-id", "1", "--token-env", "A B"],
+            2,
+            "not an environment variable name",
+        ),
     ],
 )
 def test_regressions_arguments_that_used_to_crash(

@@ -27,10 +27,9 @@ from tests.fuzz_strategies import (
     json_values,
     module_db,
 )
+from tests.orgs import ORG_A, ORG_B
 
 Conn = psycopg.Connection[Any]
-ORG_A = uuid.UUID("00000000-0000-4000-8000-00000000fa0a")
-ORG_B = uuid.UUID("00000000-0000-4000-8000-00000000fa0b")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TABLES = {"contacts": "crm.contact_index", "companies": "crm.company_index", "deals": "crm.deal_index"}
 WRAPPERS = {

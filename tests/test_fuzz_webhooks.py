@@ -9,7 +9,6 @@ import io
 import itertools
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +27,9 @@ from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 from crmindex.platform.queue import Worker
 from tests.conftest import PgServer
 from tests.fuzz_strategies import LEAK_MARKERS, fuzz, hostile_text, json_values, module_db
+from tests.orgs import ORG
 from tests.test_trust_webhooks import BOX, connect
 
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000f0221")
 PORTAL = 62515
 WORKSPACE = "ws-fuzz"
 HS_SECRET = "hs-fuzz-secret-1"

@@ -31,6 +31,8 @@ APP_READS_ORG = {
     "crm.writeback_queue",
     "crm.job",
     "crm.sync_state",
+    "crm.crm_owner",
+    "crm.crm_pipeline_stage",
 }
 APP_READS = APP_READS_ORG | {
     "crm.all_crm_contacts",

@@ -12,14 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmindex.index import search as s
-from crmindex.index.writes import ensure_org, upsert_companies, upsert_contacts
-
-ORG = uuid.UUID("0000000a-0000-4000-8000-0000000000aa")
+from crmindex.index.writes import upsert_companies, upsert_contacts
+from tests.orgs import ORG
 
 
 @pytest.fixture
-def conn(db: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    ensure_org(db, ORG)
+def conn(db: psycopg.Connection[Any], org_a: uuid.UUID) -> psycopg.Connection[Any]:
     return db
 
 

@@ -7,6 +7,7 @@ Pure Python and git: no database.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import tomllib
@@ -123,3 +124,66 @@ def test_nothing_under_an_ignored_path_is_tracked() -> None:
     # a virtualenv was once committed with the first commit; `make lint` runs this check too
     assert _git("ls-files", "-ci", "--exclude-standard") == ""
     assert _git("ls-files", ".venv") == ""
+
+
+# Python calls SQL functions: every state change of schema crm is one SQL function call. Only the migrator (which
+# runs the SQL files) and the fakes / test helpers beside the product may write to crm.* tables directly.
+_WRITES_TO_CRM = re.compile(r"\b(?:insert\s+into|update|delete\s+from)\s+crm\s*\.", re.IGNORECASE)
+_MAY_WRITE = ("crmindex/platform/migrate.py", "crmindex/testing/")
+
+
+def _direct_writes(path: Path) -> list[str]:
+    text = path.read_text()
+    return [
+        f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {' '.join(m.group(0).split())}"
+        for m in _WRITES_TO_CRM.finditer(text)
+    ]
+
+
+def test_python_changes_crm_tables_only_through_sql_functions() -> None:
+    found = [
+        hit
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not str(path.relative_to(ROOT)).startswith(_MAY_WRITE)
+        for hit in _direct_writes(path)
+    ]
+    assert found == []
+
+
+def test_the_direct_write_check_catches_each_statement(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        'Q1 = "INSERT INTO crm.job (org_id) VALUES (%s)"\n'
+        'Q2 = "update  crm.sync_state SET x = 1"\n'
+        'Q3 = """DELETE\n   FROM crm . writeback_queue"""\n'
+        'OK = "SELECT * FROM crm.job; SELECT crm.sync_restart(%s, %s)"\n'
+    )
+    hits = [m.group(0) for m in _WRITES_TO_CRM.finditer(bad.read_text())]
+    assert [" ".join(h.split()).lower() for h in hits] == [
+        "insert into crm.",
+        "update crm.",
+        "delete from crm .",
+    ]
+
+
+INTERNAL_PACKAGES = ("platform", "crm", "index", "freshness", "records", "writeback")
+PUBLIC_MODULES = ("crmindex", "crmindex.app", "crmindex.errors", "crmindex.testing")
+
+
+def test_internal_packages_say_so_and_export_nothing() -> None:
+    for name in INTERNAL_PACKAGES:
+        init = PACKAGE / name / "__init__.py"
+        text = init.read_text()
+        assert "Internal:" in text, f"crmindex/{name}/__init__.py does not mark its modules internal"
+        assert "__all__: list[str] = []" in text
+
+
+def test_the_readme_and_docs_use_only_the_public_surface() -> None:
+    import crmindex
+
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S):
+            for module in re.findall(r"^\s*(?:from|import) (crmindex[\w.]*)", block, flags=re.M):
+                assert module in PUBLIC_MODULES, f"{doc.name} imports the internal module {module}"
+            for name in re.findall(r"\bcrmindex\.([A-Za-z_]\w*)\(", block):
+                assert name in crmindex.__all__, f"{doc.name} calls crmindex.{name}, not in crmindex.__all__"

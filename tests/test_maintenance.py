@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -13,9 +12,9 @@ from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 from crmindex.platform.migrate import migrate
 from crmindex.platform.queue import Queue, enqueue_job
 from tests.conftest import CRON_DB, PgServer
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-0000-0000-0000000000d1")
 
 
 def _seed(conn: Conn) -> None:

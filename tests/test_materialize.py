@@ -37,10 +37,9 @@ from crmindex.records.materialize import (
 )
 from crmindex.testing import FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
+from tests.orgs import ORG, ORG_B
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
-ORG_B = uuid.UUID("00000000-0000-4000-8000-0000000000b2")
 PORTAL = 62515
 CONTACTS = 300
 BATCH_READ = "/crm/v3/objects/contacts/batch/read"

@@ -33,13 +33,14 @@ from crmindex.errors import InvalidInputError
 from crmindex.freshness.signatures import attio_signature
 from crmindex.index.writes import ContactRow, upsert_contacts
 from crmindex.platform.secrets import Secret, SecretBox, SecretError, new_key_spec, parse_key_spec
+from crmindex.status import org_status, render
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
 from crmindex.writeback.enqueue import update_contact
+from tests.orgs import ORG
+from tests.orgs import ORG_B as OTHER
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000a0701")
-OTHER = uuid.UUID("00000000-0000-4000-8000-0000000a0702")
 PORTAL = 7_770_001
 REDIRECT = "https://app.example.com/crm/oauth/callback"
 
@@ -349,6 +350,9 @@ def test_a_refused_refresh_breaks_the_connection_and_holds_its_jobs(db: Conn, db
     assert "broken" in str(error) and "fake-rt" not in str(error)
     with pytest.raises(ConnectionUnusableError, match="broken"):
         TokenStore(db_dsn, box, hosts=[hubspot.base_url]).token(ORG, "hubspot")
+    # the operator sees why in `crmindex status`
+    shown = render(org_status(db, ORG))
+    assert "hubspot account" in shown and "BROKEN since" in shown and "refused the token refresh" in shown
     # connecting again makes it active and the job goes out
     install_hubspot(db, box, hubspot)
     assert get_connection(db, ORG, "hubspot").status == "active"

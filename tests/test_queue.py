@@ -12,22 +12,19 @@ from typing import Any
 import psycopg
 import pytest
 
-from crmindex.index.writes import ensure_org
 from crmindex.platform.db import bind_org
 from crmindex.platform.queue import Job, Outcome, Queue, Worker, enqueue_job
+from tests.orgs import ORG_A as A
+from tests.orgs import ORG_B as B
 from tests.process_helpers import wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
-A = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
-B = uuid.UUID("00000000-0000-0000-0000-0000000000b2")
 JOBS = Queue("crm.job")
 
 
 @pytest.fixture
-def orgs(db: Conn) -> Conn:
-    ensure_org(db, A)
-    ensure_org(db, B)
-    return db
+def orgs(both_orgs: Conn) -> Conn:
+    return both_orgs
 
 
 def _status(db: Conn, job_id: int) -> tuple[object, ...]:

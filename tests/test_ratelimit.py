@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import uuid
 from typing import Any
 
 import psycopg
@@ -14,8 +13,8 @@ from crmindex.errors import InvalidInputError
 from crmindex.index.writes import ensure_org
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.platform.limits import LimitClass
+from tests.orgs import ORG
 
-ORG = uuid.UUID("00000000-0000-0000-0000-0000000000c1")
 PERMITS, WINDOW = 20, 2.0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -11,9 +10,9 @@ import pytest
 from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.index.refs import resolve_contact, resolve_contacts
 from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-0000-0000-0000000000e7")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 

@@ -4,7 +4,6 @@ issue 13: tests/test_trust_app_role.py."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -20,12 +19,12 @@ from crmindex.index.writes import (
     upsert_contacts,
     upsert_deals,
 )
-from crmindex.platform.db import bind_org
 from crmindex.writeback.enqueue import update_contact
+from tests.orgs import ORG_A as A
+from tests.orgs import ORG_B as B
+from tests.orgs import app_session
 
 Conn = psycopg.Connection[tuple[object, ...]]
-A = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
-B = uuid.UUID("00000000-0000-0000-0000-0000000000bb")
 TABLES = [
     "crm.org",
     "crm.connection",
@@ -57,9 +56,7 @@ def two_orgs(db: Conn) -> Conn:
 @pytest.fixture
 def app(db_dsn: str, two_orgs: Conn) -> Iterator[Conn]:
     """A session as the application role, bound to org A."""
-    with psycopg.connect(db_dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE crm_app")
-        bind_org(conn, A)
+    with app_session(db_dsn, A) as conn:
         yield conn
 
 

@@ -55,6 +55,8 @@ NOT_IN_MODEL = {
         "is_active",
         "field_versions",
         "merged_into",
+        "stage_label",
+        "pipeline_label",
     },
 }
 MODELS: dict[str, type[BaseModel]] = {

@@ -17,9 +17,8 @@ from crmindex.errors import InvalidInputError, OrgMismatchError
 from crmindex.index import search as s
 from crmindex.index.writes import ensure_org, upsert_companies, upsert_contacts, upsert_deals
 from crmindex.platform.db import bind_org, translate_errors
+from tests.orgs import ORG_A, ORG_B
 
-ORG_A = uuid.UUID("0000000a-0000-4000-8000-000000000001")
-ORG_B = uuid.UUID("0000000b-0000-4000-8000-000000000002")
 T0 = "2026-01-01T00:00:00+00:00"
 
 COMPANIES = [

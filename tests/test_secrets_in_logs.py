@@ -44,9 +44,10 @@ from crmindex.records.materialize import materialize_contact
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
 from crmindex.writeback.enqueue import update_contact
+from tests.orgs import ORG_A, ORG_B
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = "00000000-0000-4000-8000-0000000005ec"
+ORG = str(ORG_A)  # as the CLI takes it
 MARK = "ZQ7SECRET"  # every secret carries it: a partial leak (a truncated token) is caught too
 SECRETS = {
     "FZS_HS_TOKEN": f"pat-na1-{MARK}tok-hs-5c1d2e",
@@ -121,7 +122,7 @@ def _fast_forward(db: Conn) -> None:
         db.execute(f"UPDATE {table} SET next_retry_at = now() WHERE status = 'failed'")
 
 
-OAUTH_ORG = "00000000-0000-4000-8000-0000000005ee"
+OAUTH_ORG = str(ORG_B)
 
 
 def _oauth_install_and_refresh(

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -24,9 +23,9 @@ from crmindex.platform.limiter import PgRateLimiter
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-00000000005c")
 TOKEN = "test-token"
 
 

@@ -32,15 +32,16 @@ from crmindex.index.writes import (
     upsert_deals,
 )
 from crmindex.platform import bounds
-from crmindex.platform.db import bind_org, translate_errors
+from crmindex.platform.db import translate_errors
 from crmindex.platform.queue import Queue, enqueue_job
 from crmindex.records.materialize import activate_by_email, request_materialization
 from crmindex.status import org_status
 from crmindex.writeback.enqueue import create_contact, update_contact
+from tests.orgs import ORG_A as A
+from tests.orgs import ORG_B as B
+from tests.orgs import app_session
 
 Conn = psycopg.Connection[Any]
-A = uuid.UUID("00000000-0000-4000-8000-0000000000a7")
-B = uuid.UUID("00000000-0000-4000-8000-0000000000b7")
 FIVE_MB = "x" * 5_000_000
 DOMAIN = {A: "acme.com", B: "zenith.io"}
 PORTAL = {A: "7100", B: "7900"}
@@ -114,6 +115,15 @@ def seed(conn: Conn, org: uuid.UUID) -> None:
     update_contact(conn, org, "101", {"lifecycle_stage": "customer"})
     conn.execute("SELECT crm.rate_limit_reserve(%s, 'hubspot', 'general')", (org,))
     conn.execute("SELECT crm.sync_checkpoint(%s, 'hubspot', 'contacts', 'cursor', 1, FALSE)", (org,))
+    conn.execute(
+        "INSERT INTO crm.crm_owner (org_id, crm_source, owner_id, first_name) VALUES (%s, 'hubspot', '7', 'Jane')",
+        (org,),
+    )
+    conn.execute(
+        "INSERT INTO crm.crm_pipeline_stage (org_id, crm_source, object_type, pipeline_id, stage_id, stage_label) "
+        "VALUES (%s, 'hubspot', 'deals', 'default', 's1', 'Negotiation')",
+        (org,),
+    )
     # one job done long ago and one dead letter: what purging and requeueing would touch
     conn.execute(
         "UPDATE crm.job SET status = 'completed', completed_at = now() - interval '30 days' "
@@ -134,9 +144,7 @@ def su(db: Conn) -> Conn:
 @pytest.fixture
 def app(db_dsn: str, su: Conn) -> Iterator[Conn]:
     """The attacker: an autocommit session as crm_app bound to org A."""
-    with psycopg.connect(db_dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE crm_app")
-        bind_org(conn, A)
+    with app_session(db_dsn, A) as conn:
         yield conn
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.server
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,10 +32,10 @@ from crmindex.status import org_status, render
 from crmindex.testing import FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
 from crmindex.writeback.drainer import Drainer
+from tests.orgs import ORG
 from tests.test_drainer import TOKEN, TOKEN_ENV, connect
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000013a4")
 SEED = 31
 FIRST_ID = int(SyntheticCRM(seed=SEED, contacts=1).contact_id(0))
 LEASE_S = 0.6  # W1's lease: its rate-limit wait below is longer

@@ -42,10 +42,11 @@ from crmindex.platform.secrets import Secret, SecretBox
 from crmindex.testing import FakeHubSpot
 from crmindex.testing.connections import connect_with_token
 from crmindex.writeback.enqueue import update_contact
+from tests.orgs import ORG_A as A
+from tests.orgs import ORG_B as B
+from tests.orgs import app_session
 
 Conn = psycopg.Connection[Any]
-A = uuid.UUID("00000000-0000-4000-8000-0000000005a1")
-B = uuid.UUID("00000000-0000-4000-8000-0000000005b1")
 TOKEN_A = "pat-na1-token-of-org-a-5a1"
 TOKEN_B = "pat-na1-token-of-org-b-5b1"
 PORTAL_A, PORTAL_B = 7100, 7900
@@ -110,9 +111,7 @@ def orgs(db: Conn, fake: FakeHubSpot) -> Conn:
 @pytest.fixture
 def app(db_dsn: str) -> Iterator[Conn]:
     """Org A's application session."""
-    with psycopg.connect(db_dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE crm_app")
-        conn.execute("SELECT set_config('crm.org_id', %s, false)", (str(A),))
+    with app_session(db_dsn, A) as conn:
         yield conn
 
 

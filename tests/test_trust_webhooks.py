@@ -44,10 +44,10 @@ from crmindex.platform.queue import Queue, Worker
 from crmindex.platform.secrets import SecretBox
 from crmindex.testing import FakeAttio
 from crmindex.testing.synthetic import SyntheticCRM
+from tests.orgs import ORG
+from tests.orgs import ORG_B as OTHER_ORG
 
 Conn = psycopg.Connection[Any]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000013a5")
-OTHER_ORG = uuid.UUID("00000000-0000-4000-8000-0000000013a6")
 PORTAL, PUBLIC_PORTAL, UNKNOWN_PORTAL = "62515", "77001", "99999"
 WORKSPACE, UNKNOWN_WORKSPACE = "ws-trust", "ws-nobody"
 HS_SECRET, ATTIO_SECRET, APP_SECRET = "private-app-secret", "attio-webhook-secret", "public-app-client-secret"

@@ -21,16 +21,15 @@ from crmindex.index.writes import (
     upsert_contacts,
     upsert_deals,
 )
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def org(db: Conn) -> uuid.UUID:
-    ensure_org(db, ORG, "Org A")
-    return ORG
+def org(org_a: uuid.UUID) -> uuid.UUID:
+    return org_a
 
 
 def _contact(db: Conn, record_id: str, *cols: str) -> dict[str, Any]:

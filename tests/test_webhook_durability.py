@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +30,9 @@ from crmindex.testing import FakeHubSpot
 from crmindex.testing._server import Delivery
 from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-4000-8000-0000000000d5")
 PORTAL = 424242
 PUBLIC = "https://hooks.example.com"
 URL = f"{PUBLIC}/webhooks/hubspot"

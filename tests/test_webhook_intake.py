@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import time
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -14,10 +13,10 @@ import pytest
 from crmindex.freshness.intake import WebhookReceiver
 from crmindex.freshness.signatures import attio_signature, hubspot_v3
 from crmindex.freshness.wsgi import make_wsgi_app
+from tests.orgs import ORG
 from tests.test_trust_webhooks import KEY_SPEC, connect
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-0000-0000-0000000000e1")
 URL = "https://hooks.example.com/crmindex/hubspot"
 
 

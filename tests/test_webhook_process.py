@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +13,9 @@ import pytest
 from crmindex.freshness.webhooks import INBOX, process_inbox
 from crmindex.index.writes import ContactRow, DealRow, ensure_org, upsert_contacts, upsert_deals
 from crmindex.platform.queue import Queue, Worker
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-0000-0000-0000000000f1")
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 

@@ -4,7 +4,6 @@ mapping errors at enqueue time, and never clobbering newer CRM data."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,9 +15,9 @@ from crmindex.freshness.webhooks import INBOX, process_inbox
 from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 from crmindex.platform.queue import Worker
 from crmindex.writeback.enqueue import create_contact, update_contact
+from tests.orgs import ORG
 
 Conn = psycopg.Connection[tuple[object, ...]]
-ORG = uuid.UUID("00000000-0000-0000-0000-0000000000b7")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 

@@ -1,5 +1,6 @@
 """Clients for connected orgs: each built from the org's stored connection (base URL, sealed token) with the
-account's shared Postgres rate limiter; cached per (org, CRM) for a worker's lifetime.
+account's shared Postgres rate limiter; cached per (org, CRM) for a worker's lifetime. Fetchers, writers and
+listers of an account are built on its client, as the CRM's entry in :mod:`crmindex.crm.registry` says.
 
 Tokens come from the :class:`~crmindex.crm.tokens.TokenStore` (unsealed with the process's key ring, refreshed
 once for all workers). A token is sent only where the :class:`~crmindex.crm.hosts.HostPolicy` allows: the CRM's
@@ -17,19 +18,15 @@ from typing import Any
 
 import psycopg
 
-from crmindex.crm.attio.adapters import AttioFetcher, AttioWriter
 from crmindex.crm.connections import Connection, flag_auth_failure, get_connection
-from crmindex.crm.hosts import DEFAULT_API_BASE, HostNotAllowedError, HostPolicy
-from crmindex.crm.hubspot.adapters import HubSpotFetcher, HubSpotWriter
-from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.crm.hosts import HostNotAllowedError, HostPolicy
 from crmindex.crm.oauth import OAuthApp
-from crmindex.crm.protocols import CrmWriter, RecordFetcher
+from crmindex.crm.protocols import CrmWriter, Lister, RecordFetcher
+from crmindex.crm.registry import Account, CrmClient, crm
 from crmindex.crm.tokens import TokenStore
 from crmindex.errors import NotFoundError
 from crmindex.platform.limiter import PgRateLimiter
 from crmindex.platform.secrets import SecretBox
-
-DEFAULT_BASE_URLS = DEFAULT_API_BASE
 
 
 class Clients:
@@ -55,7 +52,7 @@ class Clients:
         self.hosts = HostPolicy.resolve(allowed_base_urls)
         self.tokens = tokens or TokenStore(dsn, box, hosts=self.hosts, apps=apps)
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str], CrmClient] = {}
         self._limiters: list[PgRateLimiter] = []
         self._flagged: set[tuple[str, str]] = set()
 
@@ -92,39 +89,46 @@ class Clients:
             pass  # the caller's AuthError path flags it too
 
     def client(self, org_id: uuid.UUID | str, source: str) -> Any:
+        """The account's client (the CRM's own class: :class:`~crmindex.crm.hubspot.client.HubSpotClient`, ...)."""
         key = (str(org_id), source)
         with self._lock:
             if key in self._clients:
                 return self._clients[key]
+        entry = crm(source)
         conn_info = self.connection(str(org_id), source)
-        base_url = conn_info.base_url or DEFAULT_API_BASE[source]
-        provider = self._guarded(str(org_id), source, base_url)
+        base_url = conn_info.base_url or entry.api_base
         limiter = PgRateLimiter(self.dsn, str(org_id), source)
-        client: Any
-        if source == "hubspot":
-            client = HubSpotClient(base_url, provider, limiter, conn_info.account_id, retry=self.retry)
-        else:
-            from crmindex.crm.attio.client import AttioClient
-
-            client = AttioClient(base_url, provider, limiter, retry=self.retry)
+        client = entry.client(
+            Account(
+                base_url,
+                self._guarded(str(org_id), source, base_url),
+                limiter,
+                conn_info.account_id,
+                self.retry,
+            )
+        )
         with self._lock:
             self._clients.setdefault(key, client)
             self._limiters.append(limiter)
             return self._clients[key]
 
     def fetcher(self, org_id: uuid.UUID | str, source: str) -> RecordFetcher:
+        """Whole records of the account (materialization, hydration, reconcile)."""
         client = self.client(org_id, source)
-        if source == "hubspot":
-            return HubSpotFetcher(client)
-        custom = self.connection(str(org_id), source).settings.get("attio_attributes") or {}
-        return AttioFetcher(client, custom)
+        return crm(source).fetcher(client, self.connection(str(org_id), source).settings)
 
     def writer(self, org_id: str, source: str) -> CrmWriter | None:
+        """Writes to the account (the drainer); None when the org has no such connection."""
         try:
             client = self.client(org_id, source)
         except NotFoundError:
             return None
-        return HubSpotWriter(client) if source == "hubspot" else AttioWriter(client)
+        return crm(source).writer(client)
+
+    def lister(self, org_id: uuid.UUID | str, source: str) -> Lister:
+        """Every record of the account, page by page (the sync; reconcile)."""
+        client = self.client(org_id, source)
+        return crm(source).lister(client, self.connection(str(org_id), source).settings)
 
     def close(self) -> None:
         with self._lock:

@@ -25,29 +25,26 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
-from crmindex.crm.attio.oauth import AttioOAuth
-from crmindex.crm.hosts import DEFAULT_API_BASE, DEFAULT_OAUTH_BASE, HostPolicy
-from crmindex.crm.hubspot.oauth import AUTHORIZE_URL as HUBSPOT_AUTHORIZE_URL
-from crmindex.crm.hubspot.oauth import HubSpotOAuth
+from crmindex.crm.hosts import HostPolicy
 from crmindex.crm.oauth import (
     Authorization,
     OAuthApp,
     OAuthError,
     OAuthProvider,
     TokenInfo,
+    WebhookRegistrar,
     begin_authorization,
     finish_authorization,
 )
+from crmindex.crm.protocols import Source
 from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.platform.db import Conn, translate_errors
 from crmindex.platform.secrets import Secret, SecretBox, SecretError
 
 log = logging.getLogger("crmindex.crm.connections")
 
-Source = Literal["hubspot", "attio"]
 AuthKind = Literal["oauth", "private_app"]
 Status = Literal["active", "broken", "needs_reconnect"]
-SOURCES: tuple[Source, ...] = ("hubspot", "attio")
 # jobs of a connection whose token the CRM rejected wait this long (released: no attempt spent), then one
 # call probes whether the token works again
 AUTH_RETRY_S = 60.0
@@ -246,33 +243,31 @@ def oauth_provider(
     authorize_url: str | None = None,
     hosts: HostPolicy | Iterable[str] | None = None,
 ) -> OAuthProvider:
-    """The CRM's OAuth endpoints. Bases default to the real hosts; a fake's (tests) must be allow-listed."""
-    policy = HostPolicy.resolve(hosts)
-    if source == "hubspot":
-        return HubSpotOAuth(
-            app,
-            api_base=api_base or DEFAULT_API_BASE["hubspot"],
-            authorize_url=authorize_url or HUBSPOT_AUTHORIZE_URL,
-            hosts=policy,
-        )
-    if source == "attio":
-        return AttioOAuth(
-            app,
-            api_base=api_base or DEFAULT_API_BASE["attio"],
-            oauth_base=oauth_base or api_base or DEFAULT_OAUTH_BASE["attio"],
-            hosts=policy,
-        )
-    raise InvalidInputError(f"unknown CRM source {source[:40]!r}: hubspot or attio")
+    """The CRM's OAuth endpoints (its entry in :mod:`crmindex.crm.registry`). Bases default to the real hosts; a
+    fake's (tests) must be allow-listed."""
+    from crmindex.crm.registry import crm  # the registry's adapters use this module
+
+    return crm(source).oauth_provider(
+        app,
+        api_base=api_base,
+        oauth_base=oauth_base,
+        authorize_url=authorize_url,
+        hosts=HostPolicy.resolve(hosts),
+    )
 
 
 def _stored_base(provider: OAuthProvider) -> str | None:
+    from crmindex.crm.registry import crm
+
     base = provider.api_base.rstrip("/")
-    return None if base == DEFAULT_API_BASE.get(provider.source) else base
+    return None if base == crm(provider.source).api_base else base
 
 
 def _check_account(source: str, info: TokenInfo, expect_account: str | None) -> None:
+    from crmindex.crm.registry import crm
+
     if expect_account is not None and str(expect_account).strip() != info.account_id:
-        what = "portal" if source == "hubspot" else "workspace"
+        what = crm(source).account_noun
         raise InvalidInputError(
             f"the token belongs to {source} {what} {info.account_id}, not {str(expect_account).strip()[:80]}: "
             "nothing was stored"
@@ -292,17 +287,18 @@ def _check_scopes(provider: OAuthProvider, scopes: Sequence[str]) -> None:
 def _register_webhook(
     conn: Conn, box: SecretBox, provider: OAuthProvider, org: uuid.UUID, token: Secret, webhook_url: str
 ) -> str:
-    """Attio: create the workspace's webhook to ``webhook_url`` and store its secret (ref = webhook id);
-    webhooks this org registered before are deleted. The new webhook id."""
-    if not isinstance(provider, AttioOAuth):
+    """A CRM that registers webhooks through its API (Attio): create the account's webhook to ``webhook_url`` and
+    store its secret (ref = webhook id); webhooks this org registered before are deleted. The new webhook id."""
+    if not isinstance(provider, WebhookRegistrar):
         raise InvalidInputError(
-            "webhooks are registered through the API for Attio only (HubSpot: app settings)"
+            f"{provider.source} webhooks are not registered through its API (HubSpot: app settings)"
         )
-    old = [ref for kind, ref, _, _ in stored_secrets(conn, box, org, "attio", ["webhook_secret"]) if ref]
+    source = provider.source
+    old = [ref for kind, ref, _, _ in stored_secrets(conn, box, org, source, ["webhook_secret"]) if ref]
     hook = provider.create_webhook(token, webhook_url)
     assert hook.secret is not None
     try:
-        store_secret(conn, box, org, "attio", "webhook_secret", hook.secret, ref=hook.webhook_id)
+        store_secret(conn, box, org, source, "webhook_secret", hook.secret, ref=hook.webhook_id)
     except Exception:
         provider.delete_webhook(token, hook.webhook_id)
         raise
@@ -311,10 +307,11 @@ def _register_webhook(
             try:
                 provider.delete_webhook(token, ref)
             except OAuthError as exc:
-                log.warning("could not delete the previous Attio webhook %s: %s", ref, exc)
+                log.warning("could not delete the previous %s webhook %s: %s", source, ref, exc)
             with translate_errors():
                 conn.execute(
-                    "SELECT crm.connection_secret_delete(%s, 'attio', 'webhook_secret', %s)", (str(org), ref)
+                    "SELECT crm.connection_secret_delete(%s, %s, 'webhook_secret', %s)",
+                    (str(org), source, ref),
                 )
     return hook.webhook_id
 
@@ -424,18 +421,19 @@ def disconnect(
     *,
     provider: OAuthProvider | None = None,
 ) -> bool:
-    """Remove the connection and its secrets (the account may then be connected again, by any org). With an
-    Attio ``provider``, the webhooks this org registered are deleted first (best effort)."""
+    """Remove the connection and its secrets (the account may then be connected again, by any org). With the
+    ``provider`` of a CRM that registers webhooks through its API (Attio), the webhooks this org registered are
+    deleted first (best effort)."""
     org = uuid.UUID(str(org_id))
-    if isinstance(provider, AttioOAuth):
-        secrets = stored_secrets(conn, box, org, "attio")
+    if isinstance(provider, WebhookRegistrar) and provider.source == source:
+        secrets = stored_secrets(conn, box, org, source)
         token = next((s for k, _, s, _ in secrets if k in ("access_token", "private_app_token")), None)
         for kind, ref, _, _ in secrets:
             if kind == "webhook_secret" and ref and token is not None:
                 try:
                     provider.delete_webhook(token, ref)
                 except OAuthError as exc:
-                    log.warning("could not delete the Attio webhook %s: %s", ref, exc)
+                    log.warning("could not delete the %s webhook %s: %s", source, ref, exc)
     with translate_errors():
         row = conn.execute("SELECT crm.connection_disconnect(%s, %s)", (str(org), source)).fetchone()
     return bool(row and row[0])

@@ -22,14 +22,13 @@ from crmindex.crm.errors import AuthError
 
 ALLOWED_ENV = "CRMINDEX_ALLOWED_BASE_URLS"
 
-# the CRMs' own hosts (developers.hubspot.com API reference: servers https://api.hubapi.com, which also serves the
-# OAuth token endpoints; docs.attio.com: REST at https://api.attio.com, OAuth at https://app.attio.com)
-REAL_HOSTS: dict[str, frozenset[str]] = {
-    "hubspot": frozenset({"api.hubapi.com"}),
-    "attio": frozenset({"api.attio.com", "app.attio.com"}),
-}
-DEFAULT_API_BASE = {"hubspot": "https://api.hubapi.com", "attio": "https://api.attio.com"}
-DEFAULT_OAUTH_BASE = {"hubspot": "https://api.hubapi.com", "attio": "https://app.attio.com"}
+
+def real_hosts(source: str) -> frozenset[str]:
+    """The CRM's own hosts (its entry in :mod:`crmindex.crm.registry`; none for an unknown source)."""
+    from crmindex.crm.registry import CRMS  # the registry builds every CRM's adapters, which use this module
+
+    entry = CRMS.get(source)
+    return frozenset() if entry is None else entry.real_hosts
 
 
 class HostNotAllowedError(AuthError):
@@ -131,14 +130,14 @@ class HostPolicy:
             base = _parse(base_url)
         except ValueError:
             return False
-        if base.scheme == "https" and base.port is None and base.host in REAL_HOSTS.get(source, frozenset()):
+        if base.scheme == "https" and base.port is None and base.host in real_hosts(source):
             return True
         return any(entry.covers(base) for entry in self._allowed)
 
     def check(self, source: str, base_url: str) -> str:
         """``base_url`` without a trailing slash when a token may go there, else :class:`HostNotAllowedError`."""
         if not self.is_allowed(source, base_url):
-            hosts = ", ".join(sorted(REAL_HOSTS.get(source, ())))
+            hosts = ", ".join(sorted(real_hosts(source)))
             raise HostNotAllowedError(
                 f"{source} base URL {_describe(base_url)} is not allowed: tokens go only to {hosts} (https) or "
                 f"to a base URL the operator allows ({ALLOWED_ENV}); nothing was sent",

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
@@ -138,6 +138,24 @@ class OAuthProvider(Protocol):
     def account_of(self, token: Secret) -> TokenInfo: ...
 
 
+class RegisteredWebhook(Protocol):
+    @property
+    def webhook_id(self) -> str: ...
+
+    @property
+    def secret(self) -> Secret | None: ...
+
+
+@runtime_checkable
+class WebhookRegistrar(Protocol):
+    """An OAuth provider whose CRM registers webhooks through its API, one per connected account (Attio; HubSpot
+    webhooks are app settings). Connecting with a webhook URL registers one and stores its signing secret."""
+
+    def create_webhook(self, token: Secret, target_url: str) -> RegisteredWebhook: ...
+
+    def delete_webhook(self, token: Secret, webhook_id: str) -> bool: ...
+
+
 # -- HTTP for the OAuth and account endpoints ---------------------------------------------------------------
 class OAuthHttp:
     """Requests to a CRM's OAuth and account endpoints: every URL's base is checked against the host policy
@@ -212,6 +230,28 @@ class OAuthHttp:
         if status in (400, 401, 403):
             raise OAuthRefused(f"{label} was refused", **kw)
         raise OAuthUnavailable(f"{label} failed", **kw)
+
+
+class OAuthEndpoints:
+    """What every CRM's :class:`OAuthProvider` shares: the app (client id and secret; None for connecting with a
+    private-app token, which needs none), the API base (rstripped) and the host-checked HTTP."""
+
+    source: str
+
+    def __init__(
+        self, app: OAuthApp | None, api_base: str, hosts: HostPolicy | None, http: OAuthHttp | None
+    ) -> None:
+        self.app = app
+        self.api_base = api_base.rstrip("/")
+        self.http = http or OAuthHttp(self.source, hosts)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _app(self) -> OAuthApp:
+        if self.app is None:
+            raise OAuthError("no OAuth app configured (client id and secret)", source=self.source)
+        return self.app
 
 
 def expiry(expires_in: Any, now: datetime | None = None) -> datetime | None:

@@ -1,18 +1,32 @@
-"""What crmindex needs from a CRM, as protocols: fetching whole records (materialization, hydration, reconcile)
-and writing them back (the drainer). A CRM is a package under ``crmindex.crm`` whose adapters implement both.
+"""What crmindex needs from a CRM, as protocols: listing every record (sync, reconcile), fetching whole records
+(materialization, hydration, reconcile), writing them back (the drainer) and reading its webhook deliveries.
 
-``fetcher_for(connection, limiter)`` builds the fetcher of a connection (HubSpot: batch reads of <= 100
-ids with every property; Attio: one GET per record). Ids the CRM does not return are gone (deleted,
-archived or merged away).
+A CRM is a package under ``crmindex.crm`` whose adapters implement these, plus one entry in
+:mod:`crmindex.crm.registry` (its hosts, client, fetcher, writer, lister, event planner and OAuth provider);
+everything else finds it there. Fetchers: HubSpot batch-reads <= 100 ids with every property, Attio GETs one
+record at a time; ids the CRM does not return are gone (deleted, archived or merged away).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
 
 from crmindex.crm.errors import CrmError
+
+M = TypeVar("M", bound=BaseModel)
+
+Source = Literal["hubspot", "attio"]  # a CRM crmindex speaks to: its entry in crmindex.crm.registry
+ObjectType = Literal["contacts", "companies", "deals"]  # what the index holds of every CRM
+OBJECT_TYPES: tuple[ObjectType, ...] = ("contacts", "companies", "deals")
+# singular entity names (write-back entity_type, activation log) <-> object types
+OBJECT_TYPE_OF: dict[str, ObjectType] = {"contact": "contacts", "company": "companies", "deal": "deals"}
+ENTITY_TYPE_OF: dict[str, str] = {v: k for k, v in OBJECT_TYPE_OF.items()}
 
 
 @dataclass(frozen=True)
@@ -58,3 +72,77 @@ class CrmWriter(Protocol):
 
 
 WriterFactory = Callable[[str, str], CrmWriter | None]  # (org_id, source) -> writer, None if not connected
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: index rows, and the cursor of the next page (None: this was the last)."""
+
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class Lister(Protocol):
+    """Every record of one CRM account, as pages from a saved cursor (the initial sync; a full rescan).
+
+    ``steps`` names the listings in order (``contacts``, ...; ``archived_<type>`` for listings of deleted
+    records, whose rows carry ``deleted_at``)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def steps(self) -> Sequence[str]: ...
+
+    def pages(self, step: str, cursor: str | None) -> Iterator[Page]: ...
+
+    def total(self, step: str) -> int | None: ...
+
+    def remember(self, conn: Any, org_id: str) -> None:
+        """Keep next to the connection what the pages listed so far taught that later webhook deliveries need
+        (Attio: the ids of its objects); called after each committed page."""
+        ...
+
+
+@runtime_checkable
+class ChangeLister(Protocol):
+    """A lister that can also list the records modified in a time window (a CRM with a modified-time search):
+    reconcile then repairs only that window instead of rescanning everything."""
+
+    def changed(self, object_type: str, since: datetime, until: datetime) -> Iterator[list[FetchedRecord]]:
+        """Batches of the records of ``object_type`` modified in ``[since, until]`` (deals with their
+        associations and ``associations_read_at``; ``merged_ids``: records merged into each)."""
+        ...
+
+
+@dataclass
+class EventPlan:
+    """What one webhook delivery asks the database to do, grouped by object type (built without I/O by the
+    CRM's event planner, applied by ``crmindex.freshness.webhooks.apply_plan``)."""
+
+    changes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    deletions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    restores: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    deal_contacts: list[dict[str, Any]] = field(default_factory=list)
+    # raw CRM property changes, to drop superseded fields from pending write-backs
+    crm_changes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    hydrate: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # contacts merged (both sides): the CRM moved their deal associations, so their deals are refetched
+    merged_contacts: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    def events(self, raw: Sequence[Any], model: type[M]) -> Iterator[tuple[int, M]]:
+        """The events of a delivery that validate as ``model``, with their position; each that does not is
+        recorded in :attr:`errors` (a delivery is applied as far as it can be)."""
+        for i, item in enumerate(raw):
+            try:
+                yield i, model.model_validate(item)
+            except ValidationError as exc:
+                self.errors.append(f"event {i}: invalid ({exc.error_count()} problems)")
+
+
+class EventPlanner(Protocol):
+    """Reads one stored webhook delivery of a CRM: its parsed body, when it was received and the settings of
+    the connection it was routed to."""
+
+    def __call__(self, body: Any, received_at: datetime, settings: Mapping[str, Any]) -> EventPlan: ...

@@ -28,8 +28,9 @@ import psycopg
 
 from crmindex.crm.connections import oauth_provider, set_status, store_secret
 from crmindex.crm.errors import AuthError, RetryableError
-from crmindex.crm.hosts import DEFAULT_API_BASE, HostPolicy
+from crmindex.crm.hosts import HostPolicy
 from crmindex.crm.oauth import OAuthApp, OAuthError, OAuthProvider, OAuthRefused, OAuthUnavailable
+from crmindex.crm.registry import crm
 from crmindex.errors import CrmIndexError
 from crmindex.platform.db import Conn, translate_errors
 from crmindex.platform.secrets import Secret, SecretBox, SecretError
@@ -208,7 +209,7 @@ class TokenStore:
 
     # -- refresh -----------------------------------------------------------------------------------------------
     def _provider(self, source: str, base: str | None) -> OAuthProvider:
-        api_base = base or DEFAULT_API_BASE[source]
+        api_base = base or crm(source).api_base
         if self._providers is not None:
             return self._providers(source, api_base)
         app = self._apps.get(source)

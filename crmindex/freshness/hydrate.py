@@ -9,20 +9,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from crmindex.crm.connections import clear_auth_failure
 from crmindex.crm.errors import CrmError
-from crmindex.crm.hubspot.properties import INDEX_TABLES
 from crmindex.crm.outcomes import fetch_outcome
-from crmindex.crm.protocols import RecordFetcher
+from crmindex.crm.protocols import OBJECT_TYPES, RecordFetcher
 from crmindex.errors import InvalidRowError
-from crmindex.freshness.sync import UPSERT_FN
 from crmindex.freshness.webhooks import enqueue_hydration, linked_deals
-from crmindex.index.writes import rows_json
+from crmindex.index.writes import apply_deletions, upsert_rows
 from crmindex.platform.db import Conn
 from crmindex.platform.queue import Handler, Job, Outcome
-from crmindex.records.materialize import CONTACT_COLUMNS
+from crmindex.records.materialize import refresh_materialized_contacts
 
 
 def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler:
@@ -33,7 +30,7 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
             key = (str(job.org_id), str(job.row.get("crm_source")), str(job.payload.get("object_type")))
             groups.setdefault(key, []).append(job)
         for (org, source, object_type), group in groups.items():
-            if object_type not in UPSERT_FN:
+            if object_type not in OBJECT_TYPES:
                 for job in group:
                     outcomes[job] = Outcome.dead(f"unknown object type {object_type!r}")
                 continue
@@ -65,17 +62,10 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
             try:
                 with conn.transaction():
                     if rows:
-                        conn.execute(
-                            f"SELECT * FROM crm.{UPSERT_FN[object_type]}(%s, %s, %s::jsonb)",
-                            (org, source, rows_json(rows)),
-                        )
-                    if gone:
-                        conn.execute(
-                            "SELECT * FROM crm.apply_deletions(%s, %s, %s, %s)",
-                            (org, source, INDEX_TABLES[object_type], Jsonb(gone)),
-                        )
+                        upsert_rows(conn, object_type, org, source, rows)
+                    apply_deletions(conn, object_type, org, source, gone)
                     if object_type == "contacts":
-                        _refresh_tier2(conn, org, source, fetched)
+                        refresh_materialized_contacts(conn, org, source, list(fetched.values()))
                         merged = [g["crm_record_id"] for g in gone if "merged_into" in g]
                         merged += [g["merged_into"] for g in gone if "merged_into" in g]
                         if merged:  # the CRM moved their deal associations: refetch those deals
@@ -91,32 +81,3 @@ def hydrate_handler(fetcher_for: Callable[[str, str], RecordFetcher]) -> Handler
         return outcomes
 
     return handle
-
-
-def _refresh_tier2(conn: Conn, org: str, source: str, fetched: Mapping[str, object]) -> None:
-    from crmindex.crm.protocols import FetchedRecord
-
-    ids = [r.crm_record_id for r in fetched.values() if isinstance(r, FetchedRecord)]
-    if not ids:
-        return
-    materialized = {
-        str(r[0])
-        for r in conn.execute(
-            "SELECT crm_record_id FROM crm.contact_index WHERE org_id = %s AND crm_source = %s "
-            "AND crm_record_id = ANY(%s) AND is_materialized",
-            (org, source, ids),
-        )
-    }
-    for rec in fetched.values():
-        if isinstance(rec, FetchedRecord) and rec.crm_record_id in materialized:
-            conn.execute(
-                "SELECT crm.materialize_contact_write(%s, %s, %s, %s, %s, %s)",
-                (
-                    org,
-                    source,
-                    rec.crm_record_id,
-                    Jsonb({k: rec.row.get(k) for k in CONTACT_COLUMNS}),
-                    Jsonb(rec.properties),
-                    rec.row.get("crm_updated_at"),
-                ),
-            )

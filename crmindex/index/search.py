@@ -1,6 +1,6 @@
 """Typed search over the tier-1 index: contacts, companies, the copilot's phrase search, entity resolution.
 
-Thin wrappers over the SQL functions of ``sql/migrations/0006_search.sql`` (``crm.search_contacts``,
+Thin wrappers over the SQL functions of ``sql/index/search.sql`` (``crm.search_contacts``,
 ``crm.search_companies``, ``crm.search``, ``crm.interpret_query``, ``crm.resolve_contact``); the SQL does the
 work and the validation (an unknown filter key or a bad value raises :class:`~crmindex.errors.InvalidInputError`
 naming the key). Row-level security applies: bind the connection to the org (``crmindex.platform.db.bind_org``) when
@@ -17,34 +17,42 @@ it runs as ``crm_app``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from crmindex.errors import InvalidInputError
 from crmindex.platform.db import Conn, json_param, text_problem, translate_errors
+from crmindex.platform.sqlconst import sql_texts
 
-Seniority = Literal[
-    "owner", "founder", "c_suite", "partner", "vp", "head", "director", "manager", "senior", "entry", "intern"
+# The seniority buckets and departments the index derives from job titles: crm.search_seniorities() and
+# crm.search_departments() of sql/index/derive.sql, read from that file (SQL is the one list).
+SENIORITIES: tuple[str, ...] = sql_texts("index/derive.sql", "search_seniorities")
+DEPARTMENTS: tuple[str, ...] = sql_texts("index/derive.sql", "search_departments")
+
+
+def _member(values: tuple[str, ...], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in values:
+            raise ValueError(f"{what} must be one of {', '.join(values)}")
+        return value
+
+    return check
+
+
+# a string that must be one of them (an ``enum`` in the JSON schema, as a ``Literal`` would give)
+Seniority = Annotated[
+    str,
+    AfterValidator(_member(SENIORITIES, "seniority")),
+    WithJsonSchema({"enum": list(SENIORITIES), "type": "string"}),
 ]
-Department = Literal[
-    "engineering",
-    "sales",
-    "marketing",
-    "finance",
-    "hr",
-    "operations",
-    "product",
-    "design",
-    "legal",
-    "customer_success",
-    "it",
-    "data",
-    "executive",
-    "other",
+Department = Annotated[
+    str,
+    AfterValidator(_member(DEPARTMENTS, "department")),
+    WithJsonSchema({"enum": list(DEPARTMENTS), "type": "string"}),
 ]
 OrgId = uuid.UUID | str
 

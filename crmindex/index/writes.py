@@ -10,18 +10,19 @@ per batch): the models refuse a longer value naming the field, the SQL refuses i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
+from crmindex.crm.protocols import Source
 from crmindex.errors import InvalidInputError, InvalidRowError
 from crmindex.platform.bounds import EMAIL_CAP, ID_CAP, NAME_CAP, ROWS_CAP, TEXT_CAP, check_text
 from crmindex.platform.db import Conn, json_param, text_problem, translate_errors
 
-Source = Literal["hubspot", "attio"]
 Text = Annotated[str, Field(max_length=TEXT_CAP)]  # names, titles, stages... (crm.text_cap)
 CrmId = Annotated[str, Field(max_length=ID_CAP)]
 Email = Annotated[str, Field(max_length=EMAIL_CAP)]
@@ -47,6 +48,10 @@ class ContactRow(_Row):
     job_title: Text | None = None
     lifecycle_stage: Text | None = None
     lead_status: Text | None = None
+    owner_crm_id: CrmId | None = None
+    country: Text | None = None
+    last_contacted_at: datetime | None = None
+    last_activity_at: datetime | None = None
 
 
 class CompanyRow(_Row):
@@ -56,7 +61,9 @@ class CompanyRow(_Row):
     employee_count: int | None = None
     annual_revenue: Decimal | None = None
     city: Text | None = None
+    region: Text | None = None
     country: Text | None = None
+    owner_crm_id: CrmId | None = None
 
 
 class DealRow(_Row):
@@ -115,9 +122,28 @@ def rows_json(rows: Iterable[RowLike]) -> str:
     raise InvalidRowError("the rows cannot be encoded as JSON", row=1)  # pragma: no cover - per-row found it
 
 
-def _upsert(
-    conn: Conn, fn: str, org_id: uuid.UUID | str, source: str, rows: Iterable[RowLike]
+# the index's tables and their bulk upserts, per object type (the one dispatch: sync, reconcile, hydration,
+# materialization and the typed functions below all write through upsert_rows)
+INDEX_TABLES: dict[str, str] = {
+    "contacts": "crm.contact_index",
+    "companies": "crm.company_index",
+    "deals": "crm.deal_index",
+}
+_UPSERTS: dict[str, str] = {
+    "contacts": "SELECT * FROM crm.upsert_contacts(%s, %s, %s::jsonb)",
+    "companies": "SELECT * FROM crm.upsert_companies(%s, %s, %s::jsonb)",
+    "deals": "SELECT * FROM crm.upsert_deals(%s, %s, %s::jsonb)",
+}
+
+
+def upsert_rows(
+    conn: Conn, object_type: str, org_id: uuid.UUID | str, source: str, rows: Iterable[RowLike]
 ) -> UpsertResult:
+    """Insert or update index rows of ``object_type`` (contacts, companies, deals) in one round trip
+    (``crm.upsert_<object_type>``); raises InvalidRowError and changes nothing on a bad row."""
+    query = _UPSERTS.get(object_type)
+    if query is None:
+        raise InvalidInputError(f"unknown object type {str(object_type)[:40]!r}: {', '.join(_UPSERTS)}")
     payload = rows_json(rows)
     problem = text_problem(source)
     if problem is not None:
@@ -126,11 +152,6 @@ def _upsert(
         org = str(org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id)))
     except ValueError:
         raise InvalidInputError(f"org id must be a uuid, got {str(org_id)[:60]!r}") from None
-    query = {
-        "contacts": "SELECT * FROM crm.upsert_contacts(%s, %s, %s::jsonb)",
-        "companies": "SELECT * FROM crm.upsert_companies(%s, %s, %s::jsonb)",
-        "deals": "SELECT * FROM crm.upsert_deals(%s, %s, %s::jsonb)",
-    }[fn]
     with translate_errors():
         row = conn.execute(query, (org, source, payload)).fetchone()
     assert row is not None
@@ -141,20 +162,33 @@ def upsert_contacts(
     conn: Conn, org_id: uuid.UUID | str, source: Source, rows: Iterable[RowLike]
 ) -> UpsertResult:
     """Insert or update index contacts in one round trip; raises InvalidRowError and changes nothing on a bad row."""
-    return _upsert(conn, "contacts", org_id, source, rows)
+    return upsert_rows(conn, "contacts", org_id, source, rows)
 
 
 def upsert_companies(
     conn: Conn, org_id: uuid.UUID | str, source: Source, rows: Iterable[RowLike]
 ) -> UpsertResult:
-    return _upsert(conn, "companies", org_id, source, rows)
+    return upsert_rows(conn, "companies", org_id, source, rows)
 
 
 def upsert_deals(
     conn: Conn, org_id: uuid.UUID | str, source: Source, rows: Iterable[RowLike]
 ) -> UpsertResult:
     """Deals may carry ``contact_crm_ids``: the deal's contacts, whose deal summaries are recomputed."""
-    return _upsert(conn, "deals", org_id, source, rows)
+    return upsert_rows(conn, "deals", org_id, source, rows)
+
+
+def apply_deletions(
+    conn: Conn, object_type: str, org_id: str, source: str, items: Sequence[Mapping[str, Any]]
+) -> None:
+    """Soft-delete index rows the CRM deleted or merged away (``crm.apply_deletions``: items
+    ``{"crm_record_id", "occurred_at", ["merged_into"], ["privacy"]}``, order-independent), in the caller's
+    transaction."""
+    if items:
+        conn.execute(
+            "SELECT * FROM crm.apply_deletions(%s, %s, %s, %s)",
+            (org_id, source, INDEX_TABLES[object_type], Jsonb([dict(i) for i in items])),
+        )
 
 
 def ensure_org(conn: Conn, org_id: uuid.UUID | str, name: str = "") -> None:

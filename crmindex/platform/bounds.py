@@ -8,9 +8,11 @@ and wrappers check the same limits first, so a Python caller gets the error befo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 from crmindex.errors import InvalidInputError
+from crmindex.platform.sqlconst import sql_text
 
 ID_CAP = 200  # characters of a CRM record id (and of company / owner / contact ids, merge targets)
 EMAIL_CAP = 320  # characters of an email address (RFC 5321 path)
@@ -24,6 +26,17 @@ PROPERTIES_CAP = 1024 * 1024  # bytes of JSON text of the CRM properties of one 
 QUERY_CAP = 65_536  # characters of search / interpret / resolve text
 REFS_CAP = 1000  # references in one request_materialization call
 NAME_CAP = 1000  # characters of an actor or a person's full name
+
+# what an email address looks like: crm.email_pattern() of sql/platform/bounds.sql, read from that file
+EMAIL_PATTERN = sql_text("platform/bounds.sql", "email_pattern")
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def is_email(value: str) -> bool:
+    """``value`` (already trimmed) looks like an email address, as ``crm.is_email`` decides (a whole-string
+    match: PostgreSQL's ``$`` does not match before a trailing newline, Python's does)."""
+    return _EMAIL.fullmatch(value) is not None
+
 
 _ID_COLUMNS = frozenset(
     {

@@ -167,25 +167,18 @@ class LocalCluster:
                 fh.write("\n" + conf + "\n")
         if not self.port:
             self.port = _free_port(self.socket_dir)
-        self._run(
-            [
-                *prefix,
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                "-o",
-                f"-p {self.port}",
-                "-l",
-                str(self.base_dir / "server.log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            "pg_ctl start",
-        )
+        self._pg_ctl_start(prefix)
         self._started = True
         return self
+
+    def _pg_ctl_start(self, prefix: list[str]) -> None:
+        """Start the server on ``self.port`` and wait (up to 60 s) until it accepts connections."""
+        log = str(self.base_dir / "server.log") if self.base_dir else "/dev/null"
+        self._run(
+            [*prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-o", f"-p {self.port}", "-l", log,
+             "-w", "-t", "60", "start"],
+            "pg_ctl start",
+        )  # fmt: skip
 
     def restart(self) -> None:
         """Stop (fast) and start again on the same port: for tests of reconnecting clients."""
@@ -194,21 +187,7 @@ class LocalCluster:
             [*prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
             "pg_ctl stop",
         )
-        self._run(
-            [
-                *prefix,
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                "-o",
-                f"-p {self.port}",
-                "-l",
-                str(self.base_dir / "server.log") if self.base_dir else "/dev/null",
-                "-w",
-                "start",
-            ],
-            "pg_ctl start",
-        )
+        self._pg_ctl_start(prefix)
 
     def stop(self) -> None:
         if self._started:

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -33,11 +34,19 @@ from pydantic import BaseModel
 from crmindex.crm.connections import clear_auth_failure
 from crmindex.crm.errors import CrmError
 from crmindex.crm.outcomes import fetch_outcome
-from crmindex.crm.protocols import FetchedRecord, RecordFetcher
+from crmindex.crm.protocols import FetchedRecord, RecordFetcher, Source
 from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.index.refs import IndexRef, resolve_contact, resolve_contacts
 from crmindex.index.writes import upsert_contacts
-from crmindex.platform.bounds import ENRICHMENT_CAP, NAME_CAP, REFS_CAP, check_json, check_text, text_cap
+from crmindex.platform.bounds import (
+    ENRICHMENT_CAP,
+    NAME_CAP,
+    REFS_CAP,
+    check_json,
+    check_text,
+    is_email,
+    text_cap,
+)
 from crmindex.platform.db import Conn, text_problem, translate_errors
 from crmindex.platform.queue import Handler, Job, Outcome
 from crmindex.writeback.enqueue import TriggeredBy, update_contact
@@ -103,6 +112,16 @@ def _assert_org(conn: Conn, org_id: str) -> None:
     """Raise OrgMismatchError when an app session bound to another org asks for this one."""
     with translate_errors():
         conn.execute("SELECT crm.assert_org(%s)", (org_id,))
+
+
+@dataclass(frozen=True)
+class AccountBudget:
+    """An account's materialization budget: the ``materialize`` class of its shared limiter row
+    (``crm.rate_limit_take``). Bulk materializations take permits from it; what it does not allow now is queued.
+    Anything with ``org_id`` and ``source`` (a :class:`~crmindex.platform.limiter.PgRateLimiter`) serves too."""
+
+    org_id: str
+    source: str
 
 
 def _take_permits(conn: Conn, budget: Any, want: int) -> tuple[int, float]:
@@ -190,20 +209,46 @@ def _write(
         index_row = {k: _clipped(v, k) for k, v in rec.row.items() if k != "deleted_at"}
         index_row["crm_record_id"] = target.crm_record_id
         upsert_contacts(conn, org_id, target.crm_source, [index_row])  # type: ignore[arg-type]
+    return write_contact_record(conn, org_id, target.crm_source, target.crm_record_id, rec)
+
+
+def write_contact_record(
+    conn: Conn, org_id: str, source: str, crm_record_id: str, rec: FetchedRecord
+) -> uuid.UUID:
+    """The one tier-2 write of a fetched contact (``crm.materialize_contact_write``, caller's transaction): its
+    typed columns (cut to the index's caps; the properties keep every value in full) and every property; marks
+    the index row materialized. Returns the record id."""
     typed = {k: _clipped(rec.row.get(k), k) for k in CONTACT_COLUMNS}
     row = conn.execute(
         "SELECT crm.materialize_contact_write(%s, %s, %s, %s, %s, %s)",
-        (
-            org_id,
-            target.crm_source,
-            target.crm_record_id,
-            Jsonb(typed),
-            Jsonb(rec.properties),
-            rec.row.get("crm_updated_at"),
-        ),
+        (org_id, source, crm_record_id, Jsonb(typed), Jsonb(rec.properties), rec.row.get("crm_updated_at")),
     ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
+
+
+def refresh_materialized_contacts(
+    conn: Conn, org_id: str, source: str, records: Sequence[FetchedRecord]
+) -> int:
+    """Path 1: of these freshly fetched contacts, rewrite the tier-2 records of those already materialized
+    (:func:`write_contact_record`, caller's transaction). Returns how many."""
+    ids = [r.crm_record_id for r in records]
+    if not ids:
+        return 0
+    materialized = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT crm_record_id FROM crm.contact_index WHERE org_id = %s AND crm_source = %s "
+            "AND crm_record_id = ANY(%s) AND is_materialized",
+            (org_id, source, ids),
+        )
+    }
+    n = 0
+    for rec in records:
+        if rec.crm_record_id in materialized:
+            write_contact_record(conn, org_id, source, rec.crm_record_id, rec)
+            n += 1
+    return n
 
 
 def _mark_gone(conn: Conn, org_id: str, target: IndexRef, merged_into: str | None = None) -> None:
@@ -307,7 +352,7 @@ def activate_by_email(
     *,
     reason: Reason = "meeting_booked",
     actor: str | None = None,
-    create_in_crm: Literal["hubspot", "attio"] | None = None,
+    create_in_crm: Source | None = None,
 ) -> Materialized:
     """Meeting booked: materialize the indexed contact with this email, else create a local contact.
 
@@ -316,7 +361,7 @@ def activate_by_email(
     ``queued``). Someone not in the index becomes a local contact (``crm.activate_local_contact``), optionally
     created in a CRM too (``create_in_crm``)."""
     addr = email.strip().lower()
-    if "@" not in addr or len(addr) > text_cap("email") or text_problem(addr) is not None:
+    if not is_email(addr) or len(addr) > text_cap("email") or text_problem(addr) is not None:
         raise InvalidInputError(f"not an email address: {email[:80]!r}")
     check_text("name", name, NAME_CAP)
     if name is not None and text_problem(name) is not None:
@@ -443,7 +488,7 @@ def request_materialization(
     *,
     reason: Reason = "copilot",
     actor: str | None = None,
-    source: Literal["hubspot", "attio"] | None = None,
+    source: Source | None = None,
 ) -> list[QueuedMaterialization]:
     """Ask for the full records of indexed contacts: one ``materialize`` job each, in order, that the workers
     do within the org's budget (``crm.request_materialization``; a contact already queued is not queued twice).

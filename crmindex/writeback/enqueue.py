@@ -21,6 +21,7 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from crmindex.crm.protocols import Source
 from crmindex.errors import InvalidInputError
 from crmindex.platform.bounds import PAYLOAD_CAP, check_fields, check_json
 from crmindex.platform.db import Conn, text_problem, translate_errors
@@ -93,7 +94,7 @@ def update_contact(
 def create_contact(
     conn: Conn,
     org_id: uuid.UUID | str,
-    source: Literal["hubspot", "attio"],
+    source: Source,
     fields: Mapping[str, object],
     *,
     triggered_by: TriggeredBy = "copilot",

@@ -35,16 +35,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION crm.check_connection_source(p_source text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF p_source IS NULL OR p_source NOT IN ('hubspot', 'attio') THEN
-        RAISE EXCEPTION 'unknown CRM source %', coalesce(quote_literal(left(p_source, 40)), 'NULL')
-            USING ERRCODE = 'CX002', HINT = 'use hubspot or attio';
-    END IF;
-END
-$$;
-
 -- Register (or refresh) the org's connection to the account its token proved (crmindex.crm.connections finds
 -- the account id in the CRM's token info, never takes it from a caller). The org row is created when missing.
 -- One account belongs to one org (trigger crm.connection_account_unique, CX002); an org connected to one
@@ -66,7 +56,7 @@ DECLARE
 BEGIN
     PERFORM crm.assert_operator();
     PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_connection_source(p_source);
+    PERFORM crm.check_source(p_source);
     IF p_account_id IS NULL OR btrim(p_account_id) = '' OR length(p_account_id) > 200
         OR p_account_id !~ '^[[:print:]]+$' THEN
         RAISE EXCEPTION 'account id must be 1 to 200 printable characters' USING ERRCODE = 'CX002';
@@ -131,7 +121,7 @@ AS $$
 BEGIN
     PERFORM crm.assert_operator();
     PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_connection_source(p_source);
+    PERFORM crm.check_source(p_source);
     IF NOT EXISTS (SELECT 1 FROM crm.connection AS c WHERE c.org_id = p_org_id AND c.crm_source = p_source) THEN
         RAISE EXCEPTION 'org % has no % connection', p_org_id, p_source USING ERRCODE = 'CX004';
     END IF;
@@ -366,7 +356,7 @@ DECLARE
 BEGIN
     PERFORM crm.assert_operator();
     PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_connection_source(p_source);
+    PERFORM crm.check_source(p_source);
     IF p_state_hash IS NULL OR length(p_state_hash) <> 32 THEN
         RAISE EXCEPTION 'state hash must be 32 bytes (SHA-256)' USING ERRCODE = 'CX002';
     END IF;
@@ -432,7 +422,7 @@ BEGIN
         ) THEN
         RAISE EXCEPTION 'webhook routing is for the webhook receiver (role crm_receiver)' USING ERRCODE = 'CX003';
     END IF;
-    IF (p_source IS NOT NULL AND p_source NOT IN ('hubspot', 'attio'))
+    IF (p_source IS NOT NULL AND NOT p_source = ANY(crm.crm_sources()))
         OR (p_source IS NULL AND p_account_id IS NOT NULL)
         OR length(p_account_id) NOT BETWEEN 1 AND 200 THEN
         RETURN;

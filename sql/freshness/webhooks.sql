@@ -13,6 +13,21 @@ LANGUAGE sql AS $$
     ));
 $$;
 
+-- The last statement of every applier below: after CTEs "latest" (one row per record, rid) and "applied" (the
+-- crm_record_id of every row of p_table it changed), the events not applied, as (crm_record_id, outcome): 'stale'
+-- when the record is indexed (what is stored is newer), 'missing' when it is not. $1 org, $2 CRM source.
+CREATE OR REPLACE FUNCTION crm.applier_outcomes_sql(p_table regclass) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT format(
+        $f$SELECT l.rid, CASE WHEN EXISTS (
+                SELECT 1 FROM %1$s AS t WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
+            ) THEN 'stale' ELSE 'missing' END
+        FROM latest AS l
+        WHERE NOT EXISTS (SELECT 1 FROM applied AS a WHERE a.crm_record_id = l.rid)$f$,
+        p_table
+    );
+$$;
+
 -- p_changes: [{"crm_record_id": "...", "column": "job_title", "value": "CTO" | null,
 --              "occurred_at": "...", "expect": optional current value required for the change}]
 -- Returns (crm_record_id, outcome) for every change not applied: 'missing' (record not indexed),
@@ -66,13 +81,9 @@ BEGIN
                     AND (NOT l.has_expect OR t.%1$I IS NOT DISTINCT FROM l.expect)
                 RETURNING t.crm_record_id
             )
-            SELECT l.rid, CASE WHEN EXISTS (
-                    SELECT 1 FROM %3$s AS t WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
-                ) THEN 'stale' ELSE 'missing' END
-            FROM latest AS l
-            WHERE NOT EXISTS (SELECT 1 FROM applied AS a WHERE a.crm_record_id = l.rid)
+            %5$s
             $f$,
-            v_column, v_type, p_table, v_column
+            v_column, v_type, p_table, v_column, crm.applier_outcomes_sql(p_table)
         ) USING p_org_id, p_source, v_group;
     END LOOP;
     IF p_table = 'crm.deal_index'::regclass THEN
@@ -125,13 +136,9 @@ BEGIN
                 AND (t.deleted_at IS NULL OR l.privacy OR l.merged_into IS NOT NULL)
             RETURNING t.crm_record_id
         )
-        SELECT l.rid, CASE WHEN EXISTS (
-                SELECT 1 FROM %1$s AS t WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
-            ) THEN 'stale' ELSE 'missing' END
-        FROM latest AS l
-        WHERE NOT EXISTS (SELECT 1 FROM applied AS a WHERE a.crm_record_id = l.rid)
+        %3$s
         $f$,
-        p_table, v_erase
+        p_table, v_erase, crm.applier_outcomes_sql(p_table)
     ) USING p_org_id, p_source, p_events;
     IF p_table = 'crm.deal_index'::regclass THEN
         PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_events);
@@ -199,13 +206,9 @@ BEGIN
                 AND t.deleted_at IS NOT NULL AND l.occurred_at > t.deleted_at
             RETURNING t.crm_record_id
         )
-        SELECT l.rid, CASE WHEN EXISTS (
-                SELECT 1 FROM %1$s AS t WHERE t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = l.rid
-            ) THEN 'stale' ELSE 'missing' END
-        FROM latest AS l
-        WHERE NOT EXISTS (SELECT 1 FROM applied AS a WHERE a.crm_record_id = l.rid)
+        %2$s
         $f$,
-        p_table
+        p_table, crm.applier_outcomes_sql(p_table)
     ) USING p_org_id, p_source, p_events;
     IF p_table = 'crm.deal_index'::regclass THEN
         PERFORM crm.refresh_deal_contacts(p_org_id, p_source, p_events);
@@ -249,6 +252,35 @@ BEGIN
     )
     SELECT coalesce(array_agg(DISTINCT c.contact_crm_id), '{}') INTO v_contacts FROM changed AS c;
     RETURN crm.refresh_contact_deals(p_org_id, p_source, v_contacts);
+END
+$$;
+
+-- Queue 'hydrate' jobs (crm.job, worker crmindex.freshness.hydrate): fetch these records of p_object_type
+-- ('contacts', 'companies', 'deals') from the CRM and write them to the index (and to tier 2 when materialized).
+-- The one way anything asks for a record to be refetched: webhook events that only name a record, records
+-- missing from the index, merges, deals whose contacts merged, creates the write-back drainer made
+-- (crm.writeback_after_create). Coalesced: one open job per record (dedupe key <object_type>:<id>), so a burst
+-- of events about one record is one fetch. Returns how many ids were taken (NULL and empty ids are skipped).
+CREATE OR REPLACE FUNCTION crm.enqueue_hydration(
+    p_org_id uuid, p_source text, p_object_type text, p_crm_record_ids text[]
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_object_type IS NULL OR p_object_type NOT IN ('contacts', 'companies', 'deals') THEN
+        RAISE EXCEPTION 'unknown object type %', coalesce(quote_literal(left(p_object_type, 40)), 'NULL')
+            USING ERRCODE = 'CX002', HINT = 'use contacts, companies or deals';
+    END IF;
+    RETURN crm.enqueue_jobs(
+        p_org_id, 'hydrate', p_source,
+        coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                'dedupe_key', p_object_type || ':' || r.id,
+                'payload', jsonb_build_object('object_type', p_object_type, 'crm_record_id', r.id)
+            ) ORDER BY r.ord)
+            FROM unnest(p_crm_record_ids) WITH ORDINALITY AS r (id, ord)
+            WHERE nullif(r.id, '') IS NOT NULL
+        ), '[]'::jsonb)
+    );
 END
 $$;
 

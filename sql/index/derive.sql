@@ -127,6 +127,22 @@ RETURN array_remove(
 --     "Assistant to the VP", "Executive Assistant to the CEO").
 --   * NULL: NULL, blank, or a placeholder (n/a, none, unknown, tbd).
 
+-- The buckets, highest first (a bucket's rank below is 12 minus its position: owner 11 .. intern 1). The one list
+-- of seniorities: the classifier names its result from it, crm.normalize_search_filters checks filters against it,
+-- and crmindex/index/search.py reads this definition from this file (filter model, LLM tool schema).
+CREATE OR REPLACE FUNCTION crm.search_seniorities() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY[
+    'owner', 'founder', 'c_suite', 'partner', 'vp', 'head', 'director', 'manager', 'senior', 'entry', 'intern'
+];
+
+-- A title the classifiers give NULL: no word, or a placeholder (n/a, none, unknown, tbd...). p_tokens as
+-- crm.title_tokens returns them. Inlined into the classifiers.
+CREATE OR REPLACE FUNCTION crm.title_is_blank(p_tokens text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN cardinality(p_tokens) = 0
+OR array_to_string(p_tokens, ' ') IN ('n a', 'na', 'none', 'null', 'unknown', 'tbd', 'nil', 'not provided');
+
 -- term (one word or two neighbouring words) -> rank: 11 owner, 10 founder, 9 c_suite, 8 partner, 7 vp,
 -- 6 head, 5 director, 4 manager, 3 senior, 2 entry, 1 intern, 0 = this word pair ranks nothing. A word's
 -- rank comes from the word pairs it is part of when there are any, else from the word alone; '^word' is a
@@ -213,8 +229,7 @@ DECLARE
     tk text[] := crm.title_tokens(p_title);
     best int := 0;
 BEGIN
-    IF cardinality(tk) = 0
-        OR array_to_string(tk, ' ') IN ('n a', 'na', 'none', 'null', 'unknown', 'tbd', 'nil', 'not provided') THEN
+    IF crm.title_is_blank(tk) THEN
         RETURN NULL;
     END IF;
     FOR i IN 1 .. cardinality(tk) LOOP
@@ -233,17 +248,14 @@ BEGIN
     ELSIF tk = '{principal}' THEN
         best := 8;   -- a bare "Principal" is the partner rank of consulting, VC and architecture firms
     END IF;
-    RETURN (ARRAY[
-        'intern', 'entry', 'senior', 'manager', 'director', 'head', 'vp', 'partner', 'c_suite', 'founder', 'owner'
-    ])[CASE WHEN best = 0 THEN 2 ELSE best END];
+    RETURN (crm.search_seniorities())[12 - CASE WHEN best = 0 THEN 2 ELSE best END];   -- no term: entry
 END
 $$;
 
 ------------------------------------------------------------------------------------------------------------
 -- Job title -> department
 ------------------------------------------------------------------------------------------------------------
--- One of engineering, sales, marketing, finance, hr, operations, product, design, legal, customer_success,
--- it, data, executive, other (NULL when blank). The term with the smallest priority wins:
+-- One of crm.search_departments() (NULL when blank). The term with the smallest priority wins:
 --   01 a functional C-level role: CTO / Chief Technology Officer -> engineering, CFO -> finance, CIO /
 --      CISO -> it, CHRO / Chief People Officer -> hr, CRO -> sales, ...; CEO -> executive
 --      ("Co-Founder & CTO" -> engineering, "Founder & CEO" -> executive);
@@ -254,7 +266,20 @@ $$;
 --      marketing, "Product Designer" -> design, "Data Engineer" -> data, "Sales Operations" -> sales);
 --   15 a general rank alone -> executive: Managing Director, General Manager, Executive Director,
 --      Partner ("Managing Director, Investment Banking" -> finance);
---   otherwise other ("Consultant", "Director", "Head Chef", "Teacher"). 99 = this word pair names nothing.
+--   otherwise other ("Consultant", "Director", "Head Chef", "Teacher").
+
+-- The departments: the one list (crm.normalize_search_filters checks filters against it, crmindex/index/search.py
+-- reads this definition from this file; tests/test_derive.py checks that every department the term table below
+-- and crm.title_department name is in it).
+CREATE OR REPLACE FUNCTION crm.search_departments() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY[
+    'engineering', 'sales', 'marketing', 'finance', 'hr', 'operations', 'product', 'design', 'legal',
+    'customer_success', 'it', 'data', 'executive', 'other'
+];
+
+-- term (one word or two neighbouring words) -> priority (two digits) then department; 99 = this word pair names
+-- nothing.
 CREATE OR REPLACE FUNCTION crm.title_department_terms() RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN '{
@@ -406,8 +431,7 @@ DECLARE
     tk text[] := crm.title_tokens(p_title);
     best text := '99';
 BEGIN
-    IF cardinality(tk) = 0
-        OR array_to_string(tk, ' ') IN ('n a', 'na', 'none', 'null', 'unknown', 'tbd', 'nil', 'not provided') THEN
+    IF crm.title_is_blank(tk) THEN
         RETURN NULL;
     END IF;
     FOR i IN 1 .. cardinality(tk) LOOP

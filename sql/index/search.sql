@@ -124,18 +124,8 @@ CREATE OR REPLACE FUNCTION crm.search_candidate_cap() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 300;
 
-CREATE OR REPLACE FUNCTION crm.search_seniorities() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY[
-    'owner', 'founder', 'c_suite', 'partner', 'vp', 'head', 'director', 'manager', 'senior', 'entry', 'intern'
-];
-
-CREATE OR REPLACE FUNCTION crm.search_departments() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY[
-    'engineering', 'sales', 'marketing', 'finance', 'hr', 'operations', 'product', 'design', 'legal',
-    'customer_success', 'it', 'data', 'executive', 'other'
-];
+-- (The seniorities and departments a filter may name, crm.search_seniorities() and crm.search_departments(),
+-- are defined with the classifiers that derive them: index/derive.sql.)
 
 ------------------------------------------------------------------------------------------------------------
 -- Filters: validation and normal form
@@ -187,6 +177,7 @@ DECLARE
     v_keys text[];
     v_out jsonb := '{}';
     v_key text;
+    v_known text[];
     v_val jsonb;
     v_arr text[];
     v_bad text;
@@ -243,19 +234,13 @@ BEGIN
                 v_out := v_out || jsonb_build_object(v_key, v_val);
             ELSE
                 v_arr := crm.search_filter_strings(v_key, v_val);
-                IF v_key = 'seniority' THEN
+                IF v_key IN ('seniority', 'department') THEN
+                    v_known := CASE v_key WHEN 'seniority' THEN crm.search_seniorities() ELSE crm.search_departments() END;
                     v_arr := ARRAY(SELECT DISTINCT lower(x) FROM unnest(v_arr) AS x ORDER BY 1);
-                    SELECT x INTO v_bad FROM unnest(v_arr) AS x WHERE NOT x = ANY(crm.search_seniorities()) LIMIT 1;
+                    SELECT x INTO v_bad FROM unnest(v_arr) AS x WHERE NOT x = ANY(v_known) LIMIT 1;
                     IF FOUND THEN
-                        RAISE EXCEPTION 'filter seniority has unknown value %', quote_literal(v_bad)
-                            USING ERRCODE = 'CX002', HINT = 'one of ' || array_to_string(crm.search_seniorities(), ', ');
-                    END IF;
-                ELSIF v_key = 'department' THEN
-                    v_arr := ARRAY(SELECT DISTINCT lower(x) FROM unnest(v_arr) AS x ORDER BY 1);
-                    SELECT x INTO v_bad FROM unnest(v_arr) AS x WHERE NOT x = ANY(crm.search_departments()) LIMIT 1;
-                    IF FOUND THEN
-                        RAISE EXCEPTION 'filter department has unknown value %', quote_literal(v_bad)
-                            USING ERRCODE = 'CX002', HINT = 'one of ' || array_to_string(crm.search_departments(), ', ');
+                        RAISE EXCEPTION 'filter % has unknown value %', v_key, quote_literal(v_bad)
+                            USING ERRCODE = 'CX002', HINT = 'one of ' || array_to_string(v_known, ', ');
                     END IF;
                 ELSIF v_key = 'industry' THEN
                     v_arr := ARRAY(
@@ -294,7 +279,7 @@ BEGIN
                     END IF;
                 ELSIF v_key = 'email' THEN
                     v_arr := ARRAY(SELECT DISTINCT lower(btrim(x)) FROM unnest(v_arr) AS x ORDER BY 1);
-                    IF EXISTS (SELECT 1 FROM unnest(v_arr) AS x WHERE x !~ '^[^@\s]+@[^@\s]+$') THEN
+                    IF EXISTS (SELECT 1 FROM unnest(v_arr) AS x WHERE NOT crm.is_email(x)) THEN
                         RAISE EXCEPTION 'filter email has a value that is not an email address' USING ERRCODE = 'CX002';
                     END IF;
                 ELSE
@@ -480,6 +465,97 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------------------
+-- Plans: the parts both searches share
+------------------------------------------------------------------------------------------------------------
+
+-- The normal form of p_filters for a p_kind search ('contacts', 'companies'), once the org (crm.assert_org) and
+-- the page size (1 to 1,000, else CX002) are checked: the start of every plan.
+CREATE OR REPLACE FUNCTION crm.search_plan_filters(p_org_id uuid, p_kind text, p_filters jsonb, p_limit integer)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = 'CX002';
+    END IF;
+    RETURN crm.normalize_search_filters(p_kind, p_filters);
+END
+$$;
+
+-- SQL conditions on p_alias (c: crm.contact_index, co: crm.company_index) for the filters of p_f (normalized)
+-- named in p_keys, in that order, skipping those p_f does not have: has_active_deal and is_materialized are boolean
+-- columns; deal_value_min / deal_value_max bound the value of the contact's open deals; updated_since the CRM's
+-- modification time; any other key is a list filter on the column of that name.
+CREATE OR REPLACE FUNCTION crm.search_filter_conditions(p_alias text, p_f jsonb, p_keys text[]) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(CASE
+        WHEN k.key IN ('has_active_deal', 'is_materialized')
+            THEN CASE WHEN (p_f ->> k.key)::boolean THEN '' ELSE 'NOT ' END || p_alias || '.' || k.key
+        WHEN k.key = 'deal_value_min'
+            THEN format('%1$s.has_active_deal AND %1$s.deal_value >= %2$L::numeric', p_alias, p_f ->> k.key)
+        WHEN k.key = 'deal_value_max'
+            THEN format('%1$s.has_active_deal AND %1$s.deal_value <= %2$L::numeric', p_alias, p_f ->> k.key)
+        WHEN k.key = 'updated_since'
+            THEN format('%s.crm_updated_at >= %L::timestamptz', p_alias, p_f ->> k.key)
+        ELSE format(
+            '%s.%I = ANY(%L::text[])', p_alias, k.key, ARRAY(SELECT jsonb_array_elements_text(p_f -> k.key))
+        )
+    END ORDER BY k.ord), '{}')
+    FROM unnest(p_keys) WITH ORDINALITY AS k (key, ord)
+    WHERE p_f ? k.key;
+$$;
+
+-- Condition: every word of p_words is (by trigram word similarity) a word of p_doc, an SQL expression.
+CREATE OR REPLACE FUNCTION crm.search_trigram_condition(p_words text[], p_doc text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT string_agg(format('crm.trgm_word_match(%L, %s)', w, p_doc), ' AND ') FROM unnest(p_words) AS w;
+$$;
+
+-- The candidate sources of a text plan as statements: each {"tier", "name", "cond"} of p_sources becomes
+-- {"tier", "name", "sql"}, the ids of p_table AS p_alias matching p_base and cond, read up to p_cap rows (a
+-- MATERIALIZED CTE: planned for all its rows with bitmap index scans, never as an index walk betting on an early
+-- LIMIT).
+CREATE OR REPLACE FUNCTION crm.search_plan_sources(
+    p_table text, p_alias text, p_base text, p_sources jsonb, p_cap integer
+) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'tier', s.e -> 'tier', 'name', s.e -> 'name',
+        'sql', format(
+            'WITH m AS MATERIALIZED (SELECT %1$s.id FROM %2$s AS %1$s WHERE %3$s AND %4$s) SELECT m.id FROM m LIMIT %5$s',
+            p_alias, p_table, p_base, s.e ->> 'cond', p_cap
+        )
+    ) ORDER BY s.ord), '[]')
+    FROM jsonb_array_elements(p_sources) WITH ORDINALITY AS s (e, ord);
+$$;
+
+-- The statement of a text plan that ranks the candidates ($1, bigint[]) of p_table AS p_alias in org p_org_id:
+-- p_score per row, reading the values p_lateral computes once per row (a select list, as x); after the keyset
+-- cursor p_f->>'after' ("score:id" of the last row of the previous page); best first (score, then id); p_limit.
+CREATE OR REPLACE FUNCTION crm.search_plan_score_sql(
+    p_table text, p_alias text, p_org uuid, p_score text, p_lateral text, p_f jsonb, p_limit integer
+) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT format(
+        $q$SELECT r.id, r.score FROM (
+            SELECT %2$s.id, %3$s AS score
+            FROM unnest($1::bigint[]) AS k (id)
+            INNER JOIN %1$s AS %2$s ON %2$s.org_id = %4$L AND %2$s.id = k.id
+            CROSS JOIN LATERAL (SELECT %5$s OFFSET 0) AS x
+        ) AS r
+        WHERE %6$s
+        ORDER BY r.score DESC, r.id
+        LIMIT %7$s$q$,
+        p_table, p_alias, p_score, p_org, p_lateral,
+        CASE WHEN p_f ? 'after' THEN format(
+            '(r.score < %1$L::double precision OR (r.score = %1$L::double precision AND r.id > %2$s))',
+            split_part(p_f ->> 'after', ':', 1)::double precision, split_part(p_f ->> 'after', ':', 2)::bigint
+        ) ELSE 'TRUE' END,
+        p_limit
+    );
+$$;
+
+------------------------------------------------------------------------------------------------------------
 -- Contacts
 ------------------------------------------------------------------------------------------------------------
 
@@ -514,59 +590,22 @@ DECLARE
     v_score text;
     v_name text := 'crm.contact_name_norm(c.first_name, c.last_name)';
     v_doc text := 'crm.contact_search_doc(c.first_name, c.last_name, c.company_name, c.job_title)';
-    v_cap integer := crm.search_candidate_cap();
     v_w2 text[];
     v_w3 text[];
     v_alpha text[];
-    v_after_score double precision;
     v_after_id bigint;
     v_domain_cos text := 'FALSE';
 BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
-        RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = 'CX002';
-    END IF;
-    v_f := crm.normalize_search_filters('contacts', p_filters);
+    v_f := crm.search_plan_filters(p_org_id, 'contacts', p_filters, p_limit);
     v_q := crm.search_query_parts(p_query);
 
     -- filters
-    v_where := ARRAY[format('c.org_id = %L', p_org_id), 'c.deleted_at IS NULL'];
-    IF v_f ? 'seniority' THEN
-        v_where := v_where || format('c.seniority = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'seniority')));
-    END IF;
-    IF v_f ? 'department' THEN
-        v_where := v_where || format('c.department = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'department')));
-    END IF;
-    IF v_f ? 'lifecycle_stage' THEN
-        v_where := v_where || format('c.lifecycle_stage = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'lifecycle_stage')));
-    END IF;
-    IF v_f ? 'lead_status' THEN
-        v_where := v_where || format('c.lead_status = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'lead_status')));
-    END IF;
-    IF v_f ? 'deal_stage' THEN
-        v_where := v_where || format('c.deal_stage = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'deal_stage')));
-    END IF;
-    IF v_f ? 'email' THEN
-        v_where := v_where || format('c.email = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'email')));
-    END IF;
-    IF v_f ? 'email_domain' THEN
-        v_where := v_where || format('c.email_domain = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'email_domain')));
-    END IF;
-    IF v_f ? 'has_active_deal' THEN
-        v_where := v_where || CASE WHEN (v_f ->> 'has_active_deal')::boolean THEN 'c.has_active_deal' ELSE 'NOT c.has_active_deal' END;
-    END IF;
-    IF v_f ? 'deal_value_min' THEN
-        v_where := v_where || format('c.has_active_deal AND c.deal_value >= %L::numeric', v_f ->> 'deal_value_min');
-    END IF;
-    IF v_f ? 'deal_value_max' THEN
-        v_where := v_where || format('c.has_active_deal AND c.deal_value <= %L::numeric', v_f ->> 'deal_value_max');
-    END IF;
-    IF v_f ? 'is_materialized' THEN
-        v_where := v_where || CASE WHEN (v_f ->> 'is_materialized')::boolean THEN 'c.is_materialized' ELSE 'NOT c.is_materialized' END;
-    END IF;
-    IF v_f ? 'updated_since' THEN
-        v_where := v_where || format('c.crm_updated_at >= %L::timestamptz', v_f ->> 'updated_since');
-    END IF;
+    v_where := ARRAY[format('c.org_id = %L', p_org_id), 'c.deleted_at IS NULL'] || crm.search_filter_conditions(
+        'c', v_f, ARRAY[
+            'seniority', 'department', 'lifecycle_stage', 'lead_status', 'deal_stage', 'email', 'email_domain',
+            'has_active_deal', 'deal_value_min', 'deal_value_max', 'is_materialized', 'updated_since'
+        ]
+    );
     v_cond := crm.search_company_condition(p_org_id, v_f);
     IF v_cond IS NOT NULL AND (v_f ? 'company' OR v_f ? 'company_domain') THEN
         v_where := v_where || crm.search_contact_company_condition(p_org_id, v_cond);
@@ -588,10 +627,7 @@ BEGIN
         );
     END IF;
     v_base := array_to_string(v_where, ' AND ');
-    IF v_f ? 'after' THEN
-        v_after_score := split_part(v_f ->> 'after', ':', 1)::double precision;
-        v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;
-    END IF;
+    v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;  -- NULL without a cursor
 
     v_w2 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 2);
     v_w3 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 3);
@@ -671,9 +707,9 @@ BEGIN
     END IF;
     -- tier 2: trigram names
     IF cardinality(v_w3) BETWEEN 1 AND 4 AND cardinality(v_w3) = cardinality(v_w2) THEN
-        v_sources := v_sources || jsonb_build_object('tier', 2, 'name', 'trigram', 'cond', (
-            SELECT string_agg(format('crm.trgm_word_match(%L, %s)', w, v_name), ' AND ') FROM unnest(v_w3) AS w
-        ));
+        v_sources := v_sources || jsonb_build_object(
+            'tier', 2, 'name', 'trigram', 'cond', crm.search_trigram_condition(v_w3, v_name)
+        );
     END IF;
     -- tier 3: the text names a company (typos allowed): the contacts of the 20 closest such companies
     IF cardinality(v_w2) BETWEEN 1 AND 4 THEN
@@ -710,37 +746,13 @@ BEGIN
 
     RETURN jsonb_build_object(
         'mode', 'text',
-        'sources', (
-            SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'tier', s.e -> 'tier', 'name', s.e -> 'name',
-                'sql', format(
-                    'WITH m AS MATERIALIZED (SELECT c.id FROM crm.contact_index AS c WHERE %s AND %s) SELECT m.id FROM m LIMIT %s',
-                    v_base, s.e ->> 'cond', v_cap
-                )
-            ) ORDER BY s.ord), '[]')
-            FROM jsonb_array_elements(v_sources) WITH ORDINALITY AS s (e, ord)
-        ),
-        'score_sql', format(
-            $q$SELECT r.id, r.score FROM (
-                SELECT c.id, %1$s AS score
-                FROM unnest($1::bigint[]) AS k (id)
-                INNER JOIN crm.contact_index AS c ON c.org_id = %2$L AND c.id = k.id
-                CROSS JOIN LATERAL (
-                    SELECT
-                        %3$s AS nm, lower(crm.unaccent_text(c.company_name)) AS cn,
-                        lower(crm.unaccent_text(c.job_title)) AS tn,
-                        crm.name_soundex(c.first_name) AS sf, crm.name_soundex(c.last_name) AS sl
-                    OFFSET 0
-                ) AS x
-            ) AS r
-            WHERE %4$s
-            ORDER BY r.score DESC, r.id
-            LIMIT %5$s$q$,
-            v_score, p_org_id, v_name,
-            CASE WHEN v_after_id IS NULL THEN 'TRUE'
-                ELSE format('(r.score < %1$L::double precision OR (r.score = %1$L::double precision AND r.id > %2$s))', v_after_score, v_after_id)
-            END,
-            p_limit
+        'sources', crm.search_plan_sources('crm.contact_index', 'c', v_base, v_sources, crm.search_candidate_cap()),
+        'score_sql', crm.search_plan_score_sql(
+            'crm.contact_index', 'c', p_org_id, v_score,
+            v_name || ' AS nm, lower(crm.unaccent_text(c.company_name)) AS cn, '
+            'lower(crm.unaccent_text(c.job_title)) AS tn, '
+            'crm.name_soundex(c.first_name) AS sf, crm.name_soundex(c.last_name) AS sl',
+            v_f, p_limit
         )
     );
 END
@@ -879,17 +891,11 @@ DECLARE
     v_sources jsonb := '[]';
     v_score text;
     v_name text := 'crm.norm_text(co.name)';
-    v_cap integer := crm.search_candidate_cap();
     v_w2 text[];
     v_w3 text[];
-    v_after_score double precision;
     v_after_id bigint;
 BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
-        RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = 'CX002';
-    END IF;
-    v_f := crm.normalize_search_filters('companies', p_filters);
+    v_f := crm.search_plan_filters(p_org_id, 'companies', p_filters, p_limit);
     v_q := crm.search_query_parts(p_query);
 
     v_where := ARRAY[format('co.org_id = %L', p_org_id), 'co.deleted_at IS NULL'];
@@ -897,23 +903,11 @@ BEGIN
     IF v_cond IS NOT NULL THEN
         v_where := v_where || v_cond;
     END IF;
-    IF v_f ? 'domain' THEN
-        v_where := v_where || format('co.domain = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'domain')));
-    END IF;
-    IF v_f ? 'country' THEN
-        v_where := v_where || format('co.country = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(v_f -> 'country')));
-    END IF;
-    IF v_f ? 'is_materialized' THEN
-        v_where := v_where || CASE WHEN (v_f ->> 'is_materialized')::boolean THEN 'co.is_materialized' ELSE 'NOT co.is_materialized' END;
-    END IF;
-    IF v_f ? 'updated_since' THEN
-        v_where := v_where || format('co.crm_updated_at >= %L::timestamptz', v_f ->> 'updated_since');
-    END IF;
+    v_where := v_where || crm.search_filter_conditions(
+        'co', v_f, ARRAY['domain', 'country', 'is_materialized', 'updated_since']
+    );
     v_base := array_to_string(v_where, ' AND ');
-    IF v_f ? 'after' THEN
-        v_after_score := split_part(v_f ->> 'after', ':', 1)::double precision;
-        v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;
-    END IF;
+    v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;  -- NULL without a cursor
 
     -- an email in the text means its domain
     v_q.domains := ARRAY(SELECT DISTINCT d FROM unnest(v_q.domains || ARRAY(SELECT split_part(e, '@', 2) FROM unnest(v_q.emails) AS e)) AS d);
@@ -935,9 +929,9 @@ BEGIN
             'cond', crm.search_company_name_condition(ARRAY[v_q.phrase], 'words'));
     END IF;
     IF cardinality(v_w3) BETWEEN 1 AND 4 AND cardinality(v_w3) = cardinality(v_w2) THEN
-        v_sources := v_sources || jsonb_build_object('tier', 1, 'name', 'trigram', 'cond', (
-            SELECT string_agg(format('crm.trgm_word_match(%L, %s)', w, v_name), ' AND ') FROM unnest(v_w3) AS w
-        ));
+        v_sources := v_sources || jsonb_build_object(
+            'tier', 1, 'name', 'trigram', 'cond', crm.search_trigram_condition(v_w3, v_name)
+        );
     END IF;
     IF cardinality(v_w2) BETWEEN 1 AND 4 THEN
         v_sources := v_sources || jsonb_build_object('tier', 2, 'name', 'phonetic',
@@ -966,31 +960,10 @@ BEGIN
     );
     RETURN jsonb_build_object(
         'mode', 'text',
-        'sources', (
-            SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'tier', s.e -> 'tier', 'name', s.e -> 'name',
-                'sql', format(
-                    'WITH m AS MATERIALIZED (SELECT co.id FROM crm.company_index AS co WHERE %s AND %s) SELECT m.id FROM m LIMIT %s',
-                    v_base, s.e ->> 'cond', v_cap
-                )
-            ) ORDER BY s.ord), '[]')
-            FROM jsonb_array_elements(v_sources) WITH ORDINALITY AS s (e, ord)
-        ),
-        'score_sql', format(
-            $q$SELECT r.id, r.score FROM (
-                SELECT co.id, %1$s AS score
-                FROM unnest($1::bigint[]) AS k (id)
-                INNER JOIN crm.company_index AS co ON co.org_id = %2$L AND co.id = k.id
-                CROSS JOIN LATERAL (SELECT %3$s AS nm, crm.name_phonetic_keys(co.name) AS pk OFFSET 0) AS x
-            ) AS r
-            WHERE %4$s
-            ORDER BY r.score DESC, r.id
-            LIMIT %5$s$q$,
-            v_score, p_org_id, v_name,
-            CASE WHEN v_after_id IS NULL THEN 'TRUE'
-                ELSE format('(r.score < %1$L::double precision OR (r.score = %1$L::double precision AND r.id > %2$s))', v_after_score, v_after_id)
-            END,
-            p_limit
+        'sources', crm.search_plan_sources('crm.company_index', 'co', v_base, v_sources, crm.search_candidate_cap()),
+        'score_sql', crm.search_plan_score_sql(
+            'crm.company_index', 'co', p_org_id, v_score, v_name || ' AS nm, crm.name_phonetic_keys(co.name) AS pk',
+            v_f, p_limit
         )
     );
 END

@@ -87,7 +87,11 @@ RETURN CASE p_table
                 'materialized_company_id', 'is_materialized', 'materialized_at', 'field_versions', 'merged_into'
             ]
     WHEN 'crm.deal_index'::regclass
-        THEN ARRAY['org_id', 'id', 'created_at', 'updated_at', 'is_active', 'field_versions', 'merged_into']
+        THEN
+            ARRAY[
+                'org_id', 'id', 'created_at', 'updated_at', 'is_active', 'field_versions', 'merged_into',
+                'stage_label', 'pipeline_label'
+            ]
 END;
 
 -- Validate a batch; raise CX001 naming the first bad row. p_extra: keys allowed besides the columns.
@@ -104,10 +108,7 @@ DECLARE
     v_protected text[] := crm.index_protected_columns(p_table);
     v_bad record;
 BEGIN
-    IF p_source IS NULL OR p_source NOT IN ('hubspot', 'attio') THEN
-        RAISE EXCEPTION 'unknown CRM source %', coalesce(quote_literal(p_source), 'NULL')
-            USING ERRCODE = 'CX002', HINT = 'use hubspot or attio';
-    END IF;
+    PERFORM crm.check_source(p_source);
     IF p_rows IS NULL OR jsonb_typeof(p_rows) <> 'array' THEN
         RAISE EXCEPTION 'rows must be a JSON array of objects' USING ERRCODE = 'CX001';
     END IF;
@@ -135,7 +136,7 @@ BEGIN
                 THEN format('has crm_source %s but the batch is for %s', left((e.elem -> 'crm_source')::text, 40), p_source)
             WHEN e.elem ? 'email' AND jsonb_typeof(e.elem -> 'email') = 'string'
                 AND btrim(e.elem ->> 'email') <> ''
-                AND btrim(e.elem ->> 'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s.]+$'
+                AND NOT crm.is_email(btrim(e.elem ->> 'email'))
                 THEN format('has a malformed email %s', left((e.elem -> 'email')::text, 100))
             ELSE (
                 -- one pass over the keys: an unknown or derived key first; then a JSON object, array or boolean

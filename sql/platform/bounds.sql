@@ -18,6 +18,38 @@
 --     refs          1,000 references in one request_materialization call
 --     name          1,000 characters: actor names, activation names, providers are shorter (40)
 
+-- What an email address looks like to crmindex (one place for SQL and Python: crmindex/platform/bounds.py reads
+-- this definition from this file): something without '@' or white space, '@', a domain with a dot whose last label
+-- has no dot. Deliberately loose (CRMs hold odd but deliverable addresses); it refuses what cannot be one. White
+-- space is spelled out (ASCII) rather than \s, whose meaning depends on the database's LC_CTYPE and differs from
+-- Python's: both languages read this pattern the same way in every database.
+CREATE OR REPLACE FUNCTION crm.email_pattern() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN '^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v.]+$';
+
+-- p (already trimmed) looks like an email address (crm.email_pattern). Inlined where it is used.
+CREATE OR REPLACE FUNCTION crm.is_email(p text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN p ~ crm.email_pattern();
+
+-- The CRMs crmindex speaks to (crmindex/crm/registry.py has one entry each; the tables' CHECK constraints
+-- name the same list).
+CREATE OR REPLACE FUNCTION crm.crm_sources() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['hubspot', 'attio'];
+
+-- p_source, or CX002 when it names no CRM of crm.crm_sources() (NULL too).
+CREATE OR REPLACE FUNCTION crm.check_source(p_source text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_source IS NULL OR NOT p_source = ANY(crm.crm_sources()) THEN
+        RAISE EXCEPTION 'unknown CRM source %', coalesce(quote_literal(left(p_source, 40)), 'NULL')
+            USING ERRCODE = 'CX002', HINT = 'use ' || array_to_string(crm.crm_sources(), ' or ');
+    END IF;
+    RETURN p_source;
+END
+$$;
+
 -- The longest text, in characters, a column (or JSON key) of the API accepts.
 CREATE OR REPLACE FUNCTION crm.text_cap(p_column text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

@@ -50,6 +50,7 @@ crm.org, crm.connection,
 crm.contact_index, crm.company_index, crm.deal_index, crm.deal_contact,
 crm.contact_record, crm.company_record, crm.activation_log,
 crm.writeback_queue, crm.job, crm.sync_state,
+crm.crm_owner, crm.crm_pipeline_stage,
 crm.all_crm_contacts
 TO crm_app;
 -- Global reference data: the industry taxonomy the interpreter and filters use, and the schema version.

@@ -1,46 +1,39 @@
 -- platform/maintenance.sql: database-side upkeep, scheduled by pg_cron.
 -- Current definitions, re-applied after the migrations whenever this file changes (sql/README.md).
 
+-- Delete the rows of p_index soft-deleted before p_before, with the rows of p_dependent that name them (same org
+-- and CRM, p_dependent.<p_key> = the record id): tier-2 records, deal links. Returns how many index rows went.
+CREATE OR REPLACE FUNCTION crm.purge_deleted_rows(
+    p_index regclass, p_dependent regclass, p_key text, p_before timestamptz
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    EXECUTE format(
+        'WITH gone AS ('
+        '  DELETE FROM %1$s AS i WHERE i.deleted_at < $1 RETURNING i.org_id, i.crm_source, i.crm_record_id'
+        '), dependent AS ('
+        '  DELETE FROM %2$s AS r USING gone AS g'
+        '  WHERE r.org_id = g.org_id AND r.crm_source = g.crm_source AND r.%3$I = g.crm_record_id RETURNING 1'
+        ') SELECT count(*) FROM gone',
+        p_index, p_dependent, p_key
+    ) INTO v_n USING p_before;
+    RETURN v_n;
+END
+$$;
+
 -- Purge rows soft-deleted longer than p_retention ago (index rows, their tier-2 rows, deal links).
 CREATE OR REPLACE FUNCTION crm.purge_deleted(p_retention interval DEFAULT '30 days')
 RETURNS TABLE (contacts integer, companies integer, deals integer)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_contacts integer;
-    v_companies integer;
-    v_deals integer;
+    v_before timestamptz := now() - p_retention;
 BEGIN
-    WITH gone AS (
-        DELETE FROM crm.contact_index AS c WHERE c.deleted_at < now() - p_retention
-        RETURNING c.org_id, c.crm_source, c.crm_record_id
-    ),
-    records AS (
-        DELETE FROM crm.contact_record AS r USING gone AS g
-        WHERE r.org_id = g.org_id AND r.crm_source = g.crm_source AND r.crm_record_id = g.crm_record_id
-        RETURNING 1
-    )
-    SELECT count(*) INTO v_contacts FROM gone;
-    WITH gone AS (
-        DELETE FROM crm.company_index AS c WHERE c.deleted_at < now() - p_retention
-        RETURNING c.org_id, c.crm_source, c.crm_record_id
-    ),
-    records AS (
-        DELETE FROM crm.company_record AS r USING gone AS g
-        WHERE r.org_id = g.org_id AND r.crm_source = g.crm_source AND r.crm_record_id = g.crm_record_id
-        RETURNING 1
-    )
-    SELECT count(*) INTO v_companies FROM gone;
-    WITH gone AS (
-        DELETE FROM crm.deal_index AS d WHERE d.deleted_at < now() - p_retention
-        RETURNING d.org_id, d.crm_source, d.crm_record_id
-    ),
-    links AS (
-        DELETE FROM crm.deal_contact AS dc USING gone AS g
-        WHERE dc.org_id = g.org_id AND dc.crm_source = g.crm_source AND dc.deal_crm_id = g.crm_record_id
-        RETURNING 1
-    )
-    SELECT count(*) INTO v_deals FROM gone;
-    RETURN QUERY SELECT v_contacts, v_companies, v_deals;
+    contacts := crm.purge_deleted_rows('crm.contact_index', 'crm.contact_record', 'crm_record_id', v_before);
+    companies := crm.purge_deleted_rows('crm.company_index', 'crm.company_record', 'crm_record_id', v_before);
+    deals := crm.purge_deleted_rows('crm.deal_index', 'crm.deal_contact', 'deal_crm_id', v_before);
+    RETURN NEXT;
 END
 $$;
 

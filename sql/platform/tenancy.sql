@@ -64,34 +64,25 @@ $$;
 -- No policy, no grant, so nothing at all, on: webhook_inbox (raw CRM deliveries and their headers), rate_limit
 -- (the workers' budgets), connection_secret (encrypted tokens), and any table not listed here.
 
-DROP POLICY IF EXISTS org_app ON crm.org;
-CREATE POLICY org_app ON crm.org FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS connection_app ON crm.connection;
-CREATE POLICY connection_app ON crm.connection FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS contact_index_app ON crm.contact_index;
-CREATE POLICY contact_index_app ON crm.contact_index FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS company_index_app ON crm.company_index;
-CREATE POLICY company_index_app ON crm.company_index FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS deal_index_app ON crm.deal_index;
-CREATE POLICY deal_index_app ON crm.deal_index FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS deal_contact_app ON crm.deal_contact;
-CREATE POLICY deal_contact_app ON crm.deal_contact FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS contact_record_app ON crm.contact_record;
-CREATE POLICY contact_record_app ON crm.contact_record FOR SELECT TO crm_app
-USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS company_record_app ON crm.company_record;
-CREATE POLICY company_record_app ON crm.company_record FOR SELECT TO crm_app
-USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS activation_log_app ON crm.activation_log;
-CREATE POLICY activation_log_app ON crm.activation_log FOR SELECT TO crm_app
-USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS writeback_queue_app ON crm.writeback_queue;
-CREATE POLICY writeback_queue_app ON crm.writeback_queue FOR SELECT TO crm_app
-USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS job_app ON crm.job;
-CREATE POLICY job_app ON crm.job FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
-DROP POLICY IF EXISTS sync_state_app ON crm.sync_state;
-CREATE POLICY sync_state_app ON crm.sync_state FOR SELECT TO crm_app USING (org_id = crm.current_org_id());
+-- One policy per table, named <table>_app: SELECT, the rows of the session's org.
+DO $app$
+DECLARE
+    v_table text;
+BEGIN
+    FOREACH v_table IN ARRAY ARRAY[
+        'org', 'connection', 'contact_index', 'company_index', 'deal_index', 'deal_contact', 'contact_record',
+        'company_record', 'activation_log', 'writeback_queue', 'job', 'sync_state', 'crm_owner',
+        'crm_pipeline_stage'
+    ] LOOP
+        EXECUTE format('DROP POLICY IF EXISTS %I ON crm.%I', v_table || '_app', v_table);
+        EXECUTE format(
+            'CREATE POLICY %I ON crm.%I FOR SELECT TO crm_app USING (org_id = crm.current_org_id())',
+            v_table || '_app', v_table
+        );
+    END LOOP;
+END
+$app$;
+
 -- what crm_app read and wrote until 0.1.x, and no longer sees
 DROP POLICY IF EXISTS webhook_inbox_app ON crm.webhook_inbox;
 DROP POLICY IF EXISTS rate_limit_app ON crm.rate_limit;

@@ -1,6 +1,25 @@
 -- records/materialize.sql: tier 2, full records of active contacts and companies.
 -- Current definitions, re-applied after the migrations whenever this file changes (sql/README.md).
 
+-- What both tier-2 writes check first (the org; the typed values of p_row within crm.text_cap, p_properties
+-- within 1 MB of JSON text), and the id of the record's row in p_index (NULL when it is not indexed).
+CREATE OR REPLACE FUNCTION crm.materialize_index_id(
+    p_org_id uuid, p_index regclass, p_source text, p_crm_record_id text, p_row jsonb, p_properties jsonb
+) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_index_id bigint;
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_text_fields('row', p_row);
+    PERFORM crm.check_json_size('properties', p_properties, 'properties');
+    EXECUTE format(
+        'SELECT i.id FROM %s AS i WHERE i.org_id = $1 AND i.crm_source = $2 AND i.crm_record_id = $3', p_index
+    ) INTO v_index_id USING p_org_id, p_source, p_crm_record_id;
+    RETURN v_index_id;
+END
+$$;
+
 -- Write a fetched contact to tier 2 and mark its index row, in the caller's transaction. p_row holds the
 -- typed columns (keys as in crm.contact_record, each within crm.text_cap) and p_properties every CRM property
 -- (at most 1 MB of JSON text). Returns the record id. Workers only (platform/grants.sql).
@@ -10,14 +29,11 @@ CREATE OR REPLACE FUNCTION crm.materialize_contact_write(
 ) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_index_id bigint;
+    v_index_id bigint := crm.materialize_index_id(
+        p_org_id, 'crm.contact_index', p_source, p_crm_record_id, p_row, p_properties
+    );
     v_id uuid;
 BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_text_fields('row', p_row);
-    PERFORM crm.check_json_size('properties', p_properties, 'properties');
-    SELECT c.id INTO v_index_id FROM crm.contact_index AS c
-    WHERE c.org_id = p_org_id AND c.crm_source = p_source AND c.crm_record_id = p_crm_record_id;
     INSERT INTO crm.contact_record AS r (
         org_id, crm_source, crm_record_id, index_id, first_name, last_name, email, phone, company_name,
         company_crm_id, job_title, lifecycle_stage, lead_status, properties, fetched_at, crm_updated_at
@@ -42,20 +58,18 @@ BEGIN
 END
 $$;
 
+-- The same for a company (crm.company_record, crm.company_index).
 CREATE OR REPLACE FUNCTION crm.materialize_company_write(
     p_org_id uuid, p_source text, p_crm_record_id text, p_row jsonb, p_properties jsonb,
     p_crm_updated_at timestamptz DEFAULT NULL
 ) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_index_id bigint;
+    v_index_id bigint := crm.materialize_index_id(
+        p_org_id, 'crm.company_index', p_source, p_crm_record_id, p_row, p_properties
+    );
     v_id uuid;
 BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_text_fields('row', p_row);
-    PERFORM crm.check_json_size('properties', p_properties, 'properties');
-    SELECT c.id INTO v_index_id FROM crm.company_index AS c
-    WHERE c.org_id = p_org_id AND c.crm_source = p_source AND c.crm_record_id = p_crm_record_id;
     INSERT INTO crm.company_record AS r (
         org_id, crm_source, crm_record_id, index_id, name, domain, industry, properties, fetched_at, crm_updated_at
     )
@@ -148,9 +162,8 @@ BEGIN
         RAISE EXCEPTION 'reason must be one of copilot, meeting_booked, enrichment, ops_table, webhook, manual, bulk'
             USING ERRCODE = 'CX002';
     END IF;
-    IF p_source IS NOT NULL AND p_source NOT IN ('hubspot', 'attio') THEN
-        RAISE EXCEPTION 'unknown CRM source %', quote_literal(left(p_source, 40))
-            USING ERRCODE = 'CX002', HINT = 'use hubspot or attio';
+    IF p_source IS NOT NULL THEN
+        PERFORM crm.check_source(p_source);
     END IF;
     PERFORM crm.check_text_size('actor', p_actor, crm.input_cap('name'));
     IF coalesce(cardinality(p_refs), 0) = 0 THEN
@@ -203,7 +216,7 @@ DECLARE
     v_job bigint;
 BEGIN
     PERFORM crm.assert_org(p_org_id);
-    IF v_email IS NULL OR strpos(v_email, '@') = 0 OR length(v_email) > crm.text_cap('email') THEN
+    IF v_email IS NULL OR NOT crm.is_email(v_email) OR length(v_email) > crm.text_cap('email') THEN
         RAISE EXCEPTION 'not an email address: %', quote_literal(left(coalesce(p_email, ''), 80))
             USING ERRCODE = 'CX002', DETAIL = 'field=email';
     END IF;

@@ -245,7 +245,7 @@ BEGIN
 END
 $$;
 
--- A create landed in the CRM as p_crm_record_id: index the new record (a 'hydrate' job, deduplicated per
+-- A create landed in the CRM as p_crm_record_id: index the new record (crm.enqueue_hydration, deduplicated per
 -- record) and link the org's local tier-2 contact with the same email (p_match_key) to it. Idempotent.
 CREATE OR REPLACE FUNCTION crm.writeback_after_create(
     p_org_id uuid, p_source text, p_entity_type text, p_match_key text, p_crm_record_id text
@@ -259,13 +259,7 @@ BEGIN
     IF v_object IS NULL OR nullif(p_crm_record_id, '') IS NULL THEN
         RETURN;
     END IF;
-    PERFORM crm.enqueue_jobs(
-        p_org_id, 'hydrate', p_source,
-        jsonb_build_array(jsonb_build_object(
-            'dedupe_key', v_object || ':' || p_crm_record_id,
-            'payload', jsonb_build_object('object_type', v_object, 'crm_record_id', p_crm_record_id)
-        ))
-    );
+    PERFORM crm.enqueue_hydration(p_org_id, p_source, v_object, ARRAY[p_crm_record_id]);
     IF p_entity_type = 'contact' THEN
         UPDATE crm.contact_record AS r
         SET crm_source = p_source, crm_record_id = p_crm_record_id, updated_at = now()

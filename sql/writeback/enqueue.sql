@@ -20,10 +20,7 @@ DECLARE
     v_size integer;
 BEGIN
     PERFORM crm.assert_org(p_org_id);
-    IF p_source IS NULL OR p_source NOT IN ('hubspot', 'attio') THEN
-        RAISE EXCEPTION 'unknown CRM source %', coalesce(quote_literal(left(p_source, 40)), 'NULL')
-            USING ERRCODE = 'CX002', HINT = 'use hubspot or attio';
-    END IF;
+    PERFORM crm.check_source(p_source);
     IF p_entity_type IS NULL OR p_entity_type NOT IN ('contact', 'company', 'deal', 'activity') THEN
         RAISE EXCEPTION 'unknown write-back entity type %', coalesce(quote_literal(left(p_entity_type, 40)), 'NULL')
             USING ERRCODE = 'CX002';
@@ -227,7 +224,7 @@ BEGIN
         PERFORM crm.check_text_size(v_key, v_text);
         IF v_key = 'email' AND v_text IS NOT NULL THEN
             v_text := lower(v_text);
-            IF v_text !~ '^[^@\s]+@[^@\s]+\.[^@\s.]+$' THEN
+            IF NOT crm.is_email(v_text) THEN
                 RAISE EXCEPTION 'email % is not an email address', quote_literal(left(v_text, 80))
                     USING ERRCODE = 'CX002', DETAIL = 'field=email';
             END IF;
@@ -377,32 +374,23 @@ BEGIN
     v_payload := crm.writeback_contact_payload(p_org_id, v_target.crm_source, v_fields, v_current);
     SELECT jsonb_object_agg(k, clock_timestamp()) INTO v_versions FROM jsonb_object_keys(v_fields) AS k;
 
+    -- the fields given replace the stored ones (jsonb_populate_record keeps the others), in the index and tier 2
     UPDATE crm.contact_index AS c SET
-        first_name = CASE WHEN v_fields ? 'first_name' THEN v_fields ->> 'first_name' ELSE c.first_name END,
-        last_name = CASE WHEN v_fields ? 'last_name' THEN v_fields ->> 'last_name' ELSE c.last_name END,
-        email = CASE WHEN v_fields ? 'email' THEN v_fields ->> 'email' ELSE c.email END,
-        phone = CASE WHEN v_fields ? 'phone' THEN v_fields ->> 'phone' ELSE c.phone END,
-        company_name = CASE WHEN v_fields ? 'company_name' THEN v_fields ->> 'company_name' ELSE c.company_name END,
-        job_title = CASE WHEN v_fields ? 'job_title' THEN v_fields ->> 'job_title' ELSE c.job_title END,
-        lifecycle_stage = CASE
-            WHEN v_fields ? 'lifecycle_stage' THEN v_fields ->> 'lifecycle_stage' ELSE c.lifecycle_stage
-        END,
-        lead_status = CASE WHEN v_fields ? 'lead_status' THEN v_fields ->> 'lead_status' ELSE c.lead_status END,
+        (first_name, last_name, email, phone, company_name, job_title, lifecycle_stage, lead_status) = (
+            SELECT x.first_name, x.last_name, x.email, x.phone, x.company_name, x.job_title, x.lifecycle_stage,
+                x.lead_status
+            FROM jsonb_populate_record(c, v_fields) AS x
+        ),
         field_versions = coalesce(c.field_versions, '{}'::jsonb) || v_versions,
         updated_at = now()
     WHERE c.org_id = p_org_id AND c.id = v_target.id;
     IF v_target.is_materialized THEN
         UPDATE crm.contact_record AS r SET
-            first_name = CASE WHEN v_fields ? 'first_name' THEN v_fields ->> 'first_name' ELSE r.first_name END,
-            last_name = CASE WHEN v_fields ? 'last_name' THEN v_fields ->> 'last_name' ELSE r.last_name END,
-            email = CASE WHEN v_fields ? 'email' THEN v_fields ->> 'email' ELSE r.email END,
-            phone = CASE WHEN v_fields ? 'phone' THEN v_fields ->> 'phone' ELSE r.phone END,
-            company_name = CASE WHEN v_fields ? 'company_name' THEN v_fields ->> 'company_name' ELSE r.company_name END,
-            job_title = CASE WHEN v_fields ? 'job_title' THEN v_fields ->> 'job_title' ELSE r.job_title END,
-            lifecycle_stage = CASE
-                WHEN v_fields ? 'lifecycle_stage' THEN v_fields ->> 'lifecycle_stage' ELSE r.lifecycle_stage
-            END,
-            lead_status = CASE WHEN v_fields ? 'lead_status' THEN v_fields ->> 'lead_status' ELSE r.lead_status END,
+            (first_name, last_name, email, phone, company_name, job_title, lifecycle_stage, lead_status) = (
+                SELECT x.first_name, x.last_name, x.email, x.phone, x.company_name, x.job_title, x.lifecycle_stage,
+                    x.lead_status
+                FROM jsonb_populate_record(r, v_fields) AS x
+            ),
             updated_at = now()
         WHERE r.org_id = p_org_id AND r.crm_source = v_target.crm_source
             AND r.crm_record_id = v_target.crm_record_id;
@@ -438,10 +426,7 @@ BEGIN
             USING ERRCODE = 'CX002', DETAIL = 'field=email';
     END IF;
     v_fields := jsonb_strip_nulls(crm.writeback_contact_fields(p_fields, 'create'));
-    IF p_source IS NULL OR p_source NOT IN ('hubspot', 'attio') THEN
-        RAISE EXCEPTION 'unknown CRM source %', coalesce(quote_literal(left(p_source, 40)), 'NULL')
-            USING ERRCODE = 'CX002', HINT = 'use hubspot or attio';
-    END IF;
+    PERFORM crm.check_source(p_source);
     v_payload := crm.writeback_contact_payload(p_org_id, p_source, v_fields, '{}');
     v_job := crm.enqueue_writeback(
         p_org_id, p_source, 'contact', NULL, 'create', v_payload, p_triggered_by, p_user_id, p_priority,

@@ -10,13 +10,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crmindex.crm.attio.client import AttioClient
+from crmindex.crm.attio.mapping import OBJECT_SLUGS, attio_to_row
 from crmindex.crm.errors import CrmError
-from crmindex.crm.protocols import FetchedRecord, WriteResult
+from crmindex.crm.protocols import OBJECT_TYPE_OF, FetchedRecord, WriteResult
 
 
 class AttioFetcher:
     source = "attio"
-    OBJECTS = {"contacts": "people", "companies": "companies", "deals": "deals"}
 
     def __init__(self, client: AttioClient, custom: Mapping[str, str] | None = None) -> None:
         self.client = client
@@ -26,16 +26,9 @@ class AttioFetcher:
         return f"AttioFetcher({self.client!r})"
 
     def fetch(self, object_type: str, ids: Sequence[str]) -> dict[str, FetchedRecord]:
-        from crmindex.crm.attio.mapping import attio_company_to_row, attio_deal_to_row, attio_person_to_row
-
         out: dict[str, FetchedRecord] = {}
-        for rid, rec in self.client.get_many(self.OBJECTS[object_type], [str(i) for i in ids]).items():
-            if object_type == "contacts":
-                row = attio_person_to_row(rec, custom=self.custom)
-            elif object_type == "companies":
-                row = attio_company_to_row(rec)
-            else:
-                row = attio_deal_to_row(rec)
+        for rid, rec in self.client.get_many(OBJECT_SLUGS[object_type], [str(i) for i in ids]).items():
+            row = attio_to_row(object_type, rec, custom=self.custom)
             props = {k: [v.get("value", v) for v in vals] for k, vals in rec.active_values().items()}
             out[str(rid)] = FetchedRecord(crm_record_id=rec.record_id, row=row, properties=props)
         return out
@@ -44,7 +37,6 @@ class AttioFetcher:
 class AttioWriter:
     source = "attio"
     max_batch = 1
-    OBJECTS = {"contact": "people", "company": "companies", "deal": "deals"}
     MATCH = {"contact": "email_addresses", "company": "domains"}
 
     def __init__(self, client: AttioClient) -> None:
@@ -57,7 +49,7 @@ class AttioWriter:
         out: list[WriteResult] = []
         for rid, values in items:
             try:
-                rec = self.client.update(self.OBJECTS[entity_type], rid, dict(values))
+                rec = self.client.update(OBJECT_SLUGS[OBJECT_TYPE_OF[entity_type]], rid, dict(values))
                 out.append(WriteResult(True, rec.record_id))
             except CrmError as exc:
                 out.append(WriteResult(False, error=exc))
@@ -68,7 +60,7 @@ class AttioWriter:
         for _key, values in items:
             try:
                 rec = self.client.assert_record(
-                    self.OBJECTS[entity_type], self.MATCH[entity_type], dict(values)
+                    OBJECT_SLUGS[OBJECT_TYPE_OF[entity_type]], self.MATCH[entity_type], dict(values)
                 )
                 out.append(WriteResult(True, rec.record_id))
             except CrmError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from crmindex.crm.attio import API_BASE
 from crmindex.crm.attio.models import AttioRecord
 from crmindex.crm.errors import NotFoundError
 from crmindex.crm.http import HttpTransport, RetryPolicy, TokenProvider
@@ -31,7 +32,7 @@ class AttioClient:
 
     def __init__(
         self,
-        base_url: str = "https://api.attio.com",
+        base_url: str = API_BASE,
         token_provider: TokenProvider | None = None,
         limiter: RateLimiter | None = None,
         *,

@@ -88,3 +88,24 @@ def attio_deal_to_row(rec: AttioRecord) -> dict[str, Any]:
         contact_crm_ids=rec.references("associated_people"),
     )
     return row
+
+
+# the index's object types <-> Attio's standard object slugs
+OBJECT_SLUGS: dict[str, str] = {"contacts": "people", "companies": "companies", "deals": "deals"}
+OBJECT_TYPES_BY_SLUG: dict[str, str] = {slug: t for t, slug in OBJECT_SLUGS.items()}
+
+
+def attio_to_row(
+    object_type: str,
+    rec: AttioRecord,
+    *,
+    company_names: Mapping[str, str] | None = None,
+    custom: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The index row of an Attio record of ``object_type`` (contacts, companies, deals); ``company_names`` and
+    ``custom`` as for :func:`attio_person_to_row`."""
+    if object_type == "contacts":
+        return attio_person_to_row(rec, company_names=company_names, custom=custom)
+    if object_type == "companies":
+        return attio_company_to_row(rec)
+    return attio_deal_to_row(rec)

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from crmindex.crm.hosts import DEFAULT_API_BASE, DEFAULT_OAUTH_BASE, HostPolicy
+from crmindex.crm.attio import API_BASE, OAUTH_BASE
+from crmindex.crm.hosts import HostPolicy
 from crmindex.crm.oauth import (
     OAuthApp,
+    OAuthEndpoints,
     OAuthError,
     OAuthHttp,
     OAuthRefused,
@@ -52,7 +54,7 @@ def _exp(value: Any) -> datetime | None:
     return datetime.fromtimestamp(float(value), UTC)
 
 
-class AttioOAuth:
+class AttioOAuth(OAuthEndpoints):
     source = "attio"
     uses_pkce = False
     refreshes = False
@@ -62,26 +64,16 @@ class AttioOAuth:
         self,
         app: OAuthApp | None = None,
         *,
-        api_base: str = DEFAULT_API_BASE["attio"],
-        oauth_base: str = DEFAULT_OAUTH_BASE["attio"],
+        api_base: str = API_BASE,
+        oauth_base: str = OAUTH_BASE,
         hosts: HostPolicy | None = None,
         http: OAuthHttp | None = None,
     ) -> None:
-        self.app = app
-        self.api_base = api_base.rstrip("/")
+        super().__init__(app, api_base, hosts, http)
         self.oauth_base = oauth_base.rstrip("/")
-        self.http = http or OAuthHttp("attio", hosts)
 
     def __repr__(self) -> str:
         return f"AttioOAuth(api_base={self.api_base!r}, oauth_base={self.oauth_base!r})"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def _app(self) -> OAuthApp:
-        if self.app is None:
-            raise OAuthError("no OAuth app configured (client id and secret)", source=self.source)
-        return self.app
 
     def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
         params = {

@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crmindex.crm.hubspot.client import HubSpotClient
-from crmindex.crm.hubspot.mapping import hubspot_contact_to_row, hubspot_deal_to_row, hubspot_to_row
-from crmindex.crm.hubspot.properties import OBJECT_TYPES
-from crmindex.crm.protocols import FetchedRecord, WriteResult
+from crmindex.crm.hubspot.mapping import hubspot_deal_to_row, hubspot_object_to_row
+from crmindex.crm.protocols import OBJECT_TYPE_OF, FetchedRecord, WriteResult
 
 
 class HubSpotFetcher:
@@ -37,13 +36,11 @@ class HubSpotFetcher:
             obj = result.get(str(rid))
             if obj is None:
                 continue
-            if object_type == "contacts":
-                row = hubspot_contact_to_row(obj)
-            elif object_type == "deals":
+            if object_type == "deals":
                 contacts, company = links.get(obj.id, ([], None))
                 row = hubspot_deal_to_row(obj, contact_crm_ids=contacts, company_crm_id=company)
             else:
-                row = hubspot_to_row(object_type, obj)
+                row = hubspot_object_to_row(object_type, obj)
             out[str(rid)] = FetchedRecord(
                 crm_record_id=obj.id,
                 row=row,
@@ -64,12 +61,12 @@ class HubSpotWriter:
         return f"HubSpotWriter({self.client!r})"
 
     def update(self, entity_type: str, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
-        object_type = OBJECT_TYPES[entity_type]
+        object_type = OBJECT_TYPE_OF[entity_type]
         results = self.client.batch_update(object_type, [(rid, dict(p)) for rid, p in items])
         return [WriteResult(r.ok, r.crm_record_id, r.error) for r in results]
 
     def create(self, entity_type: str, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
-        object_type = OBJECT_TYPES[entity_type]
+        object_type = OBJECT_TYPE_OF[entity_type]
         id_property = "email" if object_type == "contacts" else "domain"
         results = self.client.batch_upsert(
             object_type, [(key, dict(p)) for key, p in items], id_property=id_property

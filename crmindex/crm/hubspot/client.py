@@ -24,6 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from crmindex.crm.errors import CrmError, SearchLimitExceeded, ValidationError, hubspot_item_error
 from crmindex.crm.http import HttpTransport, RetryPolicy, TokenProvider
+from crmindex.crm.hubspot import API_BASE
 from crmindex.crm.hubspot.models import (
     AssociationBatchResponse,
     AssociationTarget,
@@ -40,7 +41,6 @@ LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000
 SEARCH_BODY_MAX_CHARS = 3_000
-OBJECT_TYPES = ("contacts", "companies", "deals")
 
 Properties = Mapping[str, str | None]
 
@@ -99,7 +99,7 @@ class HubSpotClient:
 
     def __init__(
         self,
-        base_url: str = "https://api.hubapi.com",
+        base_url: str = API_BASE,
         token_provider: TokenProvider | None = None,
         limiter: RateLimiter | None = None,
         portal_id: str | int | None = None,

@@ -73,5 +73,12 @@ def hubspot_deal_to_row(
     return row
 
 
+def hubspot_object_to_row(object_type: str, obj: HubSpotObject) -> dict[str, Any]:
+    """The index row of any HubSpot object (deals with the associations it carries inline, if any)."""
+    if object_type == "deals":
+        return hubspot_deal_to_row(obj)
+    return hubspot_to_row(object_type, obj)
+
+
 def _id_key(value: str) -> tuple[int, str]:
     return (int(value), "") if value.isdigit() else (1 << 62, value)

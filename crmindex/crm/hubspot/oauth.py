@@ -18,9 +18,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from crmindex.crm.hosts import DEFAULT_API_BASE, HostPolicy
+from crmindex.crm.hosts import HostPolicy
+from crmindex.crm.hubspot import API_BASE
 from crmindex.crm.oauth import (
     OAuthApp,
+    OAuthEndpoints,
     OAuthError,
     OAuthHttp,
     OAuthRefused,
@@ -59,7 +61,7 @@ def _hub_id(value: Any) -> str | None:
     return str(value)
 
 
-class HubSpotOAuth:
+class HubSpotOAuth(OAuthEndpoints):
     source = "hubspot"
     uses_pkce = True
     refreshes = True
@@ -69,26 +71,16 @@ class HubSpotOAuth:
         self,
         app: OAuthApp | None = None,
         *,
-        api_base: str = DEFAULT_API_BASE["hubspot"],
+        api_base: str = API_BASE,
         authorize_url: str = AUTHORIZE_URL,
         hosts: HostPolicy | None = None,
         http: OAuthHttp | None = None,
     ) -> None:
-        self.app = app
-        self.api_base = api_base.rstrip("/")
+        super().__init__(app, api_base, hosts, http)
         self._authorize = authorize_url
-        self.http = http or OAuthHttp("hubspot", hosts)
 
     def __repr__(self) -> str:
         return f"HubSpotOAuth(api_base={self.api_base!r})"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def _app(self) -> OAuthApp:
-        if self.app is None:
-            raise OAuthError("no OAuth app configured (client id and secret)", source=self.source)
-        return self.app
 
     def authorize_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
         params: dict[str, str | None] = {

@@ -7,11 +7,12 @@ is mapped in SQL at enqueue time: ``crm.writeback_contact_payload`` in ``sql/wri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from crmindex.crm.lifecycle import LIFECYCLE_FROM_HUBSPOT
+from crmindex.crm.protocols import OBJECT_TYPE_OF
 
 ObjectType = str  # "contacts" | "companies" | "deals"
 
@@ -129,15 +130,8 @@ READ_PROPERTIES: dict[ObjectType, list[str]] = {
 
 # objectTypeId of generic object.* events
 OBJECT_TYPE_IDS: dict[str, ObjectType] = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
-# singular entity names (write-back entity_type, HubSpot event prefixes) <-> object types
-OBJECT_TYPES: dict[str, ObjectType] = {"contact": "contacts", "company": "companies", "deal": "deals"}
-ENTITY_TYPES: dict[ObjectType, str] = {v: k for k, v in OBJECT_TYPES.items()}
-EVENT_PREFIXES = OBJECT_TYPES
-INDEX_TABLES: dict[ObjectType, str] = {
-    "contacts": "crm.contact_index",
-    "companies": "crm.company_index",
-    "deals": "crm.deal_index",
-}
+# HubSpot event prefixes (contact.propertyChange, ...) are the singular entity names -> object types
+EVENT_PREFIXES: Mapping[str, ObjectType] = OBJECT_TYPE_OF
 
 
 def property_change(object_type: ObjectType, prop: str, value: str | None) -> tuple[str, object] | None:

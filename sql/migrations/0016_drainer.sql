@@ -1,2 +1,0 @@
--- 0016_drainer: placeholder, replaced by the work of issue 13.
-DO $$ BEGIN END $$;
