@@ -1,0 +1,2 @@
+-- 0017_hubspot_fidelity: placeholder, replaced by the work of the issue.
+DO $$ BEGIN END $$;

@@ -1,0 +1,2 @@
+-- 0018_attio_fidelity: placeholder, replaced by the work of the issue.
+DO $$ BEGIN END $$;

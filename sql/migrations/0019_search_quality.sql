@@ -1,0 +1,2 @@
+-- 0019_search_quality: placeholder, replaced by the work of the issue.
+DO $$ BEGIN END $$;
