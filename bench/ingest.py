@@ -3,8 +3,11 @@
 Loads 9 orgs of 50,000 contacts, then one org of 500,000 (with companies and deals), through
 crm.upsert_contacts in the batch size the sync uses (1,000 rows = one round trip). Then loads the same
 500,000 derived rows by COPY into an identical table (LIKE ... INCLUDING ALL: same columns, defaults,
-constraints and indexes) holding the same other-org rows: the floor. Reports rows/s, the ratio to the
-floor, and bytes per contact (heap + TOAST + every index).
+constraints and indexes) holding the same other-org rows: the floor. Two floors, in the same run: COPY into
+that table as it is (``copy_floor``, no triggers: LIKE copies none; the ratio committed before issue 18), and
+COPY into a second identical table that also has crm.contact_index's own triggers (``copy_floor_same_triggers``:
+the derive trigger that computes email_domain, seniority and department runs for COPY as for the upsert,
+"the same table"). Reports rows/s, both ratios, and bytes per contact (heap + TOAST + every index).
 
     python -m bench.ingest [--contacts 500000] [--others 9] [--other-contacts 50000] [--batch 1000]
 """
@@ -18,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import BIG_ORG, Timer, bench_database, org_uuid, write_results
+from bench.common import BIG_ORG, LoadWatch, Timer, add_load_args, bench_database, org_uuid, write_results
 from crmindex.index.writes import ensure_org, rows_json
 from crmindex.testing.synthetic import SyntheticCRM
 
@@ -47,7 +50,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--others", type=int, default=9)
     ap.add_argument("--other-contacts", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1000)
+    add_load_args(ap)
     args = ap.parse_args(argv)
+    load = LoadWatch.begin(args)
 
     with bench_database("crmindex_bench_ingest") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         print(f"loading {args.others} orgs x {args.other_contacts:,} contacts ...", flush=True)
@@ -63,19 +68,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         payloads = {k: _payloads(big, k, args.batch) for k in ("companies", "contacts", "deals")}
         ensure_org(conn, BIG_ORG)
         print("upserting ...", flush=True)
+        conn.execute("CHECKPOINT")  # each timed phase (the upsert, each COPY) starts with no dirty buffers
         times = _load(conn, BIG_ORG, payloads)
         upsert_rate = args.contacts / times["contacts"]
 
-        # the floor: COPY of the same derived rows into an identical table beside the same other-org rows
+        # the floors: COPY of the same derived rows into an identical table beside the same other-org rows, as
+        # LIKE makes it (no triggers) and with crm.contact_index's own triggers re-created on it
         conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
-        conn.execute("DROP TABLE IF EXISTS bench.contact_copy")
-        conn.execute("CREATE TABLE bench.contact_copy (LIKE crm.contact_index INCLUDING ALL)")
-        conn.execute(
-            "INSERT INTO bench.contact_copy OVERRIDING SYSTEM VALUE SELECT * FROM crm.contact_index "
-            "WHERE org_id <> %s",
-            (BIG_ORG,),
-        )
-        conn.execute("VACUUM ANALYZE bench.contact_copy")
+        triggers = conn.execute(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'crm.contact_index'::regclass "
+            "AND NOT tgisinternal"
+        ).fetchall()
+        for table, with_triggers in (("bench.contact_copy", False), ("bench.contact_copy_trg", True)):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} (LIKE crm.contact_index INCLUDING ALL)")
+            conn.execute(
+                f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM crm.contact_index WHERE org_id <> %s",
+                (BIG_ORG,),
+            )
+            if with_triggers:
+                for (definition,) in triggers:
+                    conn.execute(str(definition).replace(" ON crm.contact_index ", f" ON {table} "))
+            conn.execute(f"VACUUM ANALYZE {table}")
         buf = io.BytesIO()
         with conn.cursor().copy(
             "COPY (SELECT * FROM crm.contact_index WHERE org_id = %s) TO STDOUT", (BIG_ORG,)
@@ -83,12 +97,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for chunk in cp:
                 buf.write(chunk)
         data = buf.getvalue()
-        t = Timer()
-        with conn.transaction(), conn.cursor().copy("COPY bench.contact_copy FROM STDIN") as cp:
-            step = 8 << 20
-            for i in range(0, len(data), step):
-                cp.write(data[i : i + step])
-        copy_s = t.elapsed
+        copy_times: dict[str, float] = {}
+        for table in ("bench.contact_copy", "bench.contact_copy_trg"):
+            conn.execute("CHECKPOINT")
+            t = Timer()
+            with conn.transaction(), conn.cursor().copy(f"COPY {table} FROM STDIN") as cp:
+                step = 8 << 20
+                for i in range(0, len(data), step):
+                    cp.write(data[i : i + step])
+            copy_times[table] = t.elapsed
+        copy_s = copy_times["bench.contact_copy"]
+        copy_trg_s = copy_times["bench.contact_copy_trg"]
         copy_rate = args.contacts / copy_s
 
         conn.execute("VACUUM ANALYZE crm.contact_index")
@@ -113,7 +132,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "deals_seconds": round(times["deals"], 2),
             },
             "copy_floor": {"rows_per_s": round(copy_rate), "seconds": round(copy_s, 2)},
+            "copy_floor_same_triggers": {
+                "rows_per_s": round(args.contacts / copy_trg_s),
+                "seconds": round(copy_trg_s, 2),
+                "triggers": [str(d) for (d,) in triggers],
+            },
             "ratio_upsert_time_to_copy_time": round(times["contacts"] / copy_s, 3),
+            "ratio_upsert_time_to_copy_time_same_triggers": round(times["contacts"] / copy_trg_s, 3),
             "storage": {
                 "contacts_in_table": n,
                 "bytes_per_contact_total": round(total_b / n, 1),
@@ -123,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "total_mb": round(total_b / 2**20, 1),
             },
         }
-    path = write_results("ingest", figures)
+    path = write_results("ingest", figures, load)
     print(json.dumps(figures, indent=2))
     print(f"written {path}")
     return figures

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import BIG_ORG, Timer, bench_database, summary_ms, write_results
+from bench.common import BIG_ORG, LoadWatch, Timer, add_load_args, bench_database, summary_ms, write_results
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.hubspot.adapters import HubSpotFetcher
 from crmindex.crm.hubspot.client import HubSpotClient
@@ -167,9 +167,11 @@ def main() -> None:
     ap.add_argument("--contacts", type=int, default=20_000)
     ap.add_argument("--singles", type=int, default=60)
     ap.add_argument("--bulk", type=int, default=1_000)
+    add_load_args(ap)
     args = ap.parse_args()
+    load = LoadWatch.begin(args)
     figures = run(args.contacts, args.singles, args.bulk)
-    path = write_results("materialize", figures)
+    path = write_results("materialize", figures, load)
     print(f"wrote {path}")
 
 

@@ -52,7 +52,17 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import psycopg
 
-from bench.common import BIG_ORG, Timer, bench_database, org_uuid, percentile, summary_ms, write_results
+from bench.common import (
+    BIG_ORG,
+    LoadWatch,
+    Timer,
+    add_load_args,
+    bench_database,
+    org_uuid,
+    percentile,
+    summary_ms,
+    write_results,
+)
 from bench.ingest import _load, _payloads
 from bench.search import build_queries
 from crmindex.crm.clients import Clients
@@ -723,11 +733,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     defaults = Params()
     for name, value in asdict(defaults).items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    add_load_args(ap)
     args = ap.parse_args(argv)
-    p = Params(**vars(args))
+    load = LoadWatch.begin(args)
+    p = Params(**{k: v for k, v in vars(args).items() if k != "allow_busy"})
     with bench_database("crmindex_bench_mixed") as dsn:
         figures = run(dsn, p, say=lambda s: print(s, flush=True))
-    path = write_results("mixed_load", figures)
+    path = write_results("mixed_load", figures, load)
     print(json.dumps({k: v for k, v in figures.items() if k != "params"}, indent=2, default=str))
     print(f"written {path}")
     return figures

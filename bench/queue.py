@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import bench_database, org_uuid, write_results
+from bench.common import LoadWatch, add_load_args, bench_database, org_uuid, write_results
 from crmindex.crm.protocols import WriteResult
 from crmindex.writeback.drainer import Drainer
 
@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=100_000)
     ap.add_argument("--skip-fake", action="store_true", help="only the throughput part")
+    add_load_args(ap)
     args = ap.parse_args(argv)
+    load = LoadWatch.begin(args)
     figures: dict[str, Any] = {"params": vars(args)}
     with bench_database("crmindex_bench_queue") as dsn:
         figures["throughput"] = []
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(json.dumps(figures["api_efficiency"]), flush=True)
             figures["rate_compliance"] = rate_compliance(dsn)
             print(json.dumps(figures["rate_compliance"]), flush=True)
-    path = write_results("queue", figures)
+    path = write_results("queue", figures, load)
     print(f"written {path}")
     return figures
 

@@ -202,11 +202,27 @@ def rate_compliance(
     }
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Only the FakeHubSpot parts (``bench.queue`` runs them too): writes bench/results/queue_fake.json."""
+    import argparse
     import json
 
-    from bench.common import bench_database
+    from bench.common import LoadWatch, add_load_args, bench_database, write_results
 
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0, help="rate-compliance run length")
+    add_load_args(ap)
+    args = ap.parse_args(argv)
+    load = LoadWatch.begin(args)
+    figures: dict[str, Any] = {"params": vars(args)}
     with bench_database("crmindex_bench_queue_fake") as bench_dsn:
-        print(json.dumps(api_efficiency(bench_dsn)), flush=True)
-        print(json.dumps(rate_compliance(bench_dsn, seconds=20.0)), flush=True)
+        figures["api_efficiency"] = api_efficiency(bench_dsn)
+        print(json.dumps(figures["api_efficiency"]), flush=True)
+        figures["rate_compliance"] = rate_compliance(bench_dsn, seconds=args.seconds)
+        print(json.dumps(figures["rate_compliance"]), flush=True)
+    print(f"written {write_results('queue_fake', figures, load)}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

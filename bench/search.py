@@ -25,7 +25,16 @@ from typing import Any
 
 import psycopg
 
-from bench.common import BIG_ORG, Timer, bench_database, org_uuid, summary_ms, write_results
+from bench.common import (
+    BIG_ORG,
+    LoadWatch,
+    Timer,
+    add_load_args,
+    bench_database,
+    org_uuid,
+    summary_ms,
+    write_results,
+)
 from bench.ingest import _load, _payloads
 from crmindex.index.writes import ensure_org
 from crmindex.testing.synthetic import SyntheticCRM
@@ -294,7 +303,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--other-contacts", type=int, default=50_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--clients", type=int, default=4)
+    add_load_args(ap)
     args = ap.parse_args(argv)
+    load = LoadWatch.begin(args)
     with bench_database("crmindex_bench_search") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         t = Timer()
         for i in range(args.others):
@@ -344,7 +355,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "vps_at_fintech_quality": qual,
             "storage": store,
         }
-    path = write_results("search", figures)
+    path = write_results("search", figures, load)
     print(json.dumps({"vps_at_fintech_quality": qual, "storage": store}, indent=2, default=str))
     print(f"written {path}")
     return figures

@@ -26,7 +26,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import psycopg
 
-from bench.common import BIG_ORG, Timer, bench_database, summary_ms, write_results
+from bench.common import BIG_ORG, LoadWatch, Timer, add_load_args, bench_database, summary_ms, write_results
 from crmindex.crm.hubspot.adapters import HubSpotFetcher
 from crmindex.crm.hubspot.client import HubSpotClient
 from crmindex.freshness.hydrate import hydrate_handler
@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=True,
         help="measure freshness (default on)",
     )
+    add_load_args(ap)
     args = ap.parse_args(argv)
+    load = LoadWatch.begin(args)
 
     # a throwaway key ring seals the secret
     os.environ.setdefault("CRMINDEX_SECRET_KEYS", new_key_spec("bench"))
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.freshness:
             print(f"freshness: {args.creates} creations ...", flush=True)
             figures["freshness_create_to_searchable"] = freshness(dsn, args.creates)
-    path = write_results("webhooks", figures)
+    path = write_results("webhooks", figures, load)
     print(json.dumps(figures, indent=2))
     print(f"written {path}")
     return figures

@@ -37,6 +37,7 @@ from crmindex.crm.connections import Connection, list_connections
 from crmindex.crm.oauth import OAuthApp
 from crmindex.freshness.hydrate import hydrate_handler
 from crmindex.freshness.intake import WebhookReceiver
+from crmindex.freshness.metadata import METADATA_KIND, MetadataReport, metadata_handler, refresh_metadata
 from crmindex.freshness.reconcile import ReconcileReport, reconcile
 from crmindex.freshness.sync import Lister, SyncReport, run_sync
 from crmindex.freshness.webhooks import HYDRATE_KIND, INBOX, process_inbox
@@ -133,11 +134,20 @@ class Workers:
             stop=self.stop,
             poll_s=self.poll_s,
         )
+        # each account's owners and pipeline stages, when an index write named ones it did not know
+        self.metadata = Worker(
+            self.dsn,
+            JOBS,
+            metadata_handler(self.clients.lister),
+            kind=METADATA_KIND,
+            stop=self.stop,
+            poll_s=self.poll_s,
+        )
 
     def run_once(self, max_passes: int = 1000) -> dict[str, int]:
         """Drain everything due now (inbox first, then hydration, materialization and write-back), at most
         ``max_passes`` rounds (a CRM answering 429 forever would otherwise keep a ``--once`` run going)."""
-        counts = {"inbox": 0, "hydrate": 0, "materialize": 0, "writeback": 0}
+        counts = {"inbox": 0, "hydrate": 0, "materialize": 0, "writeback": 0, "metadata": 0}
         for _ in range(max_passes):
             if self.stop.is_set():
                 break
@@ -145,11 +155,13 @@ class Workers:
             b = self.hydrate.run_once()
             c = self.materialize.run_once()
             d = self.drainer.run_once()
+            e = self.metadata.run_once()
             counts["inbox"] += a
             counts["hydrate"] += b
             counts["materialize"] += c
             counts["writeback"] += d
-            if a + b + c + d == 0:
+            counts["metadata"] += e
+            if a + b + c + d + e == 0:
                 break
         return counts
 
@@ -162,6 +174,7 @@ class Workers:
                 ("hydrate", self.hydrate),
                 ("materialize", self.materialize),
                 ("writeback", self.drainer),
+                ("metadata", self.metadata),
             )
         ]
         for t in threads:
@@ -308,6 +321,16 @@ class CrmIndex:
                 reports.append(run_sync(conn, org_id, self.lister(org_id, c.crm_source), progress=progress,
                                         restart=restart))  # fmt: skip
         return reports
+
+    def refresh_metadata(self, org_id: OrgId, source: str | None = None) -> list[MetadataReport]:
+        """Fetch the org's CRM vocabulary now (owners, deal pipelines and stages: crmindex.freshness.metadata)."""
+        out: list[MetadataReport] = []
+        for c in self._sources(org_id, source):
+            with self.connection() as conn:
+                report = refresh_metadata(conn, str(org_id), self.lister(org_id, c.crm_source))
+            if report is not None:
+                out.append(report)
+        return out
 
     def reconcile(self, org_id: OrgId, source: str | None = None) -> list[ReconcileReport]:
         """On-demand repair after webhook downtime (nothing runs it on a schedule)."""

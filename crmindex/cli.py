@@ -338,6 +338,30 @@ def _cmd_drain(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    """Serve the copilot's tools (crmindex.tools) over MCP on stdio for one org: stdout carries only the
+    protocol, everything else goes to stderr."""
+    try:
+        from crmindex.mcp import serve_stdio
+    except ImportError as exc:
+        raise CrmIndexError("the MCP server needs the mcp package: pip install 'crmindex[mcp]'") from exc
+    from crmindex.tools import ToolExecutor
+
+    org = _parse_org(args.org)
+    role = None if args.app_role.strip().lower() in ("", "none") else args.app_role.strip()
+    with _index(args.dsn) as idx:
+        tools = ToolExecutor(idx, org, actor="mcp", app_role=role, materialize=args.materialize)
+        if not tools.org_exists():
+            raise InvalidInputError(f"org {org} does not exist (or this database login cannot see it)")
+        print(
+            f"crmindex mcp: serving {len(tools.toolset)} tools for org {org} on stdio",
+            file=sys.stderr,
+            flush=True,
+        )
+        serve_stdio(tools)
+    return EXIT_OK
+
+
 def _cmd_fake_crm(args: argparse.Namespace) -> int:
     from crmindex.testing import serve
 
@@ -499,6 +523,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", choices=["writeback", "inbox", "jobs"], default="writeback")
     p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
     p.set_defaults(handler=_cmd_drain)
+
+    p = sub.add_parser(
+        "mcp",
+        help="serve the copilot's tools (crmindex.tools) over MCP on stdio for one org",
+        description="A Model Context Protocol server on stdin/stdout for one org: an MCP client (a copilot, Claude "
+        "Desktop, an agent framework) lists the tools and calls them. The org is this command's --org, never a "
+        "model's argument. Tool failures come back as typed errors (code, message) the model can read.",
+    )
+    p.add_argument("--org", required=True, help="the org every tool acts for (uuid)")
+    p.add_argument(
+        "--materialize",
+        choices=["request", "now"],
+        default="request",
+        help="materialize_contact queues the fetch for `crmindex drain` (request, default) or fetches the record "
+        "at once (now: needs the key ring and a worker login)",
+    )
+    p.add_argument(
+        "--app-role",
+        default="crm_app",
+        help="run every tool as this database role (SET ROLE; default crm_app, so row-level security and the "
+        "application's grants apply); 'none' uses the login's own privileges",
+    )
+    p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
+    p.set_defaults(handler=_cmd_mcp)
 
     p = sub.add_parser(
         "fake-crm",

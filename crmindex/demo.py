@@ -29,8 +29,6 @@ from crmindex.crm.oauth import OAuthApp, parse_redirect
 from crmindex.index.search import search
 from crmindex.index.writes import ensure_org
 from crmindex.platform.db import Conn, connect
-from crmindex.platform.limiter import PgRateLimiter
-from crmindex.platform.limits import LimitClass
 from crmindex.platform.migrate import migrate
 from crmindex.platform.pgcluster import LocalCluster
 from crmindex.platform.secrets import Secret, new_key_spec
@@ -38,7 +36,9 @@ from crmindex.records.materialize import activate_by_email, record_enrichment
 from crmindex.status import org_status, render
 from crmindex.testing import FakeAttio, FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
+from crmindex.writeback.activities import log_activity
 from crmindex.writeback.enqueue import update_contact
+from crmindex.writeback.records import associate, update_deal
 
 HUBSPOT_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
 ATTIO_ORG = uuid.UUID("00000000-0000-4000-8000-00000000d3e1")
@@ -146,12 +146,21 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
         _say(f"fake CRMs: HubSpot with {contacts:,} contacts, Attio with {max(contacts // 25, 200):,} people")
         hubspot = stack.enter_context(
             FakeHubSpot(
-                burst_limit=PRO_LIMIT,
+                tier="professional",  # 190 requests / 10 s, 625,000 a day: its X-HubSpot-RateLimit-* headers say so
                 webhook_url=f"{hook_url}/webhooks/hubspot",
                 client_secret=hs_app.client_secret.reveal(),
             )
         )
         hubspot.seed_from(SyntheticCRM(seed=seed, contacts=contacts))
+        # a second deal pipeline (numeric stage ids, as HubSpot gives every pipeline but the default one) holding
+        # a few deals: the index shows and searches their labels (owners and stages are synced per org)
+        pipeline_id, stage_ids = hubspot.metadata.add_pipeline(
+            "Enterprise",
+            [("Discovery", "0.2", False), ("Negotiation", "0.7", False), ("Signed", "1.0", True)],
+        )
+        enterprise_deals = [str(d) for d in list(hubspot.store("deals").ids_from(0))[:30]]
+        for k, deal_id in enumerate(enterprise_deals):
+            hubspot.update("deals", deal_id, {"pipeline": pipeline_id, "dealstage": stage_ids[k % 3]})
         attio = stack.enter_context(FakeAttio())  # its webhook is registered through its API at connect
         attio.seed_from(SyntheticCRM(seed=seed + 1, contacts=max(contacts // 25, 200), source="attio"))
         print(
@@ -181,9 +190,6 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
             auth = begin_oauth(conn, box, provider, org, REDIRECT_URI)
             code, state = parse_redirect(fake.oauth.approve(auth.url))  # the user clicks "Connect app"
             installed.append(complete_oauth(conn, box, provider, code=code, state=state, webhook_url=hook))
-        limiter = PgRateLimiter(target, HUBSPOT_ORG, "hubspot")
-        limiter.configure(LimitClass.HUBSPOT_GENERAL, PRO_LIMIT, 10)
-        limiter.close()
         print(
             f"  org Acme Sales -> HubSpot portal {installed[0].account_id}, org Globex -> Attio workspace "
             f"{installed[1].account_id} (OAuth installs; account ids from the tokens; tokens stored encrypted; "
@@ -200,6 +206,21 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
         print(
             f"  HubSpot: {hs_report.records:,} records in {hs_s:.1f} s; Attio: {at_report.records:,} in {at_s:.1f} s"
         )
+        learned = conn.execute(
+            "SELECT permits, per_seconds, origin, daily_limit FROM crm.rate_limit_status(%s, 'hubspot') "
+            "WHERE limit_class = 'general'",
+            (HUBSPOT_ORG,),
+        ).fetchone()
+        if learned is not None:
+            print(
+                f"  HubSpot limits read from its X-HubSpot-RateLimit-* headers: {learned[0]} requests / "
+                f"{learned[1]:.0f} s ({learned[2]}), {learned[3] or 0:,} a day"
+            )
+        owners, stages = (
+            _one(conn, "SELECT count(*) FROM crm.crm_owner WHERE org_id = %s", (HUBSPOT_ORG,)),
+            _one(conn, "SELECT count(*) FROM crm.crm_pipeline_stage WHERE org_id = %s", (HUBSPOT_ORG,)),
+        )
+        print(f"  HubSpot vocabulary: {owners} owners, {stages} deal stages (labels beside the ids)")
         conn.execute("ANALYZE crm.contact_index; ANALYZE crm.company_index")
 
         _say("webhook receiver and workers running; streaming live CRM changes")
@@ -293,6 +314,45 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
                     f"      {h.name:<28} {h.job_title or '':<32} {h.company_name or '':<26} {h.industry or ''}"
                 )
 
+        _say("the filters a copilot asks for: place, size, owner, last contact, close date (issue 17)")
+        for q in [
+            "companies in Germany with more than 500 employees",
+            "VPs at companies in the UK",
+            "deals closing this quarter over 10k",
+            "contacts I haven't talked to in 90 days",
+            "hot leads in Berlin",  # "hot" is not understood: said, never searched as text
+        ]:
+            t = time.perf_counter()
+            res = search(conn, HUBSPOT_ORG, q, limit=3)
+            ms = (time.perf_counter() - t) * 1000
+            interp = res.interpretation.explanation if res.interpretation else ""
+            shown = len(res.hits) + len(res.companies) + len(res.deals)
+            print(f"  {q!r}: {shown} {res.subject} shown in {ms:.1f} ms — {interp}")
+            for c in res.companies:
+                print(
+                    f"      {c.name or '':<32} {c.city or '':<16} {c.country or '':<14} {c.employee_count or '-'} staff"
+                )
+            for d in res.deals:
+                print(
+                    f"      {d.name or '':<32} {d.stage_label or d.stage or '':<22} {d.amount or '-'}  {d.close_date}"
+                )
+            for h in res.hits:
+                print(f"      {h.name:<28} {h.job_title or '':<32} {h.company_name or '':<26}")
+
+        _say("stage and owner labels in search results")
+        for q in ("customers with an open deal over 50k", "VPs at fintech companies"):
+            res = search(conn, HUBSPOT_ORG, q, limit=3)
+            print(f"  {q!r}:")
+            for h in res.hits:
+                owner = getattr(h, "owner_name", None) or "-"  # owner names in hits: issue 17's search change
+                print(f"      {h.name:<28} deal stage: {h.deal_stage or '-':<24} owner: {owner}")
+        for stage_id, label, pipe, deal_name in conn.execute(
+            "SELECT stage, stage_label, pipeline_label, name FROM crm.deal_index WHERE org_id = %s "
+            "AND crm_record_id = ANY(%s) ORDER BY crm_record_id LIMIT 3",
+            (HUBSPOT_ORG, enterprise_deals),
+        ):
+            print(f"      deal {str(deal_name)[:40]:<40} stage {stage_id} -> {label!r} in pipeline {pipe!r}")
+
         _say("materialization (tier 2)")
         email = hubspot.properties("contacts", ids[7]).get("email") or ""
         booked = activate_by_email(
@@ -359,6 +419,80 @@ def run_demo(contacts: int = 50_000, dsn: str | None = None, seed: int = 7) -> i
             f"  250 updates queued by the copilot -> {calls} HubSpot batch calls, {landed} landed in the CRM "
             f"in {max(done, 0):.1f} s"
         )
+
+        _say("a poison write-back among 99 good ones (HubSpot refuses a whole batch for one bad value)")
+        poison_targets = rng.sample([i for i in targets], 100)
+        with conn.transaction():
+            poison_jobs = [
+                update_contact(
+                    conn,
+                    HUBSPOT_ORG,
+                    cid,
+                    # a lead status the portal's property does not have as an option: HubSpot answers 400
+                    # VALIDATION_ERROR for the whole batch (INVALID_OPTION); the drainer isolates it
+                    {"lead_status": "HOT_LEAD"} if k == 0 else {"job_title": "Account Executive"},
+                    triggered_by="copilot",
+                ).job_id
+                for k, cid in enumerate(poison_targets)
+            ]
+        _wait(
+            lambda: (
+                _one(
+                    conn,
+                    "SELECT count(*) FROM crm.writeback_queue WHERE org_id = %s AND id = ANY(%s) "
+                    "AND status IN ('pending', 'processing', 'failed')",
+                    (HUBSPOT_ORG, poison_jobs),
+                )
+                == 0
+            ),
+            90,
+        )
+        states = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM crm.writeback_queue WHERE org_id = %s AND id = ANY(%s) GROUP BY 1",
+                (HUBSPOT_ORG, poison_jobs),
+            ).fetchall()
+        )
+        dead_error = _one(
+            conn,
+            "SELECT last_error FROM crm.writeback_queue WHERE org_id = %s AND id = %s",
+            (HUBSPOT_ORG, poison_jobs[0]),
+        )
+        print(f"  {states.get('completed', 0)} of the 99 good updates landed in HubSpot")
+        print(f"  the poison one: {states.get('dead_letter', 0)} dead letter: {dead_error}")
+
+        # ---- issue 16: the copilot's write path (a logged call, an association, a deal moved by stage label)
+        _say(
+            "the copilot's write path: log a call, add the contact to a deal, move the deal to 'Negotiation'"
+        )
+        contact_id, deal_id = targets[0], enterprise_deals[0]
+        with conn.transaction():
+            call = log_activity(conn, HUBSPOT_ORG, "call", "contact", contact_id, "Walked through the proposal",
+                                subject="Proposal call")  # fmt: skip
+            link = associate(conn, HUBSPOT_ORG, "contact", contact_id, "deal", deal_id)
+            move = update_deal(conn, HUBSPOT_ORG, deal_id, {"stage": "Negotiation"})  # a label, not an id
+        write_jobs = [call.job_id, link.job_id, move.job_id]
+        _wait(
+            lambda: (
+                _one(
+                    conn,
+                    "SELECT count(*) FROM crm.writeback_queue WHERE org_id = %s AND id = ANY(%s) "
+                    "AND status IN ('pending', 'processing', 'failed')",
+                    (HUBSPOT_ORG, write_jobs),
+                )
+                == 0
+            ),
+            60,
+        )
+        logged = [e for e in hubspot.engagements_on("contacts", contact_id) if e["type"] == "calls"]
+        for e in logged:
+            print(f"  call on HubSpot contact {contact_id}: {e['properties']['hs_call_title']!r}, "
+                  f"associated with {e['associations']}")  # fmt: skip
+        on_deal = int(contact_id) in hubspot.associations("deals", deal_id, "contacts")
+        print(f"  contact {contact_id} on deal {deal_id} in HubSpot: {on_deal}; in the index at once: "
+              f"{_one(conn, 'SELECT has_active_deal FROM crm.contact_index WHERE org_id = %s AND crm_record_id = %s', (HUBSPOT_ORG, contact_id))}")  # fmt: skip
+        print(f"  deal {deal_id} moved to 'Negotiation': HubSpot dealstage = "
+              f"{hubspot.properties('deals', deal_id).get('dealstage')} (the stage's id: {stage_ids[1]})")  # fmt: skip
 
         _say("crmindex status")
         for org in (HUBSPOT_ORG, ATTIO_ORG):

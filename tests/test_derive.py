@@ -255,37 +255,74 @@ def test_functions_resolve_without_search_path(db: Conn) -> None:
     assert row == ("zoe", "vp", "sales", "SM0", ["banking", "financial_services", "fintech"], "banking")
 
 
+# Whole words of the description (else of the name and domain), never prefixes (issue 17: "Ledger Lines" makes
+# music-notation software, "Finch" warehouse robots); a generic industry alone does not make a fintech.
 @pytest.mark.parametrize(
-    ("industry", "name", "domain", "must", "must_not"),
+    ("industry", "name", "domain", "description", "must", "must_not"),
     [
-        ("FINANCIAL_SERVICES", "Acme Holdings", "acme.com", {"fintech", "financial_services"}, {"saas"}),
+        (
+            "FINANCIAL_SERVICES",
+            "Acme Holdings",
+            "acme.com",
+            None,
+            {"fintech", "financial_services"},
+            {"saas"},
+        ),
         (
             "COMPUTER_SOFTWARE",
             "Ledgerly",
             "ledgerly.io",
+            "Ledgerly is accounting and payments software for small businesses.",
             {"fintech", "saas", "software", "tech"},
             {"banking"},
         ),
-        ("Computer Software", "Acme Docs", "acmedocs.com", {"saas", "software"}, {"fintech"}),
-        ("INTERNET", "PayFlow", None, {"fintech", "payments"}, set()),
-        ("COMPUTER_SOFTWARE", "Infinity Labs", "infinity.dev", {"software"}, {"fintech"}),
+        ("COMPUTER_SOFTWARE", "Ledgerly", "ledgerly.io", None, {"saas", "software", "tech"}, {"fintech"}),
+        ("Computer Software", "Acme Docs", "acmedocs.com", None, {"saas", "software"}, {"fintech"}),
+        (
+            "INTERNET",
+            "PayFlow",
+            None,
+            "PayFlow is a payment processing platform for online merchants.",
+            {"fintech", "payments"},
+            set(),
+        ),
+        ("INTERNET", "PayFlow", None, None, {"tech"}, {"fintech", "payments"}),
+        ("COMPUTER_SOFTWARE", "Infinity Labs", "infinity.dev", None, {"software"}, {"fintech"}),
         (
             "HOSPITAL_HEALTH_CARE",
             "St Mary's",
             "stmarys.org",
+            "St Mary's is a 400-bed teaching hospital.",
             {"healthcare", "healthcare_providers"},
             {"fintech"},
         ),
-        ("Hospital & Health Care", None, None, {"healthcare"}, set()),
-        ("COMPUTER_SOFTWARE", "Acme", "acme.ai", {"ai"}, set()),
-        ("RETAIL", "Jaipur Rugs", "jaipurrugs.com", {"retail"}, {"ai"}),
-        ("MANUFACTURING_NOT_A_VALUE", "Bank of Springfield", None, {"banking"}, {"fintech"}),
+        ("Hospital & Health Care", None, None, None, {"healthcare"}, set()),
+        (
+            "COMPUTER_SOFTWARE",
+            "Acme",
+            "acme.ai",
+            "Acme builds generative AI models and an AI assistant for enterprises.",
+            {"ai"},
+            set(),
+        ),
+        ("RETAIL", "Jaipur Rugs", "jaipurrugs.com", None, {"retail"}, {"ai"}),
+        ("MANUFACTURING_NOT_A_VALUE", "Bank of Springfield", None, None, {"banking", "fintech"}, {"saas"}),
+        ("COMPUTER_GAMES", "Cardboard", "cardboard.games", None, {"gaming"}, {"fintech", "payments"}),
+        ("MACHINERY", "Finch", "finch.io", None, {"manufacturing"}, {"fintech"}),
     ],
 )
 def test_company_industry_groups(
-    db: Conn, industry: str | None, name: str | None, domain: str | None, must: set[str], must_not: set[str]
+    db: Conn,
+    industry: str | None,
+    name: str | None,
+    domain: str | None,
+    description: str | None,
+    must: set[str],
+    must_not: set[str],
 ) -> None:
-    row = db.execute("SELECT crm.company_industry_groups(%s, %s, %s)", (industry, name, domain)).fetchone()
+    row = db.execute(
+        "SELECT crm.company_industry_groups(%s, %s, %s, %s)", (industry, name, domain, description)
+    ).fetchone()
     assert row is not None
     groups = row[0]
     assert isinstance(groups, list)
@@ -377,8 +414,9 @@ def test_refresh_company_industry_groups(db: Conn) -> None:
     )
     assert db.execute("SELECT industry_groups FROM crm.company_index").fetchone() == (["manufacturing"],)
     db.execute("INSERT INTO crm.industry_group (group_name, label) VALUES ('robotics', 'Robotics')")
+    # a whole word of the name (the company has no description), weight 1: enough on its own
     db.execute(
-        "INSERT INTO crm.industry_keyword (group_name, keyword, match_kind) VALUES ('robotics', 'robot', 'prefix')"
+        "INSERT INTO crm.industry_keyword (group_name, keyword, weight, field) VALUES ('robotics', 'robotics', 1, 'name')"
     )
     assert db.execute("SELECT crm.refresh_company_industry_groups(%s)", (org,)).fetchone() == (1,)
     assert db.execute("SELECT industry_groups FROM crm.company_index").fetchone() == (

@@ -197,23 +197,26 @@ def test_create_after_a_crash_between_the_crm_call_and_completion_never_duplicat
 
 
 # ---------------------------------------------------------------------------------------------- failures
-def test_207_partial_failure_completes_good_items_and_dead_letters_the_bad_one_at_once(
+def test_a_batch_refused_for_one_bad_input_lands_the_others_and_dead_letters_the_bad_one_at_once(
     org: Conn, db_dsn: str, fake: FakeHubSpot, clients: Clients
 ) -> None:
+    """HubSpot refuses the whole batch (400 VALIDATION_ERROR) for one invalid option (issue 15, item 1): the drainer
+    resends the others, and only the bad job is dead-lettered, naming its field."""
     good = [enqueue_update(org, FIRST_ID + i, {"jobtitle": f"Good {i}"}) for i in range(3)]
     bad = enqueue_update(org, FIRST_ID + 3, {"lifecyclestage": "bogus-stage"})
     assert drainer(db_dsn, clients).run_once() == 4
-    (call,) = batch_calls(fake, "update")
-    assert call.status == 207
+    calls = batch_calls(fake, "update")
+    assert calls[0].status == 400 and len(calls) <= 4  # refused whole, then split
     for i, jid in enumerate(good):
         assert job(org, jid)["status"] == "completed"
         assert fake.properties("contacts", FIRST_ID + i)["jobtitle"] == f"Good {i}"
     state = job(org, bad)
     assert state["status"] == "dead_letter"
     assert state["attempts"] == 1
-    # the CRM's category, never its message (which may quote anything: the tenant reads last_error)
+    # the CRM's category and code and the field, never its message (which may quote anything: the tenant reads
+    # last_error)
     assert state["last_error"].startswith(
-        "ValidationError: hubspot VALIDATION_ERROR: the CRM rejected the input"
+        "ValidationError: hubspot 400 VALIDATION_ERROR/INVALID_OPTION: the CRM rejected the input (field lifecyclestage)"
     )
     assert "bogus-stage" not in state["last_error"]
     assert fake.properties("contacts", FIRST_ID + 3)["lifecyclestage"] != "bogus-stage"

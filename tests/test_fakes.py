@@ -173,8 +173,8 @@ def test_attio_webhooks_one_event_per_delivery_signed() -> None:
         rid = fake.create("people", {"name": "Ada Lovelace", "email_addresses": ["ada@x.test"]})
         fake.update("people", rid, {"job_title": "Countess", "name": "Ada King"})
         other = fake.create("people", {"name": "Dup"})
-        fake.merge("people", rid, other)
-        fake.delete("people", rid)
+        new = fake.merge("people", rid, other)
+        fake.delete("people", new)
         deliveries = fake.take_deliveries()
     kinds = []
     for d in deliveries:
@@ -186,11 +186,17 @@ def test_attio_webhooks_one_event_per_delivery_signed() -> None:
         assert set(ev["id"]) >= {"workspace_id", "object_id", "record_id"} and ev["actor"]["type"]
         kinds.append(ev["event_type"])
     assert kinds == ["record.created", "record.updated", "record.updated", "record.created", "record.merged",
-                     "record.deleted"]  # fmt: skip
+                     "record.merged", "record.deleted"]  # fmt: skip
+    # an Idempotency-Key per message (docs.attio.com webhooks guide), the same when a delivery is sent again
+    keys = [d.headers["Idempotency-Key"] for d in deliveries]
+    assert len(set(keys)) == len(deliveries) and all(keys)
     updated = deliveries[1].json()["events"][0]
     assert "attribute_id" in updated["id"]
-    merged = deliveries[4].json()["events"][0]
-    assert merged["duplicate_record_id"] == other and merged["id"]["record_id"] == rid
+    # today's merges: a new record; one record.merged per original, both naming the new one
+    merged = [d.json()["events"][0] for d in deliveries[4:6]]
+    assert new not in (rid, other)
+    assert {m["duplicate_record_id"] for m in merged} == {rid, other}
+    assert {m["id"]["record_id"] for m in merged} == {new}
 
 
 # --------------------------------------------------------------------------- HubSpot wire shapes

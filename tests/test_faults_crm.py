@@ -337,6 +337,15 @@ def drainer_passes(db: Conn, drainer: Drainer, passes: int) -> None:
         drainer.run_once()
 
 
+def _but_refused(rows: list[tuple[str, int, str | None]]) -> list[tuple[str, int, str | None]]:
+    """The waiting jobs, but the one HubSpot refused by name: a batch refused as a whole (400 VALIDATION_ERROR) is
+    split until the bad input stands alone (issue 15, item 1), and that 400 is the CRM's answer about it even while
+    the CRM garbles its 2xx bodies (truncated, wrong_shape): dead-lettered at once, with its reason."""
+    refused = [r for r in rows if r[0] == "dead_letter"]
+    assert len(refused) <= 1 and all("VALIDATION_ERROR" in str(r[2]) for r in refused), refused
+    return [r for r in rows if r[0] != "dead_letter"]
+
+
 @pytest.mark.parametrize(
     "fault", faults("5xx", "timeout", "slow", "truncated", "wrong_shape", "revoked"), ids=str
 )
@@ -363,7 +372,7 @@ def test_hubspot_writeback_completes_or_dead_letters_everything_after_a_fault(
     d.run_once()  # the first call lands, then the fault starts
     waiting = job_states(db, "crm.writeback_queue", "status <> 'completed'")
     assert len(job_states(db, "crm.writeback_queue", "status = 'completed'")) == 100
-    assert_waiting(waiting, fault, 1)
+    assert_waiting(_but_refused(waiting), fault, 1)
     assert len(waiting) == 250 + 10 + 1 - 100  # the rest: nothing lost, nothing dead-lettered
     if fault.name == "revoked":
         flag = auth_error(db, ORG, "hubspot")
@@ -378,7 +387,7 @@ def test_hubspot_writeback_completes_or_dead_letters_everything_after_a_fault(
         assert_waiting(job_states(db, "crm.writeback_queue", "status <> 'completed'"), fault, 0)
     else:
         drainer_passes(db, d, 1)  # retried while the CRM still fails: kept, one more attempt spent
-        assert_waiting(job_states(db, "crm.writeback_queue", "status <> 'completed'"), fault, 2)
+        assert_waiting(_but_refused(job_states(db, "crm.writeback_queue", "status <> 'completed'")), fault, 2)
 
     fault.recover(hubspot)
     drainer_passes(db, d, 1)

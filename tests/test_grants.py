@@ -33,6 +33,8 @@ APP_READS_ORG = {
     "crm.sync_state",
     "crm.crm_owner",
     "crm.crm_pipeline_stage",
+    "crm.crm_list",
+    "crm.list_entry",
 }
 APP_READS = APP_READS_ORG | {
     "crm.all_crm_contacts",
@@ -53,6 +55,7 @@ APP_HIDDEN = {
     "crm.webhook_event_key",
     "crm.maintenance_setting",
     "crm.schema_area",
+    "crm.crm_metadata_state",
 }
 
 # the application's API: every function crm_app may execute, by signature
@@ -65,6 +68,7 @@ APP_FUNCTIONS = {
     "crm.search(uuid,text,integer,text)",
     "crm.search_contacts(uuid,text,jsonb,integer)",
     "crm.search_companies(uuid,text,jsonb,integer)",
+    "crm.search_deals(uuid,text,jsonb,integer)",
     "crm.interpret_query(uuid,text)",
     "crm.resolve_contact(uuid,text,integer)",
     "crm.resolve_contact_refs(uuid,text[],text)",
@@ -77,6 +81,13 @@ APP_FUNCTIONS = {
     "crm.request_materialization(uuid,text[],text,text,text)",
     "crm.activate_local_contact(uuid,text,text,text,text,text)",
     "crm.store_enrichment(uuid,uuid,text,jsonb)",
+    "crm.log_activity(uuid,text,text,text,text,text,timestamp with time zone,text,uuid,smallint)",
+    "crm.update_deal(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.update_company(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.create_company(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.create_deal(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.associate(uuid,text,text,text,text,text,uuid,smallint)",
+    "crm.disassociate(uuid,text,text,text,text,text,uuid,smallint)",
 }
 # the API functions that change data: SECURITY DEFINER, and each checks the org first
 APP_WRITERS = {
@@ -86,6 +97,13 @@ APP_WRITERS = {
     "crm.request_materialization(uuid,text[],text,text,text)",
     "crm.activate_local_contact(uuid,text,text,text,text,text)",
     "crm.store_enrichment(uuid,uuid,text,jsonb)",
+    "crm.log_activity(uuid,text,text,text,text,text,timestamp with time zone,text,uuid,smallint)",
+    "crm.update_deal(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.update_company(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.create_company(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.create_deal(uuid,text,jsonb,text,uuid,smallint)",
+    "crm.associate(uuid,text,text,text,text,text,uuid,smallint)",
+    "crm.disassociate(uuid,text,text,text,text,text,uuid,smallint)",
 }
 RECEIVER_FUNCTION_NAMES = {"webhook_route", "webhook_accept"}
 # functions nobody but their owner may execute: run caller-supplied SQL, schedule cron jobs

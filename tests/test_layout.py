@@ -167,7 +167,7 @@ def test_the_direct_write_check_catches_each_statement(tmp_path: Path) -> None:
 
 
 INTERNAL_PACKAGES = ("platform", "crm", "index", "freshness", "records", "writeback")
-PUBLIC_MODULES = ("crmindex", "crmindex.app", "crmindex.errors", "crmindex.testing")
+PUBLIC_MODULES = ("crmindex", "crmindex.app", "crmindex.errors", "crmindex.testing", "crmindex.tools")
 
 
 def test_internal_packages_say_so_and_export_nothing() -> None:

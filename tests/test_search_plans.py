@@ -36,13 +36,26 @@ WITH w AS (
          ARRAY['FINANCIAL_SERVICES','BANKING','CAPITAL_MARKETS','INSURANCE','COMPUTER_SOFTWARE','INTERNET',
                'HOSPITAL_HEALTH_CARE','PHARMACEUTICALS','RETAIL','AUTOMOTIVE','MEDICAL_DEVICES','CONSTRUCTION',
                'EDUCATION_MANAGEMENT','TELECOMMUNICATIONS','MARKETING_AND_ADVERTISING','LOGISTICS_AND_SUPPLY_CHAIN',
-               'REAL_ESTATE','FOOD_BEVERAGES','OIL_ENERGY','MANAGEMENT_CONSULTING']::text[] AS ind
+               'REAL_ESTATE','FOOD_BEVERAGES','OIL_ENERGY','MANAGEMENT_CONSULTING']::text[] AS ind,
+         -- 40 places (a rare one: Reykjavik) and the countries as CRMs spell them
+         (SELECT array_agg(c ORDER BY i) FROM unnest(ARRAY['Berlin','London','Paris','New York','Austin','Munich',
+               'Boston','Chicago','Toronto','Sydney']) WITH ORDINALITY AS u (c, i), generate_series(1, 4) AS r
+          WHERE r < 4 OR i < 10) || ARRAY['Reykjavik'] AS city,
+         (SELECT array_agg(c ORDER BY i) FROM unnest(ARRAY['BE','ENG','IDF','NY','TX','BY','MA','IL','ON','NSW'])
+          WITH ORDINALITY AS u (c, i), generate_series(1, 4) AS r WHERE r < 4 OR i < 10) || ARRAY['HB'] AS region,
+         (SELECT array_agg(c ORDER BY i) FROM unnest(ARRAY['Germany','United Kingdom','France','US','United States',
+               'DE','UK','Canada','Australia','Netherlands']) WITH ORDINALITY AS u (c, i), generate_series(1, 4) AS r
+          WHERE r < 4 OR i < 10) || ARRAY['Iceland'] AS country
 )
-INSERT INTO crm.company_index (org_id, crm_source, crm_record_id, name, domain, industry, crm_updated_at)
+INSERT INTO crm.company_index (org_id, crm_source, crm_record_id, name, domain, industry, crm_updated_at,
+                               city, region, country, employee_count, annual_revenue, owner_crm_id, crm_created_at)
 SELECT %(org)s, 'hubspot', 'co' || g,
        w.a[1 + g %% 40] || ' ' || w.b[1 + (g / 40) %% 30] || ' ' || w.s[1 + (g / 1200) %% 12] || ' ' || (g / 14400 + 1),
        lower(w.a[1 + g %% 40] || w.b[1 + (g / 40) %% 30]) || (g / 1200) || '.com',
-       w.ind[1 + (hashint4(g) & 1023) %% 20], now() - (g %% 1000) * interval '1 hour'
+       w.ind[1 + (hashint4(g) & 1023) %% 20], now() - (g %% 1000) * interval '1 hour',
+       w.city[1 + (hashint4(g * 3) & 1023) %% 40], w.region[1 + (hashint4(g * 3) & 1023) %% 40],
+       w.country[1 + (hashint4(g * 5) & 1023) %% 40], (hashint4(g * 7) & 1048575) %% 20000,
+       ((hashint4(g * 11) & 1048575) %% 100000) * 1000, (100 + g %% 50)::text, now() - (g %% 2000) * interval '1 day'
 FROM generate_series(0, %(companies)s - 1) AS g, w;
 
 WITH w AS (
@@ -84,13 +97,18 @@ WITH w AS (
 )
 INSERT INTO crm.contact_index (org_id, crm_source, crm_record_id, first_name, last_name, email, email_domain,
                                company_name, company_crm_id, job_title, seniority, department, lifecycle_stage,
-                               lead_status, crm_updated_at, has_active_deal, deal_stage, deal_value)
+                               lead_status, crm_updated_at, has_active_deal, deal_stage, deal_value,
+                               country, owner_crm_id, last_contacted_at, last_activity_at, crm_created_at)
 SELECT %(org)s, 'hubspot', 'c' || x.g, nm.fn, nm.ln,
        nm.local || x.g || '@' || co.domain, co.domain, co.name, co.crm_record_id, t.title, t.sen, t.dep,
        w.lc[1 + (x.h1 / 7) %% 10], w.ls[1 + (x.h2 / 11) %% 8], now() - (x.g %% 5000) * interval '1 hour',
        x.g %% 50 = 0,
        CASE WHEN x.g %% 50 = 0 THEN (ARRAY['appointmentscheduled','qualifiedtobuy','contractsent'])[1 + x.g %% 3] END,
-       CASE WHEN x.g %% 50 = 0 THEN (x.g %% 200) * 1000 END
+       CASE WHEN x.g %% 50 = 0 THEN (x.g %% 200) * 1000 END,
+       CASE WHEN x.g %% 3 = 0 THEN (ARRAY['Germany','United Kingdom','France','US','DE','Iceland'])[1 + x.h3 %% 6] END,
+       (100 + x.h2 %% 50)::text,
+       CASE WHEN x.g %% 4 <> 0 THEN now() - (x.h1 %% 1000) * interval '1 day' END,
+       now() - (x.h2 %% 1000) * interval '1 day', now() - (x.h3 %% 3000) * interval '1 day'
 FROM x CROSS JOIN w
 CROSS JOIN LATERAL (
     SELECT w.f[1 + x.h1 %% cardinality(w.f)] AS fn, w.l[1 + x.h2 %% cardinality(w.l)] || w.lsuf[1 + (x.h2 / 97) %% 40] AS ln
@@ -101,6 +119,35 @@ CROSS JOIN LATERAL (
 INNER JOIN t ON t.k = x.h3 %% 50
 INNER JOIN crm.company_index AS co
     ON co.org_id = %(org)s AND co.crm_source = 'hubspot' AND co.crm_record_id = 'co' || ((x.h1 / 13) %% %(companies)s);
+
+INSERT INTO crm.crm_owner (org_id, crm_source, owner_id, first_name, last_name, email)
+SELECT %(org)s, 'hubspot', (100 + i)::text, 'Owner' || i, 'Last' || i, 'owner' || i || '@ourco.com'
+FROM generate_series(0, 49) AS i;
+
+INSERT INTO crm.crm_pipeline_stage (org_id, crm_source, object_type, pipeline_id, pipeline_label, stage_id,
+                                    stage_label, display_order, is_closed, is_won)
+SELECT %(org)s, 'hubspot', 'deals', 'default', 'Sales Pipeline', s.id, s.label, s.n, s.n >= 3, s.n = 3
+FROM unnest(ARRAY['appointmentscheduled','qualifiedtobuy','contractsent','closedwon','closedlost'],
+            ARRAY['Appointment Scheduled','Qualified To Buy','Contract Sent','Closed Won','Closed Lost'])
+     WITH ORDINALITY AS s (id, label, n);
+
+INSERT INTO crm.deal_index (org_id, crm_source, crm_record_id, name, stage, pipeline, amount, close_date, is_closed,
+                            company_crm_id, owner_crm_id, crm_created_at)
+SELECT %(org)s, 'hubspot', 'd' || g, 'Deal ' || g,
+       (ARRAY['appointmentscheduled','qualifiedtobuy','contractsent','closedwon','closedlost'])[1 + g %% 5],
+       'default', (hashint4(g) & 1048575) %% 500000, current_date + (g %% 1460) - 730, g %% 5 >= 3,
+       'co' || (hashint4(g * 13) & 1048575) %% %(companies)s, (100 + g %% 50)::text,
+       now() - (g %% 1000) * interval '1 day'
+FROM generate_series(0, %(contacts)s / 10 - 1) AS g;
+
+INSERT INTO crm.crm_list (org_id, crm_source, list_id, api_slug, name, parent_object, stage_attribute)
+VALUES (%(org)s, 'hubspot', 'L1', 'enterprise-pipeline', 'Enterprise pipeline', 'companies', 'stage');
+
+INSERT INTO crm.list_entry (org_id, crm_source, list_id, entry_id, parent_object, parent_record_id, stage_id,
+                            stage_label)
+SELECT %(org)s, 'hubspot', 'L1', 'e' || g, 'companies', 'co' || g, 's' || g %% 3,
+       (ARRAY['Prospecting','Negotiation','Won'])[1 + g %% 3]
+FROM generate_series(0, %(companies)s - 1, 97) AS g
 """
 
 
@@ -132,8 +179,8 @@ def _load(conn: psycopg.Connection[Any]) -> None:
     conn.execute("ALTER TABLE crm.contact_index ENABLE TRIGGER USER")
     for d in defs:
         conn.execute(d)
-    conn.execute("VACUUM ANALYZE crm.contact_index")
-    conn.execute("VACUUM ANALYZE crm.company_index")
+    for table in ("contact_index", "company_index", "deal_index", "list_entry", "crm_owner"):
+        conn.execute(f"VACUUM ANALYZE crm.{table}")
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +276,126 @@ PATTERNS: list[tuple[str, str, dict[str, Any], set[str]]] = [
         {"contact_index_company_idx", "contact_index_search_doc_idx"},
     ),
     ("materialized", "", {"is_materialized": True}, {"contact_index_materialized_idx"}),
+    # issue 17: the filters a copilot asks for
+    ("location: rare country", "", {"location": "Iceland"}, {"contact_index_country_idx"}),
+    ("location: country", "", {"location": "DE"}, {"contact_index_country_idx", "contact_index_pkey"}),
+    ("location: rare city", "", {"location": "Reykjavik"}, {"contact_index_company_idx"}),
+    ("owner", "", {"owner": "owner7"}, {"contact_index_owner_idx", "contact_index_pkey"}),
+    (
+        "last contacted before",
+        "",
+        {"last_contacted_before": "@days-995"},
+        {"contact_index_last_contacted_idx"},
+    ),
+    (
+        "never contacted",
+        "",
+        {"never_contacted": True},
+        {"contact_index_last_contacted_idx", "contact_index_pkey"},
+    ),
+    ("last activity after", "", {"last_activity_after": "@days-2"}, {"contact_index_last_activity_idx"}),
+    ("created after", "", {"created_after": "@days-3"}, {"contact_index_created_idx"}),
+    (
+        "employees (company)",
+        "",
+        {"employees_min": 19990, "seniority": "vp"},
+        {"contact_index_company_idx", "contact_index_seniority_idx"},
+    ),
+    ("revenue (company)", "", {"revenue_min": 99990000}, {"contact_index_company_idx", "contact_index_pkey"}),
+    (
+        "Attio list + stage (company)",
+        "",
+        {"list": "enterprise pipeline", "list_stage": "won"},
+        {"contact_index_company_idx", "contact_index_pkey"},
+    ),
 ]
+
+COMPANY_PATTERNS: list[tuple[str, str, dict[str, Any], set[str]]] = [
+    # a place of 2.5% of the companies: the city / country index, or the id order walked to the page's 50
+    ("location: city", "", {"location": "Reykjavik"}, {"company_index_city_idx", "company_index_pkey"}),
+    ("location: country", "", {"location": "IS"}, {"company_index_country_idx", "company_index_pkey"}),
+    ("location: state", "", {"location": "texas"}, {"company_index_region_idx", "company_index_pkey"}),
+    ("employees", "", {"employees_min": 19990}, {"company_index_employees_idx"}),
+    ("revenue", "", {"revenue_min": 99990000}, {"company_index_revenue_idx"}),
+    ("owner", "", {"owner": "owner7"}, {"company_index_owner_idx", "company_index_pkey"}),
+    ("created after", "", {"created_after": "@days-1"}, {"company_index_created_idx"}),
+    (
+        "Attio list",
+        "",
+        {"list": "enterprise pipeline"},
+        {"company_index_pkey", "company_index_org_id_crm_source_crm_record_id_key"},
+    ),
+]
+
+DEAL_PATTERNS: list[tuple[str, str, dict[str, Any], set[str]]] = [
+    ("close date", "", {"close_after": "@date+0", "close_before": "@date+2"}, {"deal_index_close_date_idx"}),
+    ("amount", "", {"amount_min": 499000}, {"deal_index_amount_idx"}),
+    ("owner", "", {"owner": "owner7", "is_open": True}, {"deal_index_owner_idx", "deal_index_pkey"}),
+    (
+        "stage label",  # a fifth of the deals: any index of the org's deals, never a sequential scan
+        "",
+        {"stage": "contract sent"},
+        {"deal_index_pkey", "deal_index_close_date_idx", "deal_index_owner_idx", "deal_index_created_idx"},
+    ),
+    ("created after", "", {"created_after": "@days-1"}, {"deal_index_created_idx"}),
+]
+
+
+def _resolve(big: psycopg.Connection[Any], filters: dict[str, Any]) -> dict[str, Any]:
+    """'@days-N': the time N days ago; '@date+N': the date N days from today."""
+    out = dict(filters)
+    for key, value in filters.items():
+        if isinstance(value, str) and value.startswith("@days-"):
+            row = big.execute("SELECT now() - %s * interval '1 day'", (int(value[6:]),)).fetchone()
+            assert row is not None
+            out[key] = row[0].isoformat()
+        elif isinstance(value, str) and value.startswith("@date+"):
+            row = big.execute("SELECT current_date + %s", (int(value[6:]),)).fetchone()
+            assert row is not None
+            out[key] = row[0].isoformat()
+    return out
+
+
+def _plan_scans(
+    big: psycopg.Connection[Any], plan: dict[str, Any], table: str, name: str
+) -> set[tuple[str, str]]:
+    scans: set[tuple[str, str]] = set()
+    if plan["mode"] == "filter":
+        for key in ("sample_sql", "collect_sql", "sql"):
+            if key in plan:
+                scans |= _scans(_explain(big, plan[key]))
+    else:
+        for src in plan["sources"]:
+            scans |= _scans(_explain(big, src["sql"]))
+        scans |= _scans(_explain(big, plan["score_sql"], [1, 2, 3]))
+    assert (table, "Seq Scan") not in scans, (name, scans)
+    for other in ("contact_index", "company_index", "deal_index"):
+        assert (other, "Seq Scan") not in scans, (name, scans)
+    return scans
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kind", "name", "query", "filters", "expected"),
+    [("companies", *p) for p in COMPANY_PATTERNS] + [("deals", *p) for p in DEAL_PATTERNS],
+    ids=[f"companies: {p[0]}" for p in COMPANY_PATTERNS] + [f"deals: {p[0]}" for p in DEAL_PATTERNS],
+)
+def test_company_and_deal_filter_plans(
+    big: psycopg.Connection[Any],
+    kind: str,
+    name: str,
+    query: str,
+    filters: dict[str, Any],
+    expected: set[str],
+) -> None:
+    table, fn = ("company_index", "company") if kind == "companies" else ("deal_index", "deal")
+    f = json.dumps(_resolve(big, filters))
+    row = big.execute(f"SELECT crm.search_{fn}_plan(%s, %s, %s::jsonb, 50)", (BIG, query, f)).fetchone()
+    assert row is not None
+    scans = _plan_scans(big, row[0], table, name)
+    assert expected & {index for _, index in scans}, (name, scans)
+    rows = big.execute(f"SELECT * FROM crm.search_{kind}(%s, %s, %s::jsonb, 50)", (BIG, query, f)).fetchall()
+    assert rows, name  # the data has matches for every pattern
 
 
 @pytest.mark.slow
@@ -254,6 +420,7 @@ def test_pattern_plans(
                 "SELECT first_name, last_name FROM crm.contact_index WHERE org_id = %s AND id %% 983 = 3 LIMIT 1",
             )
         )
+    filters = _resolve(big, filters)
     row = big.execute(
         "SELECT crm.search_contact_plan(%s, %s, %s::jsonb, 50)", (BIG, query, json.dumps(filters))
     ).fetchone()

@@ -124,6 +124,19 @@ def seed(conn: Conn, org: uuid.UUID) -> None:
         "VALUES (%s, 'hubspot', 'deals', 'default', 's1', 'Negotiation')",
         (org,),
     )
+    conn.execute(
+        "SELECT crm.lists_sync(%s, 'attio', %s)",
+        (org, json.dumps([{"list_id": "L1", "name": "Enterprise pipeline", "parent_object": "companies"}])),
+    )
+    conn.execute(
+        "SELECT crm.list_entries_upsert(%s, 'attio', %s)",
+        (
+            org,
+            json.dumps(
+                [{"list_id": "L1", "entry_id": "e1", "parent_object": "companies", "parent_record_id": "1"}]
+            ),
+        ),
+    )
     # one job done long ago and one dead letter: what purging and requeueing would touch
     conn.execute(
         "UPDATE crm.job SET status = 'completed', completed_at = now() - interval '30 days' "

@@ -63,7 +63,11 @@ REWRITTEN_BY_UPGRADE: dict[str, set[str]] = {}
 # Columns a later migration drops on purpose, per table, with where their content went. 0014 (issue 13): secrets
 # are no longer named by environment variable (a tenant that could set a reference made workers send any variable
 # of their environment anywhere); the names are kept in crm.connection.status_reason (needs_reconnect).
-DROPPED_BY_UPGRADE: dict[str, set[str]] = {"crm.connection": {"token_ref", "webhook_secret_ref"}}
+DROPPED_BY_UPGRADE: dict[str, set[str]] = {
+    "crm.connection": {"token_ref", "webhook_secret_ref"},
+    # 0019 (issue 17): keywords are whole words with weights; the prefix/substring kinds fired on Finch, Cardboard...
+    "crm.industry_keyword": {"match_kind"},
+}
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ that could carry credentials).
   ``SECONDLY`` or Attio's ``rate_limit_exceeded``).
 * :class:`RetryableError` — 5xx, 423/477, timeouts, connection errors, Attio 409 ``concurrent_write_conflict``.
 * :class:`NotRetryableError` and its :class:`ValidationError` — 4xx the caller must fix.
-* :class:`AuthError` — 401/403; :class:`NotFoundError` — 404.
+* :class:`AuthError` — 401/403; :class:`NotFoundError` — 404 (but Attio's 404 ``merge_in_progress`` is a
+  :class:`MergeInProgress`, retryable: the record exists, its merge is not applied yet).
 * :class:`MalformedResponseError` — a body that is not the JSON the endpoint returns.
 * :class:`LeaseWouldExpire` — a wait for the account's rate limit would outlast the caller's deadline (a
   drainer's lease): nothing was sent.
@@ -77,9 +78,12 @@ class CrmError(CrmIndexError):
         correlation_id: str | None = None,
         retryable: bool | None = None,
         message_from_crm: bool = False,
+        field: str | None = None,
     ) -> None:
         self.message = message
         self.message_from_crm = message_from_crm
+        # the input field the CRM refused (a property we sent: the client sets it only for names it sent)
+        self.field = identifier(field)
         self.source = source
         self.status = status
         self.endpoint = endpoint
@@ -101,6 +105,8 @@ class CrmError(CrmIndexError):
         if self.category and self.code and self.code != self.category:
             head += f"/{self.code}"
         what = self.summary if self.message_from_crm else self.message
+        if self.field:
+            what += f" (field {self.field})"
         where = f" ({self.endpoint})" if self.endpoint else ""
         corr = f" [correlation id {self.correlation_id}]" if self.correlation_id else ""
         return f"{head}: {what}{where}{corr}"
@@ -155,6 +161,20 @@ class RetryableError(CrmError):
 
     retryable = True
     summary = "temporary failure"
+
+
+class MergeInProgress(RetryableError):
+    """Attio 404 ``merge_in_progress``: the record is the new record of a merge still being applied ("reading the
+    merged record will return a 404 with the merge_in_progress error code until it completes", docs.attio.com "Merge
+    two records"). Not gone: read it again later."""
+
+    summary = "the record is being merged"
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        # a fetch of many records that met one: what was read (id -> record) and the ids not read (retry them)
+        self.partial: dict[str, Any] = {}
+        self.pending: tuple[str, ...] = ()
 
 
 class NotRetryableError(CrmError):
@@ -254,6 +274,8 @@ def error_from_response(
         return RateLimited(wait, limit_name, message, **common)
     if status in (401, 403):
         return AuthError(message, **common)
+    if status == 404 and str(info.get("code") or "") == "merge_in_progress":
+        return MergeInProgress(message, **common)
     if status == 404:
         return NotFoundError(message, **common)
     if status == 409 and str(info.get("code") or "") == "concurrent_write_conflict":

@@ -44,11 +44,15 @@ from crmindex.crm.errors import (
     error_from_response,
     media_type,
 )
-from crmindex.platform.limits import LimitClass, RateLimiter, Unlimited, WaitPastDeadline
+from crmindex.platform.limits import LimitClass, LimitHeld, RateLimiter, Unlimited, WaitPastDeadline
 
 log = logging.getLogger("crmindex.crm.http")
 
 TokenProvider = Callable[[], str]
+# Called with every answer (any status) of a transport's source: a client reads what the CRM reports about its
+# limits there (HubSpot's X-HubSpot-RateLimit-* headers). For a 429 it may return the wait (seconds) it knows
+# better than the transport (HubSpot DAILY: until the account's midnight). It must not raise.
+ResponseObserver = Callable[[LimitClass, requests.Response], float | None]
 _DEADLINE: ContextVar[float | None] = ContextVar("crmindex_send_deadline", default=None)
 
 
@@ -84,6 +88,9 @@ class RetryPolicy:
     hubspot_secondly_wait: float = 1.0  # SECONDLY (search) without Retry-After
     hubspot_daily_wait: float = 3600.0  # DAILY: until the account's midnight (unknown here): raised
     default_429_wait: float = 3.0  # a 429 that says nothing about the wait (Airbyte's default)
+    # Attio's Retry-After is an HTTP-date of its own clock, "usually the following second": one already past
+    # (clock skew, a slow answer) is waited at least this long, never retried at once
+    attio_min_429_wait: float = 1.0
 
     @classmethod
     def fast(cls, max_attempts: int = 3) -> RetryPolicy:
@@ -168,6 +175,7 @@ class HttpTransport:
         self._session.headers["User-Agent"] = user_agent
         self._session.headers["Accept"] = "application/json"
         self._sleep = sleep
+        self.on_response: ResponseObserver | None = None
         self._not_before: dict[LimitClass, float] = {}
         self._nb_lock = threading.Lock()
         self.stats = TransportStats()
@@ -211,7 +219,7 @@ class HttpTransport:
             return wait, name
         name = str(info.get("code") or "rate_limit_exceeded")
         wait = _seconds_or_date(header)
-        return (policy.default_429_wait if wait is None else wait), name
+        return max(policy.default_429_wait if wait is None else wait, policy.attio_min_429_wait), name
 
     def _hold(self, limit_class: LimitClass, until: float) -> None:
         with self._nb_lock:
@@ -220,15 +228,24 @@ class HttpTransport:
 
     def _wait_turn(self, limit_class: LimitClass, endpoint: str) -> None:
         deadline = _DEADLINE.get()
-        if deadline is None:
-            self.limiter.acquire(limit_class)
-        else:
-            try:
+        try:
+            if deadline is None:
+                self.limiter.acquire(limit_class)
+            else:
                 self.limiter.acquire(limit_class, deadline=deadline)
-            except WaitPastDeadline as exc:
-                raise LeaseWouldExpire(
-                    exc.wait_seconds, "limiter", source=self.source, endpoint=endpoint
-                ) from None
+        except LimitHeld as exc:  # the account's calls are held (a spent daily budget): nothing sent
+            raise RateLimited(
+                exc.wait_seconds,
+                exc.reason,
+                f"the account's calls are held ({exc.reason}) for {exc.wait_seconds:.0f} s: not sent",
+                source=self.source,
+                endpoint=endpoint,
+                status=None,
+            ) from None
+        except WaitPastDeadline as exc:
+            raise LeaseWouldExpire(
+                exc.wait_seconds, "limiter", source=self.source, endpoint=endpoint
+            ) from None
         # a limiter that does not block (Unlimited) must not make us hammer the server after a 429
         with self._nb_lock:
             until = self._not_before.get(limit_class, 0.0)
@@ -249,11 +266,13 @@ class HttpTransport:
         json: Any = None,
         idempotent: bool = True,
         timeout: float | tuple[float, float] | None = None,
+        limited: bool = True,
     ) -> ApiResponse:
         """Send one API call (with permits, retries and typed errors); 2xx returns the parsed body.
 
         ``idempotent=False`` (creates): a request that may have reached the server (read timeout, 5xx) is
         not retried, so a retry can never create a duplicate; the retryable error is raised instead.
+        ``limited=False``: no permit is taken (a client's own bookkeeping call made while the account is held).
         """
         endpoint = f"{method.upper()} {path}"
         url = self.base_url + path
@@ -261,7 +280,8 @@ class HttpTransport:
         rl_retries = 0
         while True:
             attempt += 1
-            self._wait_turn(limit_class, endpoint)
+            if limited:
+                self._wait_turn(limit_class, endpoint)
             started = time.monotonic()
             sent = True
             try:
@@ -284,8 +304,11 @@ class HttpTransport:
             else:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 log.debug("%s %s -> %s in %.0f ms", self.source, endpoint, resp.status_code, elapsed_ms)
+                known_wait = self._observe(limit_class, resp)
                 if resp.status_code == 429:
                     wait, name = self.rate_limit_wait(resp)
+                    if known_wait is not None:
+                        wait = known_wait
                     if self.retry.wait_cap is not None:
                         wait = min(wait, self.retry.wait_cap)
                     self.stats.add(rate_limited=1)
@@ -333,6 +356,17 @@ class HttpTransport:
                 self._sleep(delay)
                 continue
             raise err
+
+    def _observe(self, limit_class: LimitClass, resp: requests.Response) -> float | None:
+        """Hand the answer to :attr:`on_response`; its bookkeeping never fails the call."""
+        observer = self.on_response
+        if observer is None:
+            return None
+        try:
+            return observer(limit_class, resp)
+        except Exception:  # bookkeeping: logged, the call goes on
+            log.warning("%s: reading the answer's rate-limit headers failed", self.source, exc_info=True)
+            return None
 
     def _parse(self, resp: requests.Response, endpoint: str) -> Any:
         if resp.status_code == 204 or not resp.content:

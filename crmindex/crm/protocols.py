@@ -115,6 +115,36 @@ class ChangeLister(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a CRM calls things, fetched whole: owners (``{owner_id, first_name, last_name, email, archived,
+    crm_updated_at}``) and pipeline stages (``{object_type, pipeline_id, pipeline_label, stage_id, stage_label,
+    display_order, is_closed, is_won}``), keyed as ``crm.crm_owner`` / ``crm.crm_pipeline_stage`` columns
+    (``crm.crm_metadata_put``, sql/freshness/metadata.sql). None: that part is not fetched."""
+
+    owners: list[dict[str, Any]] | None
+    stages: list[dict[str, Any]] | None
+    object_types: tuple[str, ...] = ("deals",)
+
+
+@runtime_checkable
+class MetadataLister(Protocol):
+    """A lister that can also fetch the account's vocabulary (HubSpot: owners, deal pipelines and stages), which
+    the index needs to show and search labels instead of raw ids (crmindex.freshness.metadata)."""
+
+    def vocabulary(self) -> Vocabulary: ...
+
+
+@runtime_checkable
+class ListLister(Protocol):
+    """A lister that can also list the account's lists and their entries (Attio: pipelines are often lists):
+    ``crm.crm_list`` rows, and pages of ``crm.list_entry`` rows per list (crmindex.freshness.lists)."""
+
+    def lists(self) -> list[dict[str, Any]]: ...
+
+    def entries(self, lst: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]: ...
+
+
 @dataclass
 class EventPlan:
     """What one webhook delivery asks the database to do, grouped by object type (built without I/O by the

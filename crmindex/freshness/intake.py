@@ -448,13 +448,14 @@ class WebhookReceiver:
             return problem
         if not isinstance(payload, list) or not payload or len(payload) > MAX_EVENTS:
             return WebhookResponse(400, "expected a JSON array of 1 to 1000 events")
-        portals = {_hashable(e.get("portalId")) for e in payload if isinstance(e, dict)}
-        if len(portals) != 1 or any(not isinstance(e, dict) for e in payload):
-            return WebhookResponse(400, "events must be objects of one portal")
-        portal = portals.pop()
-        if not isinstance(portal, int | str) or isinstance(portal, bool) or not str(portal).isdigit():
-            return WebhookResponse(400, "missing or malformed portalId")
-        account = str(portal)
+        if any(not isinstance(e, dict) for e in payload):
+            return WebhookResponse(400, "events must be objects")
+        portals: dict[str, list[dict[str, Any]]] = {}
+        for e in payload:
+            portal = _hashable(e.get("portalId"))
+            if not isinstance(portal, int | str) or isinstance(portal, bool) or not str(portal).isdigit():
+                return WebhookResponse(400, "missing or malformed portalId")
+            portals.setdefault(str(portal), []).append(e)
 
         def verify(candidates: Sequence[Secret]) -> Verdict:
             return verify_hubspot(
@@ -465,6 +466,40 @@ class WebhookReceiver:
         started = self._clock()
         verdict = verify(self._app_secrets) if self._app_secrets else None
         if verdict is not None and verdict.ok:
+            # A public app's deliveries may hold events of several portals that installed it (one target URL and
+            # one client secret for every portal: reference C): each portal's events are routed and stored apart.
+            return self._store_portals(portals, raw_body, headers, verdict, started)
+        if len(portals) > 1:
+            # only the app's secret speaks for several portals (a private app belongs to one): checked like an
+            # unknown portal, so the answer is the same 401 any unverified request gets
+            routed = self._verified_route("hubspot", "", verify)
+            if isinstance(routed, WebhookResponse):
+                return routed
+            _, verdict = routed
+            return WebhookResponse(401, verdict.reason if not verdict.ok else "bad signature")
+        ((account, events),) = portals.items()
+        # per-connection secrets (private apps); an unknown portal is checked against dummies
+        routed = self._verified_route("hubspot", account, verify)
+        if isinstance(routed, WebhookResponse):
+            return routed
+        route, verdict = routed
+        if not verdict.ok or route is None:
+            return WebhookResponse(401, verdict.reason if not verdict.ok else "bad signature")
+        return self._store_hubspot(route, account, raw_body, events, headers, verdict)
+
+    def _store_portals(
+        self,
+        portals: Mapping[str, list[dict[str, Any]]],
+        raw_body: bytes,
+        headers: Mapping[str, str],
+        verdict: Verdict,
+        started: float,
+    ) -> WebhookResponse:
+        """Store each portal's events of an app-signed delivery as a delivery of its own. Events of portals no
+        org connected are dropped (their portal alone would get 404: HubSpot does not retry a 404); any storage
+        failure answers 503 so HubSpot delivers the whole request again (replay keys keep the stored parts once)."""
+        stored: list[WebhookResponse] = []
+        for account, events in portals.items():
             route = self._route("hubspot", account)
             if route is None:  # a portal connected a moment ago? (only HubSpot can sign this request)
                 if not self.routes.newer_than(self._pool, started, wait=True):
@@ -472,23 +507,44 @@ class WebhookReceiver:
                 route = self._route("hubspot", account)
             if isinstance(route, WebhookResponse):
                 return route
-            if route is None:  # signed by the app, so the sender knows the portal: no secret to keep
-                return WebhookResponse(404, "unknown HubSpot portal")
-        else:
-            # per-connection secrets (private apps); an unknown portal is checked against dummies
-            routed = self._verified_route("hubspot", account, verify)
-            if isinstance(routed, WebhookResponse):
-                return routed
-            route, verdict = routed
-            if not verdict.ok or route is None:
-                return WebhookResponse(401, verdict.reason if not verdict.ok else "bad signature")
+            if route is None:
+                if len(portals) > 1:
+                    log.info("webhook events of a HubSpot portal no org connected: dropped")
+                continue
+            # one portal: the body as it came; several: each portal's events as a body of its own
+            body = raw_body if len(portals) == 1 else json.dumps(events, separators=(",", ":")).encode()
+            resp = self._store_hubspot(route, account, body, events, headers, verdict)
+            if resp.status != 200:
+                return resp
+            stored.append(resp)
+        if not stored:  # signed by the app, so the sender knows the portal: no secret to keep
+            return WebhookResponse(404, "unknown HubSpot portal")
+        if len(stored) == 1:
+            return stored[0]
+        accepted = [r for r in stored if r.reason == "accepted"]
+        return WebhookResponse(
+            200,
+            "accepted" if accepted else "duplicate",
+            accepted[0].inbox_id if accepted else None,
+            sum(r.events for r in stored),
+        )
+
+    def _store_hubspot(
+        self,
+        route: Route,
+        account: str,
+        body: bytes,
+        events: list[dict[str, Any]],
+        headers: Mapping[str, str],
+        verdict: Verdict,
+    ) -> WebhookResponse:
         try:
-            keys = hubspot_event_keys(payload)
+            keys = hubspot_event_keys(events)
         except (ValueError, RecursionError):
             return WebhookResponse(400, "malformed JSON")
         kept = {k: v for k, v in headers.items() if k.lower() in ("x-hubspot-request-timestamp",)}
         kept["signature_version"] = verdict.version or ""
-        return self._store(route, "hubspot", account, raw_body, kept, len(payload), keys, HUBSPOT_KEY_TTL)
+        return self._store(route, "hubspot", account, body, kept, len(events), keys, HUBSPOT_KEY_TTL)
 
     # -- Attio ---------------------------------------------------------------------------------------
     def handle_attio(self, headers: Mapping[str, str], raw_body: bytes) -> WebhookResponse:

@@ -25,6 +25,7 @@ from typing import Any
 
 from crmindex.crm.protocols import OBJECT_TYPES, ChangeLister, Lister, RecordFetcher
 from crmindex.crm.registry import crm
+from crmindex.freshness.lists import sync_lists
 from crmindex.freshness.sync import sanitize
 from crmindex.freshness.webhooks import linked_deals
 from crmindex.index.writes import INDEX_TABLES, apply_deletions, upsert_rows
@@ -137,6 +138,7 @@ def _reconcile_rescan(conn: Conn, org: str, lister: Lister, until: datetime) -> 
             [{"crm_record_id": str(m[0]), "occurred_at": until.isoformat()} for m in missing],
         )
         report.deleted[object_type] = len(missing)
+    sync_lists(conn, org, lister)  # lists and their entries (Attio pipelines): read whole too
     return report
 
 

@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tqdm import tqdm
@@ -32,6 +32,8 @@ from crmindex.crm.connections import clear_auth_failure, flag_auth_failure
 from crmindex.crm.errors import AuthError, CrmError
 from crmindex.crm.hubspot.lister import HubSpotLister
 from crmindex.crm.protocols import Lister, Page
+from crmindex.freshness.lists import sync_lists
+from crmindex.freshness.metadata import refresh_for_sync
 from crmindex.index.writes import upsert_rows
 from crmindex.platform.bounds import is_email
 from crmindex.platform.db import Conn, translate_errors
@@ -176,6 +178,8 @@ def run_sync(
     started_row = conn.execute("SELECT now()").fetchone()
     assert started_row is not None
     sync_started: datetime = started_row[0]
+    # the account's owners and stages first: deals are written with their labels (crmindex.freshness.metadata)
+    refresh_for_sync(conn, org, lister)
     for step in lister.steps:
         status, cursor = states[step]
         if status == "completed":
@@ -235,10 +239,13 @@ def run_sync(
         finally:
             stop.set()
             bar.close()
+    sync_lists(conn, org, lister)  # the account's lists (Attio pipelines) and their entries
     # fresh statistics right away: until autovacuum gets to a bulk-loaded table, its plans are guesses
     conn.execute("ANALYZE crm.contact_index, crm.company_index, crm.deal_index, crm.deal_contact")
-    # everything up to the sync's start is now indexed: reconcile repairs from here
-    conn.execute("SELECT crm.sync_advance_watermark(%s, %s, %s)", (org, source, sync_started))
+    # everything up to the sync's start is now indexed: reconcile repairs from here (less the lag of a search index
+    # the lister read from: a change made just before the start may not have shown there yet)
+    margin: timedelta = getattr(lister, "watermark_margin", timedelta(0))
+    conn.execute("SELECT crm.sync_advance_watermark(%s, %s, %s)", (org, source, sync_started - margin))
     clear_auth_failure(conn, org, source)  # the CRM accepted the token again
     report.finished_at = datetime.now(UTC)
     return report

@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from crmindex.crm.protocols import ENTITY_TYPE_OF, EventPlan
 from crmindex.crm.registry import crm
+from crmindex.freshness.metadata import note_ids
 from crmindex.index.writes import INDEX_TABLES, apply_deletions
 from crmindex.platform.db import Conn
 from crmindex.platform.queue import Job, Outcome, Queue
@@ -79,6 +80,12 @@ def apply_plan(conn: Conn, org_id: str, source: str, batch: EventPlan) -> dict[s
         stats["associations"] += len(batch.deal_contacts)
     if batch.merged_contacts:
         batch.hydrate["deals"].update(linked_deals(conn, org_id, source, sorted(batch.merged_contacts)))
+    # an owner or deal stage the org's vocabulary does not know: ask for a refresh (crmindex.freshness.metadata)
+    owners = [str(c["value"]) for cs in batch.changes.values() for c in cs
+              if c.get("column") == "owner_crm_id" and c.get("value")]  # fmt: skip
+    stages = [{"pipeline": None, "stage": str(c["value"])} for c in batch.changes.get("deals", [])
+              if c.get("column") == "stage" and c.get("value")]  # fmt: skip
+    note_ids(conn, org_id, source, owners, stages)
     for obj, ids in batch.hydrate.items():
         if ids:
             enqueue_hydration(conn, org_id, source, obj, sorted(ids))

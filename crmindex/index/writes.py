@@ -64,6 +64,9 @@ class CompanyRow(_Row):
     region: Text | None = None
     country: Text | None = None
     owner_crm_id: CrmId | None = None
+    # what the company says about itself (issue 17: the industry groups are derived from it too)
+    description: Text | None = None
+    tags: list[Text] | None = None
 
 
 class DealRow(_Row):

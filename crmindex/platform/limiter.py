@@ -12,13 +12,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from crmindex.platform.db import Conn, translate_errors
-from crmindex.platform.limits import LimitClass, WaitPastDeadline
+from crmindex.platform.limits import LimitClass, LimitHeld, WaitPastDeadline
+
+# The longest a call waits for its slot in the limiter; a longer wait is a hold (a spent daily budget, a long 429
+# penalty): the caller is told (LimitHeld) instead of sleeping for hours.
+MAX_SLEEP_S = 300.0
 
 
 class PgRateLimiter:
@@ -94,20 +99,64 @@ class PgRateLimiter:
 
     def acquire(self, limit_class: LimitClass, n: int = 1, *, deadline: float | None = None) -> None:
         """Wait for ``n`` permits; with ``deadline`` (``time.monotonic()``) a wait ending at or after it takes
-        nothing and raises :class:`~crmindex.platform.limits.WaitPastDeadline`."""
-        if deadline is None:
-            wait = self.reserve(limit_class, n)
-        else:
-            max_wait = deadline - time.monotonic()
-            if max_wait <= 0:
-                raise WaitPastDeadline(0.0)
-            wait = self.reserve_within(limit_class, n, max_wait)
-            if wait > max_wait:  # nothing was reserved
-                raise WaitPastDeadline(wait)
+        nothing and raises :class:`~crmindex.platform.limits.WaitPastDeadline`. A wait longer than ``MAX_SLEEP_S``
+        (a hold: the daily budget is spent) takes nothing and raises :class:`~crmindex.platform.limits.LimitHeld`."""
+        max_wait = MAX_SLEEP_S if deadline is None else min(MAX_SLEEP_S, deadline - time.monotonic())
+        if max_wait <= 0:
+            raise WaitPastDeadline(0.0)
+        wait = self.reserve_within(limit_class, n, max_wait)
+        if wait > max_wait:  # nothing was reserved
+            if wait > MAX_SLEEP_S or deadline is None:
+                raise LimitHeld(wait, self._hold_reason(limit_class))
+            raise WaitPastDeadline(wait)
         self.calls += 1
         if wait > 0:
             self.waited_s += wait
             self._sleep(wait)
+
+    def _hold_reason(self, limit_class: LimitClass | str) -> str:
+        reason = self._call(
+            "SELECT held_reason FROM crm.rate_limit_hold_of(%s, %s, %s)",
+            (self.org_id, self.source, str(limit_class)),
+        )
+        return str(reason) if reason else "held"
+
+    def observe(self, limit_class: LimitClass | str, permits: int, per_seconds: float) -> bool:
+        """The CRM's own limit for the class (``crm.rate_limit_observe``: an operator's configuration wins)."""
+        changed = self._call(
+            "SELECT crm.rate_limit_observe(%s, %s, %s, %s, %s)",
+            (self.org_id, self.source, str(limit_class), int(permits), float(per_seconds)),
+        )
+        return bool(changed)
+
+    def observe_daily(
+        self,
+        daily_limit: int,
+        daily_remaining: int,
+        resets_at: datetime | None,
+        reserve: int,
+        classes: Sequence[str],
+    ) -> bool:
+        """The account's daily budget (``crm.rate_limit_daily``); True when ``classes`` are held now."""
+        held = self._call(
+            "SELECT crm.rate_limit_daily(%s, %s, %s, %s, %s, %s, %s)",
+            (
+                self.org_id,
+                self.source,
+                int(daily_limit),
+                int(daily_remaining),
+                resets_at,
+                int(reserve),
+                list(classes),
+            ),
+        )
+        return bool(held)
+
+    def hold(self, classes: Sequence[str], until: datetime, reason: str) -> None:
+        self._call(
+            "SELECT crm.rate_limit_hold(%s, %s, %s, %s, %s)",
+            (self.org_id, self.source, list(classes), until, reason),
+        )
 
     def penalize(self, limit_class: LimitClass, wait_seconds: float) -> None:
         self._call(

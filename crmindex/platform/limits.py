@@ -7,8 +7,10 @@ shares it; ``LocalRateLimiter`` (in ``crmindex.platform.local_limiter``) is the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from crmindex.errors import CrmIndexError
 
@@ -28,6 +30,16 @@ class WaitPastDeadline(CrmIndexError):
     def __init__(self, wait_seconds: float) -> None:
         self.wait_seconds = float(wait_seconds)
         super().__init__(f"the rate limit needs a wait of {self.wait_seconds:.2f} s, past the deadline")
+
+
+class LimitHeld(WaitPastDeadline):
+    """The account's calls of this class are held for ``wait_seconds`` (``reason``: ``DAILY`` when the daily budget
+    is spent, until the account's midnight): nothing was taken; the caller gives up instead of sleeping."""
+
+    def __init__(self, wait_seconds: float, reason: str = "held") -> None:
+        super().__init__(wait_seconds)
+        self.reason = reason
+        self.args = (f"the account's calls are held for {self.wait_seconds:.0f} s ({reason})",)
 
 
 class RateLimiter(Protocol):
@@ -52,3 +64,29 @@ class Unlimited:
 
     def penalize(self, limit_class: LimitClass, wait_seconds: float) -> None:
         return None
+
+
+@runtime_checkable
+class AdaptiveLimiter(Protocol):
+    """A limiter that also learns from what the CRM reports (HubSpot's ``X-HubSpot-RateLimit-*`` headers):
+    :class:`crmindex.platform.limiter.PgRateLimiter`."""
+
+    def observe(self, limit_class: LimitClass | str, permits: int, per_seconds: float) -> bool:
+        """The CRM's own limit for the class (its tier); an operator's configuration wins."""
+        ...
+
+    def observe_daily(
+        self,
+        daily_limit: int,
+        daily_remaining: int,
+        resets_at: datetime | None,
+        reserve: int,
+        classes: Sequence[str],
+    ) -> bool:
+        """The account's daily budget; at or below ``reserve`` calls left, ``classes`` are held until
+        ``resets_at``. Returns whether they are held."""
+        ...
+
+    def hold(self, classes: Sequence[str], until: datetime, reason: str) -> None:
+        """Nobody of the account calls these classes before ``until``."""
+        ...

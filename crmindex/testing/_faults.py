@@ -34,6 +34,9 @@ class Faults:
     rate_limit_storm: int = 0  # the next N requests get 429
     retry_after: float | None = None  # 429s carry Retry-After (HubSpot: seconds, sent only sometimes)
     fail_next: list[int] = field(default_factory=list)  # statuses for the next requests, in order
+    # the next N requests are processed (a write lands), then held ``hang_seconds`` and the connection dropped
+    # unanswered: the client sees a timeout after the CRM accepted the call (issue 16, activities)
+    accept_then_drop: int = 0
     only_paths: str | None = None  # restrict faults to paths containing this text
     # time-boxed storms (``time.monotonic()`` deadlines, see ``FaultInjector.storm``): until then every request
     error_until: float = 0.0  # is answered with ``error_status`` (a 5xx storm)
@@ -110,6 +113,14 @@ class FaultInjector:
         else:  # an HTML error page from a proxy, behind a JSON content type
             body = b'{"results": [ <html>oops'
         return Response(resp.status, body, {**resp.headers, "Content-Type": "application/json"})
+
+    def drops_after_accept(self) -> bool:
+        """Whether this request, already processed, goes unanswered (one of the next ``accept_then_drop``)."""
+        with self._lock:
+            if self.faults.accept_then_drop > 0:
+                self.faults.accept_then_drop -= 1
+                return True
+            return False
 
     def _pop_storm(self) -> bool:
         with self._lock:

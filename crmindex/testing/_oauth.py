@@ -78,6 +78,8 @@ ALL_ATTIO_SCOPES = (
     "object_configuration:read",
     "webhook:read-write",
     "user_management:read",
+    "list_configuration:read",
+    "list_entry:read",
 )
 
 
@@ -461,7 +463,7 @@ class HubSpotOAuthFake(OAuthFake):
         return Response(200, {
             "portalId": self.portal_id,
             "accountType": "STANDARD",
-            "timeZone": "US/Eastern",
+            "timeZone": getattr(self.fake, "time_zone", "US/Eastern"),  # FakeHubSpot(time_zone=...)
             "companyCurrency": "USD",
             "additionalCurrencies": [],
             "utcOffset": "-05:00",
@@ -654,6 +656,8 @@ class AttioOAuthFake(OAuthFake):
             sig = hmac.new(hook.secret.encode(), out, hashlib.sha256).hexdigest()
             d = Delivery(hook.target_url, {"Content-Type": "application/json", "Attio-Signature": sig,
                                            "X-Attio-Signature": sig}, out)  # fmt: skip
+            if "Idempotency-Key" in headers:  # the message's key (crmindex.testing.attio.webhooks)
+                d.headers["Idempotency-Key"] = headers["Idempotency-Key"]
             record = getattr(self.fake, "deliveries", None)
             if isinstance(record, list):
                 record.append(d)

@@ -245,6 +245,10 @@ class FakeServer:
                 resp = self._server_error(status)
             else:
                 resp = self._route(req)
+                if faulty and inject.drops_after_accept():  # processed, but the answer never arrives
+                    self._stopping.wait(inject.faults.hang_seconds)
+                    self._log(req, 0, limit_class, now)
+                    return None
                 if faulty:
                     resp = inject.maybe_malformed(resp, now)
         except Exception:

@@ -7,8 +7,10 @@ The rules live in SQL (``sql/writeback/drainer.sql``); this module only makes th
    jobs of one record go out as one, a job whose record has an older job open or in flight elsewhere is held
    back;
 2. the jobs to send are grouped by entity and operation and sent in CRM batches (HubSpot: <= 100 records per
-   call; Attio: one record per call), every call taking a permit from the account's limiter. Each group starts
-   with ``crm.writeback_renew``: the lease is extended and the payload read as it is now (fields a webhook
+   call; Attio: one record per call), every call taking a permit from the account's limiter. Activities (entity
+   ``activity``) go through the writer's ``log_activities`` (a job claimed before, ``attempts > 1``, may have landed:
+   the writer looks for its marker first), associations (operation ``associate``) through its ``associate``.
+   Each group starts with ``crm.writeback_renew``: the lease is extended and the payload read as it is now (fields a webhook
    superseded are gone); a job whose lease was lost is not sent. The calls run under
    :func:`~crmindex.crm.http.send_deadline` (the first three quarters of the renewed lease): a limiter or 429 wait
    that would outlast it raises ``LeaseWouldExpire`` and the group goes back in line, no attempt spent; the last
@@ -35,8 +37,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from crmindex.crm.activities import Activity, ActivityWriter, AssociationWriter
 from crmindex.crm.connections import clear_auth_failure, flag_auth_failure, hold_account_jobs
-from crmindex.crm.errors import AuthError, CrmError, LeaseWouldExpire
+from crmindex.crm.errors import AuthError, CrmError, LeaseWouldExpire, ValidationError
 from crmindex.crm.http import send_deadline
 from crmindex.crm.outcomes import outcome_for
 from crmindex.crm.protocols import CrmWriter, WriteResult, WriterFactory
@@ -104,6 +107,19 @@ class Drainer:
     def _send(
         self, writer: CrmWriter, entity: str, op: str, group: Sequence[Job], payloads: Mapping[int, Any]
     ) -> list[WriteResult]:
+        if entity == "activity":  # never coalesced; a job claimed before may have landed: look for its marker
+            if not isinstance(writer, ActivityWriter):
+                message = f"the {writer.source} writer cannot log activities"
+                error = ValidationError(message, source=writer.source)
+                return [WriteResult(False, None, error) for _ in group]
+            return writer.log_activities(
+                [Activity.from_payload(payloads[j.id], maybe_sent=j.attempts > 1) for j in group]
+            )
+        if op == "associate":
+            if not isinstance(writer, AssociationWriter):
+                refused = ValidationError(f"{writer.source}: cannot associate", source=writer.source)
+                return [WriteResult(False, None, refused) for _ in group]
+            return writer.associate([payloads[j.id] for j in group])
         if op == "update":
             return writer.update(entity, [(str(j.row["crm_record_id"]), payloads[j.id]) for j in group])
         return writer.create(entity, [(str(j.row["match_key"]), payloads[j.id]) for j in group])
@@ -146,7 +162,7 @@ class Drainer:
         for entity, op, planned in self._groups(jobs, writer.max_batch):
             if self.stop.is_set() or auth_error is not None:
                 break  # unsent jobs are released below
-            if op not in ("update", "create"):
+            if op not in ("update", "create", "associate"):
                 for j in planned:
                     outcomes[j] = Outcome.dead(f"operation {op!r} is not supported by the {source} writer")
                     unsent.pop(j.id, None)

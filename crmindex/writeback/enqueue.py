@@ -51,7 +51,8 @@ def _fields(fields: Mapping[str, object]) -> dict[str, str | None]:
     return out
 
 
-def _queued(org_id: uuid.UUID | str, row: tuple[Any, ...] | None) -> QueuedWrite:
+def queued_write(org_id: uuid.UUID | str, row: tuple[Any, ...] | None) -> QueuedWrite:
+    """The QueuedWrite of one row ``(job_id, crm_source, crm_record_id, payload)`` of a queueing SQL function."""
     assert row is not None
     return QueuedWrite(
         job_id=int(row[0]),
@@ -88,7 +89,7 @@ def update_contact(
             "FROM crm.update_contact(%s, %s, %s, %s, %s, %s::smallint)",
             (str(org_id), ref_text, Jsonb(values), triggered_by, user_id, priority),
         ).fetchone()
-    return _queued(org_id, row)
+    return queued_write(org_id, row)
 
 
 def create_contact(
@@ -110,4 +111,4 @@ def create_contact(
             "SELECT job_id, crm_source, crm_record_id, payload FROM crm.create_contact(%s, %s, %s, %s, %s)",
             (str(org_id), source, Jsonb(values), triggered_by, user_id),
         ).fetchone()
-    return _queued(org_id, row)
+    return queued_write(org_id, row)

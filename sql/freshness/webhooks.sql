@@ -266,9 +266,10 @@ CREATE OR REPLACE FUNCTION crm.enqueue_hydration(
 ) RETURNS integer
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF p_object_type IS NULL OR p_object_type NOT IN ('contacts', 'companies', 'deals') THEN
+    -- list_entries: Attio list entries, ids '<list id>/<entry id>' (crmindex/freshness/hydrate.py)
+    IF p_object_type IS NULL OR p_object_type NOT IN ('contacts', 'companies', 'deals', 'list_entries') THEN
         RAISE EXCEPTION 'unknown object type %', coalesce(quote_literal(left(p_object_type, 40)), 'NULL')
-            USING ERRCODE = 'CX002', HINT = 'use contacts, companies or deals';
+            USING ERRCODE = 'CX002', HINT = 'use contacts, companies, deals or list_entries';
     END IF;
     RETURN crm.enqueue_jobs(
         p_org_id, 'hydrate', p_source,

@@ -25,7 +25,7 @@ $wrap$;
 --   crm.title_seniority(p_title text) -> text         owner .. intern (Apollo's buckets); NULL when blank
 --   crm.title_department(p_title text) -> text        engineering .. executive, other; NULL when blank
 --   crm.phonetic_key(p text) -> text                  double-metaphone code of each word
---   crm.company_industry_groups(p_industry, p_name, p_domain) -> text[]   e.g. {financial_services,fintech}
+--   crm.company_industry_groups(p_industry, p_name, p_domain, p_description, p_tags) -> text[]  {banking,fintech,...}
 --   crm.industry_term_group(p_term text) -> text      "fin-tech", "banks", "health care" -> a group name
 --   crm.industry_group_industries(p_group_name text) -> text[]      the HubSpot industries of a group
 --   crm.refresh_company_industry_groups(p_org_id uuid) -> bigint   recompute after the taxonomy changes
@@ -472,101 +472,366 @@ BEGIN ATOMIC
     WHERE w.word <> '';
 END;
 
--- The groups of a company: those of its industry, plus those whose keyword rules match its name or domain.
--- p_industry may be HubSpot's internal value or its label ("Computer Software", "Hospital & Health Care").
--- Sorted, distinct; '{}' when none.
-CREATE OR REPLACE FUNCTION crm.company_industry_groups(p_industry text, p_name text, p_domain text) RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
+------------------------------------------------------------------------------------------------------------
+-- Industry groups (the taxonomy tables: migrations 0002 and 0019; extend them from psql, docs/psql-cookbook.md)
+------------------------------------------------------------------------------------------------------------
+-- A group is a word a user means ("fintech", "saas", "hospitals"), defined by weighted evidence:
+--   * the company's HubSpot industry (crm.industry_group_member.weight: BANKING says banking, 1; COMPUTER_SOFTWARE
+--     says saas only half: a game studio is filed there too);
+--   * whole words and phrases (1 to 3 words, plurals folded) of what the company says about itself: its
+--     description and enrichment tags (crm.industry_keyword, field 'description' or 'any'); the description's own
+--     mention of the company's name is not read ("Health Warrior makes protein bars" says nothing about health);
+--     for a company with neither, its name and domain (field 'name' or 'any'): "Blue River Dental", "acme.ai";
+--     a keyword with applies_to_groups counts only for a company whose industry is in one of those groups;
+--     negative weights are evidence against ("health insurance" is not fintech);
+--   * the groups it implies (crm.industry_group.parents: payments -> fintech -> financial_services): each member
+--     child adds 1 to its parents.
+-- A company is in every group whose evidence reaches 1. No prefix or substring matching: "Finch", "Finland",
+-- "Cardboard", "Ledger Lines" and "Jaipur" match no fintech or AI keyword (tests/eval/companies.csv measures it).
+
+-- Plural folding of the words of a term (also in migration 0019: the generated column industry_keyword.term):
+-- "payments" -> "payment", "agencies" -> "agency"; "analytics", "business", "news", "status" stay.
+CREATE OR REPLACE FUNCTION crm.industry_fold(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN regexp_replace(
+    regexp_replace(
+        regexp_replace(p, '\m([a-z0-9]{2,})ies\M', '\1y', 'g'),
+        '\m([a-z0-9]+(ss|x|ch|sh|z))es\M', '\1', 'g'
+    ),
+    '\m([a-z0-9]{2,}[a-z0-9])(?<![sui])(?<!ic)(?<!new)s\M', '\1', 'g'
+);
+
+-- The terms keywords are matched against: the words of p (accent-folded, lower-case, split at anything but letters
+-- and digits, plurals folded) and every run of 2 or 3 neighbouring words. Sorted, distinct.
+CREATE OR REPLACE FUNCTION crm.industry_text_terms(p text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
-    WITH c AS (
+    WITH w AS (
         SELECT
-            nullif(btrim(upper(regexp_replace(p_industry, '[^A-Za-z0-9]+', '_', 'g')), '_'), '') AS industry,
-            ' ' || translate(concat_ws(' ', crm.norm_text(p_name), crm.norm_text(p_domain)), '''.-@', '    ')
-            || ' ' AS hay
+            t.w,
+            t.n
+        FROM
+            unnest(string_to_array(
+                crm.industry_fold(btrim(regexp_replace(coalesce(crm.norm_text(p), ''), '[^[:alnum:]]+', ' ', 'g'))), ' '
+            )) WITH ORDINALITY AS t (w, n)
+        WHERE t.w <> ''
     )
 
-    SELECT coalesce(array_agg(g.group_name ORDER BY g.group_name), '{}')
+    SELECT coalesce(array_agg(DISTINCT x.term ORDER BY x.term), '{}')
     FROM (
-        SELECT m.group_name
-        FROM c INNER JOIN crm.industry_group_member AS m ON c.industry = m.industry
-        UNION
-        SELECT k.group_name
-        FROM c CROSS JOIN crm.industry_keyword AS k
-        WHERE
-            (
-                k.applies_to_groups IS NULL
-                OR EXISTS (
-                    SELECT 1
-                    FROM crm.industry_group_member AS s
-                    WHERE s.group_name = any(k.applies_to_groups) AND s.industry = c.industry
-                )
-            )
-            AND CASE k.match_kind
-                WHEN 'word' THEN strpos(c.hay, ' ' || k.keyword || ' ') > 0
-                WHEN 'prefix' THEN strpos(c.hay, ' ' || k.keyword) > 0
-                ELSE strpos(c.hay, k.keyword) > 0
-            END
-    ) AS g;
+        SELECT w.w AS term FROM w
+        UNION ALL
+        SELECT a.w || ' ' || b.w FROM w AS a INNER JOIN w AS b ON b.n = a.n + 1
+        UNION ALL
+        SELECT a.w || ' ' || b.w || ' ' || c.w
+        FROM w AS a INNER JOIN w AS b ON b.n = a.n + 1 INNER JOIN w AS c ON c.n = a.n + 2
+    ) AS x;
 END;
 
--- The group a user's word stands for: "fintech", "Fin-Tech", "banks", "health care", "web3" -> group name;
--- also accepts a group name itself ("financial_services") and a plain plural of a known term. NULL when
--- unknown.
-CREATE OR REPLACE FUNCTION crm.industry_term_group(p_term text) RETURNS text
+-- A regular expression matching the company's name in its own description, whole or by its leading words (at
+-- least two: "Cloud Nine" of "Cloud Nine Bakery", not "Blockchain" of "Blockchain Capital"), on crm.norm_text;
+-- NULL when the name has no word.
+CREATE OR REPLACE FUNCTION crm.industry_name_pattern(p_name text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    WITH w AS (
+        SELECT
+            t.w,
+            t.n
+        FROM
+            unnest(regexp_split_to_array(btrim(coalesce(crm.norm_text(p_name), '')), '[^[:alnum:]]+'))
+            WITH ORDINALITY AS t (w, n)
+        WHERE t.w <> ''
+    )
+
+    SELECT '\m(' || string_agg(p.p, '|' ORDER BY p.n DESC) || ')\M'
+    FROM (
+        SELECT
+            e.n,
+            (
+                SELECT string_agg(w.w, '[^[:alnum:]]+' ORDER BY w.n) FROM w
+                WHERE w.n <= e.n
+            ) AS p
+        FROM w AS e
+        WHERE e.n >= 2 OR e.n = (SELECT max(w.n) FROM w)
+    ) AS p
+    HAVING count(*) > 0;
+END;
+
+-- Evidence per group (group -> summed weight) from an industry and the terms of a text and of a name (see
+-- crm.company_industry_groups); p_in: the groups a first pass found (NULL: the first pass, which reads only the
+-- keywords without applies_to_groups). Of the keywords of a group that match, one that is part of a longer one that
+-- matches does not count: the most specific phrase carries its own weight ("open banking" is not "banking").
+CREATE OR REPLACE FUNCTION crm.industry_evidence(p_industry text, p_text text[], p_name text[], p_in text[])
+RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT x.group_name
+    WITH k AS (
+        SELECT
+            k.group_name,
+            k.term,
+            k.weight
+        FROM crm.industry_keyword AS k
+        WHERE
+            ((k.field <> 'name' AND k.term = any(p_text)) OR (k.field <> 'description' AND k.term = any(p_name)))
+            AND CASE
+                WHEN p_in IS NULL THEN k.applies_to_groups IS NULL ELSE
+                    k.applies_to_groups IS NULL OR k.applies_to_groups && p_in
+            END
+    )
+
+    SELECT coalesce(jsonb_object_agg(s.group_name, s.score), '{}')
     FROM (
         SELECT
-            t.group_name,
-            1 AS pref
-        FROM crm.industry_term AS t
-        WHERE t.term = crm.norm_text(p_term)
-        UNION ALL
-        SELECT
-            g.group_name,
-            2 AS pref
-        FROM crm.industry_group AS g
-        WHERE g.group_name = translate(crm.norm_text(p_term), ' -', '__')
-        UNION ALL
-        SELECT
-            t.group_name,
-            3 AS pref
-        FROM crm.industry_term AS t
-        WHERE t.term = replace(crm.norm_text(p_term), '-', ' ')
-        UNION ALL
-        SELECT
-            t.group_name,
-            4 AS pref
-        FROM crm.industry_term AS t
-        WHERE crm.norm_text(p_term) LIKE '%s' AND t.term = left(crm.norm_text(p_term), -1)
-    ) AS x
-    ORDER BY x.pref
-    LIMIT 1;
+            e.group_name,
+            sum(e.weight) AS score
+        FROM (
+            SELECT
+                m.group_name,
+                m.weight
+            FROM crm.industry_group_member AS m
+            WHERE m.industry = p_industry
+            UNION ALL
+            SELECT
+                k.group_name,
+                k.weight
+            FROM k
+            WHERE NOT EXISTS (
+                SELECT 1 FROM k AS l
+                WHERE
+                    l.group_name = k.group_name AND l.term <> k.term
+                    AND strpos(' ' || l.term || ' ', ' ' || k.term || ' ') > 0
+            )
+        ) AS e
+        GROUP BY e.group_name
+    ) AS s;
 END;
 
--- The HubSpot industries of a group, sorted (empty for keyword-only groups such as payments or ai).
+-- The groups whose evidence reaches 1, closed over crm.industry_group.parents (each member group adds 1 to each of
+-- its parents, once: payments -> fintech -> financial_services) and without the groups a member group excludes
+-- (crm.industry_group.excluded_by: a SaaS company is not a professional-services firm). Sorted.
+CREATE OR REPLACE FUNCTION crm.industry_groups_of(p_score jsonb) RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v_score jsonb := p_score;
+    v_in text[];
+    v_credited text[] := '{}';
+    v_more jsonb;
+BEGIN
+    FOR i IN 1..6 LOOP
+        v_in := ARRAY(SELECT e.key FROM jsonb_each_text(v_score) AS e WHERE e.value::real >= 0.999);
+        SELECT coalesce(jsonb_object_agg(x.parent, x.n), '{}') INTO v_more
+        FROM (
+            SELECT p.parent, count(*) AS n
+            FROM crm.industry_group AS g CROSS JOIN unnest(g.parents) AS p (parent)
+            WHERE g.group_name = ANY(v_in) AND NOT g.group_name = ANY(v_credited)
+            GROUP BY p.parent
+        ) AS x;
+        EXIT WHEN v_more = '{}';
+        v_credited := v_credited || v_in;
+        SELECT jsonb_object_agg(k.k, coalesce((v_score ->> k.k)::real, 0) + coalesce((v_more ->> k.k)::real, 0))
+        INTO v_score
+        FROM (SELECT jsonb_object_keys(v_score) UNION SELECT jsonb_object_keys(v_more)) AS k (k);
+    END LOOP;
+    v_in := ARRAY(SELECT e.key FROM jsonb_each_text(v_score) AS e WHERE e.value::real >= 0.999);
+    RETURN ARRAY(
+        SELECT g.group_name FROM crm.industry_group AS g
+        WHERE g.group_name = ANY(v_in) AND NOT g.excluded_by && v_in
+        ORDER BY g.group_name
+    );
+END
+$$;
+
+-- The groups of a company, sorted ('{}' when none). p_industry may be HubSpot's internal value or its label
+-- ("Computer Software", "Hospital & Health Care"); p_tags are enrichment tags (Attio categories). Two passes: the
+-- industry and the unconditional keywords, then also the keywords whose applies_to_groups meet what the first
+-- pass found ("patients" says healthtech of a software company, not of a hospital). Runs for every company
+-- written (the index trigger) and when the taxonomy changes (crm.refresh_company_industry_groups).
+CREATE OR REPLACE FUNCTION crm.company_industry_groups(
+    p_industry text, p_name text, p_domain text, p_description text DEFAULT NULL, p_tags text[] DEFAULT NULL
+) RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v_industry text := nullif(btrim(upper(regexp_replace(p_industry, '[^A-Za-z0-9]+', '_', 'g')), '_'), '');
+    v_pattern text := crm.industry_name_pattern(p_name);
+    v_desc text := crm.norm_text(left(p_description, 4000));
+    v_text text[];
+    v_name text[] := '{}';
+    v_first text[];
+BEGIN
+    IF v_pattern IS NOT NULL AND v_desc IS NOT NULL THEN
+        v_desc := regexp_replace(v_desc, v_pattern, ' . ', 'g');
+    END IF;
+    v_text := crm.industry_text_terms(concat_ws(' . ', v_desc, array_to_string(p_tags, ' . ')));
+    IF cardinality(v_text) = 0 THEN
+        v_name := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
+    END IF;
+    v_first := crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, NULL));
+    RETURN crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, v_first));
+END
+$$;
+
+-- The group a user's word stands for: "fintech", "Fin-Tech", "banks", "health care", "web3" -> group name; also
+-- accepts a group name itself ("financial_services") and a plain plural of a known term. NULL when unknown.
+-- (Migration 0002's definition, unchanged but for the language: plpgsql keeps its plan for the session, where a
+-- sql function called from crm.interpret_query was planned again in every transaction, ~1 ms a phrase; issue 18.)
+CREATE OR REPLACE FUNCTION crm.industry_term_group(p_term text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN (
+        SELECT x.group_name
+        FROM (
+            SELECT
+                t.group_name,
+                1 AS pref
+            FROM crm.industry_term AS t
+            WHERE t.term = crm.norm_text(p_term)
+            UNION ALL
+            SELECT
+                g.group_name,
+                2 AS pref
+            FROM crm.industry_group AS g
+            WHERE g.group_name = translate(crm.norm_text(p_term), ' -', '__')
+            UNION ALL
+            SELECT
+                t.group_name,
+                3 AS pref
+            FROM crm.industry_term AS t
+            WHERE t.term = replace(crm.norm_text(p_term), '-', ' ')
+            UNION ALL
+            SELECT
+                t.group_name,
+                4 AS pref
+            FROM crm.industry_term AS t
+            WHERE crm.norm_text(p_term) LIKE '%s' AND t.term = left(crm.norm_text(p_term), -1)
+        ) AS x
+        ORDER BY x.pref
+        LIMIT 1
+    );
+END
+$$;
+
+-- The HubSpot industries that put a company in a group, sorted: the group's own members and those of the groups
+-- that imply it (crm.industry_group.parents: BANKING is a fintech industry because banking -> fintech). Empty for
+-- keyword-only groups such as payments or ai.
 CREATE OR REPLACE FUNCTION crm.industry_group_industries(p_group_name text) RETURNS text[]
 LANGUAGE sql STABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT coalesce(array_agg(m.industry ORDER BY m.industry), '{}')
-    FROM crm.industry_group_member AS m
-    WHERE m.group_name = p_group_name;
-END;
-
--- Recompute crm.company_index.industry_groups (one org, or all when p_org_id is NULL) after the taxonomy
--- tables changed; returns the number of companies whose groups changed.
-CREATE OR REPLACE FUNCTION crm.refresh_company_industry_groups(p_org_id uuid DEFAULT NULL) RETURNS bigint
-LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-    WITH changed AS (
-        UPDATE crm.company_index AS ci
-        SET industry_groups = crm.company_industry_groups(ci.industry, ci.name, ci.domain)
-        WHERE
-            (p_org_id IS NULL OR ci.org_id = p_org_id)
-            AND ci.industry_groups IS DISTINCT FROM crm.company_industry_groups(ci.industry, ci.name, ci.domain)
-        RETURNING 1
+    WITH RECURSIVE below (group_name) AS (
+        SELECT p_group_name
+        UNION
+        SELECT g.group_name FROM crm.industry_group AS g INNER JOIN below AS b ON b.group_name = any(g.parents)
     )
 
-    SELECT count(*) FROM changed;
+    SELECT coalesce(array_agg(DISTINCT m.industry ORDER BY m.industry), '{}')
+    FROM crm.industry_group_member AS m
+    WHERE m.group_name IN (SELECT b.group_name FROM below AS b) AND m.weight >= 1;
 END;
+
+-- What the companies' groups depend on, as a digest: the taxonomy tables (and this classifier's version, 'v2';
+-- bump it when a change of crm.company_industry_groups changes results). An org whose crm.org.industry_taxonomy
+-- differs is re-derived by crm.refresh_industry_groups_step (crm.maintenance).
+CREATE OR REPLACE FUNCTION crm.industry_taxonomy_fingerprint() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT md5(concat_ws(
+        '|', 'v2',
+        (
+            SELECT
+                string_agg(
+                    concat_ws(',', g.group_name, g.parents::text, g.excluded_by::text), ';' ORDER BY g.group_name
+                )
+            FROM crm.industry_group AS g
+        ),
+        (
+            SELECT string_agg(concat_ws(',', m.group_name, m.industry, m.weight), ';' ORDER BY m.group_name, m.industry)
+            FROM crm.industry_group_member AS m
+        ),
+        (
+            SELECT
+                string_agg(
+                    concat_ws(',', k.group_name, k.keyword, k.weight, k.field, k.applies_to_groups::text), ';'
+                    ORDER BY k.group_name, k.keyword
+                )
+            FROM crm.industry_keyword AS k
+        )
+    ));
+END;
+
+-- Recompute crm.company_index.industry_groups now, for one org (or every org when p_org_id is NULL), after the
+-- taxonomy tables changed; returns the number of companies whose groups changed, and records the orgs as derived
+-- with the current taxonomy. (crm.maintenance does the same in batches: crm.refresh_industry_groups_step.)
+CREATE OR REPLACE FUNCTION crm.refresh_company_industry_groups(p_org_id uuid DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_fp text := crm.industry_taxonomy_fingerprint();
+    v_n bigint;
+BEGIN
+    WITH derived AS (
+        SELECT
+            ci.org_id, ci.id,
+            crm.company_industry_groups(ci.industry, ci.name, ci.domain, ci.description, ci.tags) AS groups
+        FROM crm.company_index AS ci
+        WHERE p_org_id IS NULL OR ci.org_id = p_org_id
+    ),
+    changed AS (
+        UPDATE crm.company_index AS ci
+        SET industry_groups = d.groups
+        FROM derived AS d
+        WHERE ci.org_id = d.org_id AND ci.id = d.id AND ci.industry_groups IS DISTINCT FROM d.groups
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_n FROM changed;
+    UPDATE crm.org AS o SET industry_taxonomy = v_fp, industry_refresh = NULL
+    WHERE p_org_id IS NULL OR o.org_id = p_org_id;
+    RETURN v_n;
+END
+$$;
+
+-- One step of re-deriving groups after the taxonomy changed (called by crm.maintenance): up to p_batch companies of
+-- one org not yet derived with the current taxonomy, in id order, resuming where the previous step stopped (a
+-- taxonomy change meanwhile starts the org over). Returns the number of companies looked at (0: all current).
+CREATE OR REPLACE FUNCTION crm.refresh_industry_groups_step(p_batch integer DEFAULT 5000) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_fp text := crm.industry_taxonomy_fingerprint();
+    v_org uuid;
+    v_after bigint;
+    v_last bigint;
+    v_n integer;
+BEGIN
+    SELECT o.org_id, CASE WHEN o.industry_refresh ->> 'fp' = v_fp THEN (o.industry_refresh ->> 'after')::bigint ELSE 0 END
+    INTO v_org, v_after
+    FROM crm.org AS o
+    WHERE o.industry_taxonomy IS DISTINCT FROM v_fp
+    ORDER BY o.org_id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    WITH batch AS MATERIALIZED (
+        SELECT
+            ci.id,
+            crm.company_industry_groups(ci.industry, ci.name, ci.domain, ci.description, ci.tags) AS groups
+        FROM crm.company_index AS ci
+        WHERE ci.org_id = v_org AND ci.id > v_after
+        ORDER BY ci.id
+        LIMIT p_batch
+    ),
+    changed AS (
+        UPDATE crm.company_index AS ci
+        SET industry_groups = b.groups
+        FROM batch AS b
+        WHERE ci.org_id = v_org AND ci.id = b.id AND ci.industry_groups IS DISTINCT FROM b.groups
+        RETURNING 1
+    )
+    SELECT count(*), max(b.id) INTO v_n, v_last FROM batch AS b;
+    IF v_n < p_batch THEN
+        UPDATE crm.org SET industry_taxonomy = v_fp, industry_refresh = NULL WHERE org_id = v_org;
+    ELSE
+        UPDATE crm.org SET industry_refresh = jsonb_build_object('fp', v_fp, 'after', v_last) WHERE org_id = v_org;
+    END IF;
+    RETURN v_n;
+END
+$$;

@@ -38,6 +38,8 @@
 --     companies) or a semi-join; industry and industry_group are a semi-join;
 --   * filter-only searches read matches in id order: by walking the primary key when matches are dense
 --     (at least 0.25% of a 2,000-contact sample), else by collecting them with bitmap index scans.
+--   * a text of exact emails alone, with no filter (a cursor at most), skips the plan: crm.search_contact_ids reads
+--     them with one static statement (plan kept for the session) giving the rows and scores the plan would.
 --
 -- Security: row-level security hides non-LEAKPROOF operators (trigram `<%`, `@@`, `&&`) from index scans
 -- (they may only run after the policy's filter), which would turn every text search into a scan of the org.
@@ -124,12 +126,54 @@ CREATE OR REPLACE FUNCTION crm.search_candidate_cap() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 300;
 
+-- How a CRM owner is shown: "First Last", else the email.
+CREATE OR REPLACE FUNCTION crm.owner_name(p_first text, p_last text, p_email text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(nullif(concat_ws(' ', nullif(btrim(p_first), ''), nullif(btrim(p_last), '')), ''), p_email);
+
 -- (The seniorities and departments a filter may name, crm.search_seniorities() and crm.search_departments(),
 -- are defined with the classifiers that derive them: index/derive.sql.)
 
 ------------------------------------------------------------------------------------------------------------
 -- Filters: validation and normal form
 ------------------------------------------------------------------------------------------------------------
+
+-- The filters a search of p_kind ('contacts', 'companies', 'deals') takes and the type of each: the one list
+-- (crmindex/index/search.py checks its models against it). Types: strings (as stored), lower (trimmed, lower
+-- case: names, labels, ids), seniority, department, industry, industry_group, domain, email, location, bool,
+-- count (an integer, 0 to 1e9), money (0 to 1e15), timestamp (ISO date or time; "since"/"after" bounds include,
+-- "before" bounds exclude), date (ISO date, same), cursor.
+CREATE OR REPLACE FUNCTION crm.search_filter_types(p_kind text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE p_kind
+    WHEN 'contacts' THEN '{
+        "seniority": "seniority", "department": "department", "lifecycle_stage": "strings",
+        "lead_status": "strings", "deal_stage": "lower", "has_active_deal": "bool", "deal_value_min": "money",
+        "deal_value_max": "money", "industry": "industry", "industry_group": "industry_group", "company": "strings",
+        "company_domain": "domain", "email_domain": "domain", "domain": "domain", "email": "email",
+        "location": "location", "employees_min": "count", "employees_max": "count", "revenue_min": "money",
+        "revenue_max": "money", "owner": "lower", "last_contacted_after": "timestamp",
+        "last_contacted_before": "timestamp", "never_contacted": "bool", "last_activity_after": "timestamp",
+        "last_activity_before": "timestamp", "created_after": "timestamp", "created_before": "timestamp",
+        "list": "lower", "list_stage": "lower", "is_materialized": "bool", "updated_since": "timestamp",
+        "after": "cursor"
+    }'::jsonb
+    WHEN 'companies' THEN '{
+        "industry": "industry", "industry_group": "industry_group", "company": "strings", "company_domain": "domain",
+        "domain": "domain", "country": "strings", "location": "location", "employees_min": "count",
+        "employees_max": "count", "revenue_min": "money", "revenue_max": "money", "owner": "lower",
+        "has_active_deal": "bool", "created_after": "timestamp", "created_before": "timestamp", "list": "lower",
+        "list_stage": "lower", "is_materialized": "bool", "updated_since": "timestamp", "after": "cursor"
+    }'::jsonb
+    WHEN 'deals' THEN '{
+        "stage": "lower", "pipeline": "lower", "is_open": "bool", "won": "bool", "amount_min": "money",
+        "amount_max": "money", "close_after": "date", "close_before": "date", "owner": "lower", "company": "strings",
+        "company_domain": "domain", "industry": "industry", "industry_group": "industry_group", "location": "location",
+        "employees_min": "count", "employees_max": "count", "revenue_min": "money", "revenue_max": "money",
+        "created_after": "timestamp", "created_before": "timestamp", "list": "lower", "list_stage": "lower",
+        "updated_since": "timestamp", "after": "cursor"
+    }'::jsonb
+END;
 
 -- One filter value as a text array: a string or an array of 1..100 strings (each trimmed, non-empty,
 -- at most 200 characters). Raises CX002 naming the key.
@@ -159,22 +203,15 @@ BEGIN
 END
 $$;
 
--- Validate p_filters for p_kind 'contacts' or 'companies' and return its normal form: list filters as
--- arrays of normalized strings, booleans, numbers, updated_since as an ISO timestamp, after as a cursor.
--- A JSON null value means "no filter". Raises CX002 with a message naming the bad key.
+-- Validate p_filters for p_kind 'contacts', 'companies' or 'deals' (crm.search_filter_types) and return its normal
+-- form: list filters as sorted arrays of normalized strings, booleans, numbers, timestamps as ISO timestamps, dates
+-- as ISO dates, after as a cursor. A JSON null value means "no filter". Raises CX002 with a message naming the bad
+-- key (an unknown key, a bad value, a minimum above its maximum).
 CREATE OR REPLACE FUNCTION crm.normalize_search_filters(p_kind text, p_filters jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_contact_keys text[] := ARRAY[
-        'seniority', 'department', 'lifecycle_stage', 'lead_status', 'deal_stage', 'has_active_deal',
-        'deal_value_min', 'deal_value_max', 'industry', 'industry_group', 'company', 'company_domain',
-        'email_domain', 'domain', 'email', 'is_materialized', 'updated_since', 'after'
-    ];
-    v_company_keys text[] := ARRAY[
-        'industry', 'industry_group', 'company', 'company_domain', 'domain', 'country', 'is_materialized',
-        'updated_since', 'after'
-    ];
-    v_keys text[];
+    v_types jsonb := crm.search_filter_types(p_kind);
+    v_type text;
     v_out jsonb := '{}';
     v_key text;
     v_known text[];
@@ -182,13 +219,13 @@ DECLARE
     v_arr text[];
     v_bad text;
     v_ts timestamptz;
+    v_date date;
+    v_lo text;
+    v_hi text;
 BEGIN
-    IF p_kind = 'contacts' THEN
-        v_keys := v_contact_keys;
-    ELSIF p_kind = 'companies' THEN
-        v_keys := v_company_keys;
-    ELSE
-        RAISE EXCEPTION 'unknown search kind %', quote_nullable(p_kind) USING ERRCODE = 'CX002';
+    IF v_types IS NULL THEN
+        RAISE EXCEPTION 'unknown search kind %', quote_nullable(left(p_kind, 40)) USING ERRCODE = 'CX002',
+            HINT = 'contacts, companies or deals';
     END IF;
     IF p_filters IS NULL OR jsonb_typeof(p_filters) = 'null' THEN
         RETURN v_out;
@@ -198,51 +235,63 @@ BEGIN
     END IF;
     PERFORM crm.check_json_size('filters', p_filters, 'payload');
     FOR v_key, v_val IN SELECT e.key, e.value FROM jsonb_each(p_filters) AS e ORDER BY e.key LOOP
-        IF NOT v_key = ANY(v_keys) THEN
+        v_type := v_types ->> v_key;
+        IF v_type IS NULL THEN
             RAISE EXCEPTION 'unknown filter key %', quote_literal(left(v_key, 100)) USING ERRCODE = 'CX002',
-                HINT = 'allowed keys: ' || array_to_string(v_keys, ', ');
+                HINT = 'allowed keys: ' || (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(v_types) AS k);
         END IF;
         CONTINUE WHEN jsonb_typeof(v_val) = 'null';
-        CASE
-            WHEN v_key IN ('has_active_deal', 'is_materialized') THEN
+        CASE v_type
+            WHEN 'bool' THEN
                 IF jsonb_typeof(v_val) <> 'boolean' THEN
                     RAISE EXCEPTION 'filter % must be true or false', v_key USING ERRCODE = 'CX002';
                 END IF;
                 v_out := v_out || jsonb_build_object(v_key, v_val);
-            WHEN v_key IN ('deal_value_min', 'deal_value_max') THEN
+            WHEN 'money' THEN
                 IF jsonb_typeof(v_val) <> 'number' OR (v_val #>> '{}')::numeric < 0
                     OR (v_val #>> '{}')::numeric > 1e15 THEN
                     RAISE EXCEPTION 'filter % must be a number between 0 and 1e15', v_key USING ERRCODE = 'CX002';
                 END IF;
                 v_out := v_out || jsonb_build_object(v_key, v_val);
-            WHEN v_key = 'updated_since' THEN
+            WHEN 'count' THEN
+                IF jsonb_typeof(v_val) <> 'number' OR (v_val #>> '{}')::numeric < 0
+                    OR (v_val #>> '{}')::numeric > 1e9 OR (v_val #>> '{}')::numeric % 1 <> 0 THEN
+                    RAISE EXCEPTION 'filter % must be a whole number between 0 and 1e9', v_key USING ERRCODE = 'CX002';
+                END IF;
+                v_out := v_out || jsonb_build_object(v_key, (v_val #>> '{}')::bigint);
+            WHEN 'timestamp', 'date' THEN
                 IF jsonb_typeof(v_val) <> 'string' OR (v_val #>> '{}') !~ '^\s*\d{4}-\d{2}-\d{2}([ tT][0-9:.+-]+(z|Z)?)?\s*$' THEN
-                    RAISE EXCEPTION 'filter updated_since must be an ISO date or timestamp string'
-                        USING ERRCODE = 'CX002';
+                    RAISE EXCEPTION 'filter % must be an ISO date% string', v_key,
+                        CASE v_type WHEN 'timestamp' THEN ' or timestamp' ELSE '' END USING ERRCODE = 'CX002';
                 END IF;
                 BEGIN
-                    v_ts := (v_val #>> '{}')::timestamptz;
+                    IF v_type = 'date' THEN
+                        v_date := left(btrim(v_val #>> '{}'), 10)::date;
+                        v_out := v_out || jsonb_build_object(v_key, v_date);
+                    ELSE
+                        v_ts := (v_val #>> '{}')::timestamptz;
+                        v_out := v_out || jsonb_build_object(v_key, v_ts);
+                    END IF;
                 EXCEPTION WHEN data_exception THEN
-                    RAISE EXCEPTION 'filter updated_since is not a valid timestamp: %', v_val #>> '{}'
+                    RAISE EXCEPTION 'filter % is not a valid date: %', v_key, left(v_val #>> '{}', 40)
                         USING ERRCODE = 'CX002';
                 END;
-                v_out := v_out || jsonb_build_object(v_key, v_ts);
-            WHEN v_key = 'after' THEN
+            WHEN 'cursor' THEN
                 IF jsonb_typeof(v_val) <> 'string' OR (v_val #>> '{}') !~ '^-?[0-9]{1,6}(\.[0-9]{1,8})?:[0-9]{1,18}$' THEN
                     RAISE EXCEPTION 'filter after must be a cursor returned by a previous page' USING ERRCODE = 'CX002';
                 END IF;
                 v_out := v_out || jsonb_build_object(v_key, v_val);
             ELSE
                 v_arr := crm.search_filter_strings(v_key, v_val);
-                IF v_key IN ('seniority', 'department') THEN
-                    v_known := CASE v_key WHEN 'seniority' THEN crm.search_seniorities() ELSE crm.search_departments() END;
+                IF v_type IN ('seniority', 'department') THEN
+                    v_known := CASE v_type WHEN 'seniority' THEN crm.search_seniorities() ELSE crm.search_departments() END;
                     v_arr := ARRAY(SELECT DISTINCT lower(x) FROM unnest(v_arr) AS x ORDER BY 1);
                     SELECT x INTO v_bad FROM unnest(v_arr) AS x WHERE NOT x = ANY(v_known) LIMIT 1;
                     IF FOUND THEN
                         RAISE EXCEPTION 'filter % has unknown value %', v_key, quote_literal(v_bad)
                             USING ERRCODE = 'CX002', HINT = 'one of ' || array_to_string(v_known, ', ');
                     END IF;
-                ELSIF v_key = 'industry' THEN
+                ELSIF v_type = 'industry' THEN
                     v_arr := ARRAY(
                         SELECT DISTINCT upper(regexp_replace(btrim(x), '[^[:alnum:]]+', '_', 'g')) FROM unnest(v_arr) AS x
                         ORDER BY 1
@@ -253,7 +302,7 @@ BEGIN
                         RAISE EXCEPTION 'filter industry has unknown value % (use a HubSpot industry, e.g. BANKING)',
                             quote_literal(v_bad) USING ERRCODE = 'CX002';
                     END IF;
-                ELSIF v_key = 'industry_group' THEN
+                ELSIF v_type = 'industry_group' THEN
                     v_arr := ARRAY(
                         SELECT DISTINCT coalesce(g.group_name, crm.industry_term_group(x))
                         FROM unnest(v_arr) AS x
@@ -269,7 +318,7 @@ BEGIN
                             USING ERRCODE = 'CX002',
                             HINT = 'one of ' || (SELECT string_agg(g.group_name, ', ' ORDER BY g.group_name) FROM crm.industry_group AS g);
                     END IF;
-                ELSIF v_key IN ('email_domain', 'company_domain', 'domain') THEN
+                ELSIF v_type = 'domain' THEN
                     v_arr := ARRAY(SELECT DISTINCT crm.norm_domain(ltrim(btrim(x), '@')) FROM unnest(v_arr) AS x ORDER BY 1);
                     SELECT x INTO v_bad FROM unnest(v_arr) AS x
                     WHERE x IS NULL OR x !~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$' LIMIT 1;
@@ -277,21 +326,37 @@ BEGIN
                         RAISE EXCEPTION 'filter % has a value that is not a domain', v_key USING ERRCODE = 'CX002',
                             HINT = 'e.g. stripe.com';
                     END IF;
-                ELSIF v_key = 'email' THEN
+                ELSIF v_type = 'email' THEN
                     v_arr := ARRAY(SELECT DISTINCT lower(btrim(x)) FROM unnest(v_arr) AS x ORDER BY 1);
                     IF EXISTS (SELECT 1 FROM unnest(v_arr) AS x WHERE NOT crm.is_email(x)) THEN
                         RAISE EXCEPTION 'filter email has a value that is not an email address' USING ERRCODE = 'CX002';
                     END IF;
+                ELSIF v_type = 'location' THEN
+                    v_arr := ARRAY(SELECT DISTINCT y FROM unnest(v_arr) AS x CROSS JOIN unnest(crm.location_values(x)) AS y ORDER BY 1);
+                    IF array_position(v_arr, NULL) IS NOT NULL OR array_position(v_arr, '') IS NOT NULL THEN
+                        RAISE EXCEPTION 'filter location has a value that is not a place' USING ERRCODE = 'CX002';
+                    END IF;
+                ELSIF v_type = 'lower' THEN
+                    v_arr := ARRAY(SELECT DISTINCT lower(crm.norm_text(x)) FROM unnest(v_arr) AS x ORDER BY 1);
                 ELSE
-                    -- lifecycle_stage, lead_status, deal_stage, company, country: as stored
+                    -- lifecycle_stage, lead_status, company, country: as stored
                     v_arr := ARRAY(SELECT DISTINCT x FROM unnest(v_arr) AS x ORDER BY 1);
                 END IF;
                 v_out := v_out || jsonb_build_object(v_key, to_jsonb(v_arr));
         END CASE;
     END LOOP;
-    IF (v_out ->> 'deal_value_min')::numeric > (v_out ->> 'deal_value_max')::numeric THEN
-        RAISE EXCEPTION 'filter deal_value_min is greater than deal_value_max' USING ERRCODE = 'CX002';
-    END IF;
+    FOREACH v_key IN ARRAY ARRAY['deal_value', 'employees', 'revenue', 'amount'] LOOP
+        IF (v_out ->> (v_key || '_min'))::numeric > (v_out ->> (v_key || '_max'))::numeric THEN
+            RAISE EXCEPTION 'filter %_min is greater than %_max', v_key, v_key USING ERRCODE = 'CX002';
+        END IF;
+    END LOOP;
+    FOREACH v_key IN ARRAY ARRAY['last_contacted', 'last_activity', 'created', 'close'] LOOP
+        v_lo := v_out ->> (v_key || '_after');
+        v_hi := v_out ->> (v_key || '_before');
+        IF v_lo IS NOT NULL AND v_hi IS NOT NULL AND v_lo::timestamptz > v_hi::timestamptz THEN
+            RAISE EXCEPTION 'filter %_after is later than %_before', v_key, v_key USING ERRCODE = 'CX002';
+        END IF;
+    END LOOP;
     RETURN v_out;
 END
 $$;
@@ -310,19 +375,27 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     v_q text := lower(left(coalesce(p_query, ''), 512));
 BEGIN
-    emails := ARRAY(
-        SELECT DISTINCT m[1]
-        FROM regexp_matches(v_q, '([^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})', 'g') AS m
-        ORDER BY 1 LIMIT 4
-    );
-    v_q := regexp_replace(v_q, '[^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}', ' ', 'g');
+    -- the email and domain patterns only when the text has an '@' / a '.' (a backend keeps 32 compiled regexes; the
+    -- search and the interpreter use more, so a pattern run on every call is compiled again on every call)
+    emails := '{}';
+    IF strpos(v_q, '@') > 0 THEN
+        emails := ARRAY(
+            SELECT DISTINCT m[1]
+            FROM regexp_matches(v_q, '([^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})', 'g') AS m
+            ORDER BY 1 LIMIT 4
+        );
+        v_q := regexp_replace(v_q, '[^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}', ' ', 'g');
+    END IF;
     v_q := coalesce(crm.norm_text(v_q), '');
-    domains := ARRAY(
-        SELECT DISTINCT m[2]
-        FROM regexp_matches(v_q, '(^|[[:space:]])@?([a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24})(?=[[:space:]]|$)', 'g') AS m
-        ORDER BY 1 LIMIT 4
-    );
-    v_q := regexp_replace(v_q, '(^|[[:space:]])@?[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24}(?=[[:space:]]|$)', ' ', 'g');
+    domains := '{}';
+    IF strpos(v_q, '.') > 0 THEN
+        domains := ARRAY(
+            SELECT DISTINCT m[2]
+            FROM regexp_matches(v_q, '(^|[[:space:]])@?([a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24})(?=[[:space:]]|$)', 'g') AS m
+            ORDER BY 1 LIMIT 4
+        );
+        v_q := regexp_replace(v_q, '(^|[[:space:]])@?[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24}(?=[[:space:]]|$)', ' ', 'g');
+    END IF;
     words := ARRAY(
         SELECT left(t.w, 40)
         FROM regexp_split_to_table(v_q, '[^[:alnum:]]+') WITH ORDINALITY AS t (w, ord)
@@ -387,9 +460,9 @@ BEGIN
 END
 $$;
 
--- SQL condition on crm.company_index AS co for the company-side filters of p_f (normalized), or NULL when
--- there is none. A company filter matches by trigram, or phonetically when nothing in the org matches by
--- trigram.
+-- SQL condition on crm.company_index AS co for the filters of p_f (normalized) that describe a company: company
+-- name, domain, industry, industry group, size (employees) and revenue; NULL when there is none. A company filter
+-- matches by whole words, else trigram, else phonetically (the first way that matches a company of the org).
 CREATE OR REPLACE FUNCTION crm.search_company_condition(p_org_id uuid, p_f jsonb) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -399,7 +472,6 @@ DECLARE
     v_mode text;
 BEGIN
     IF p_f ? 'company' THEN
-        -- whole words, else trigram, else phonetic: the first way that matches a company of the org
         FOREACH v_mode IN ARRAY ARRAY['words', 'trigram', 'phonetic'] LOOP
             v_cond := crm.search_company_name_condition(ARRAY(SELECT jsonb_array_elements_text(p_f -> 'company')), v_mode);
             -- a MATERIALIZED CTE is planned for all its rows (no LIMIT 1 index-walk gamble), read lazily
@@ -421,6 +493,18 @@ BEGIN
     IF p_f ? 'industry_group' THEN
         v_parts := v_parts || format('co.industry_groups && %L::text[]', ARRAY(SELECT jsonb_array_elements_text(p_f -> 'industry_group')));
     END IF;
+    IF p_f ? 'employees_min' THEN
+        v_parts := v_parts || format('co.employee_count >= %s', (p_f ->> 'employees_min')::bigint);
+    END IF;
+    IF p_f ? 'employees_max' THEN
+        v_parts := v_parts || format('co.employee_count <= %s', (p_f ->> 'employees_max')::bigint);
+    END IF;
+    IF p_f ? 'revenue_min' THEN
+        v_parts := v_parts || format('co.annual_revenue >= %L::numeric', p_f ->> 'revenue_min');
+    END IF;
+    IF p_f ? 'revenue_max' THEN
+        v_parts := v_parts || format('co.annual_revenue <= %L::numeric', p_f ->> 'revenue_max');
+    END IF;
     IF cardinality(v_parts) = 0 THEN
         RETURN NULL;
     END IF;
@@ -428,10 +512,57 @@ BEGIN
 END
 $$;
 
--- Condition on crm.contact_index AS c: its company is one of the companies matching p_company_cond
--- (a condition on crm.company_index AS co). Up to 100 companies become literal id lists (exact estimates
--- for the planner, company_crm_id index lookups); more become a semi-join.
-CREATE OR REPLACE FUNCTION crm.search_contact_company_condition(p_org_id uuid, p_company_cond text) RETURNS text
+-- SQL condition: the place of p_alias is one of the location filter's values (normal form: country codes and place
+-- names). For a company (co): its country, or its city or region by name (a US state also by the code CRMs store:
+-- "california" -> CA). For a contact (c) or a deal (d): its own country (contacts) or its company's place,
+-- through p_company (crm.search_contact_company_condition: an id list or a semi-join).
+CREATE OR REPLACE FUNCTION crm.search_location_condition(p_org_id uuid, p_alias text, p_values text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_codes text[] := ARRAY(SELECT v FROM unnest(p_values) AS v WHERE v ~ '^[A-Z]{2}$');
+    v_names text[] := ARRAY(SELECT v FROM unnest(p_values) AS v WHERE v !~ '^[A-Z]{2}$');
+    v_regions text[];
+    v_co text[] := '{}';
+    v_cond text;
+    v_keys text[];
+BEGIN
+    v_regions := v_names || ARRAY(
+        SELECT crm.place_subdivisions() ->> n FROM unnest(v_names) AS n WHERE crm.place_subdivisions() ? n
+    );
+    -- countries by the spellings crm.country_code knows for them (the indexed form: contact_index_country_idx)
+    v_keys := ARRAY(SELECT e.key FROM jsonb_each_text(crm.place_country_names()) AS e WHERE e.value = ANY(v_codes));
+    IF cardinality(v_codes) > 0 THEN
+        v_co := v_co || format(
+            'crm.norm_text(replace(replace(co.country, %L, %L), %L, %L)) = ANY(%L::text[])', '.', '', '&', ' and ', v_keys
+        );
+    END IF;
+    IF cardinality(v_names) > 0 THEN
+        v_co := v_co || format('crm.norm_text(co.city) = ANY(%L::text[])', v_names)
+            || format('lower(btrim(co.region)) = ANY(%L::text[])', v_regions);
+    END IF;
+    IF cardinality(v_co) = 0 THEN
+        RETURN 'FALSE';
+    END IF;
+    v_cond := '(' || array_to_string(v_co, ' OR ') || ')';
+    IF p_alias = 'co' THEN
+        RETURN v_cond;
+    END IF;
+    v_cond := crm.search_related_company_condition(p_org_id, p_alias, v_cond);
+    IF p_alias = 'c' AND cardinality(v_codes) > 0 THEN
+        RETURN format(
+            '(crm.norm_text(replace(replace(c.country, %L, %L), %L, %L)) = ANY(%L::text[]) OR %s)',
+            '.', '', '&', ' and ', v_keys, v_cond
+        );
+    END IF;
+    RETURN v_cond;
+END
+$$;
+
+-- Condition on p_alias (c: crm.contact_index, d: crm.deal_index): its company is one of the companies matching
+-- p_company_cond (a condition on crm.company_index AS co). Up to 100 companies become literal id lists (exact
+-- estimates for the planner, company_crm_id index lookups); more become a semi-join.
+CREATE OR REPLACE FUNCTION crm.search_related_company_condition(p_org_id uuid, p_alias text, p_company_cond text)
+RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_n integer;
@@ -447,9 +578,9 @@ BEGIN
     END IF;
     IF v_n > 100 THEN
         RETURN format(
-            'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = c.org_id AND co.crm_source = c.crm_source'
-            ' AND co.crm_record_id = c.company_crm_id AND co.deleted_at IS NULL AND %s)',
-            p_company_cond
+            'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = %1$s.org_id AND co.crm_source = %1$s.crm_source'
+            ' AND co.crm_record_id = %1$s.company_crm_id AND co.deleted_at IS NULL AND %2$s)',
+            p_alias, p_company_cond
         );
     END IF;
     EXECUTE format(
@@ -458,9 +589,67 @@ BEGIN
         '    SELECT co.crm_source, co.crm_record_id FROM crm.company_index AS co'
         '    WHERE co.org_id = %L AND co.deleted_at IS NULL AND %s) AS x'
         '  GROUP BY x.crm_source) AS s',
-        '(c.crm_source = %L AND c.company_crm_id = ANY(%L::text[]))', p_org_id, p_company_cond
+        '(' || p_alias || '.crm_source = %L AND ' || p_alias || '.company_crm_id = ANY(%L::text[]))', p_org_id, p_company_cond
     ) INTO v_n, v_part;
     RETURN coalesce('(' || v_part || ')', 'FALSE');
+END
+$$;
+
+-- The same for a contact (crm.contact_index AS c).
+CREATE OR REPLACE FUNCTION crm.search_contact_company_condition(p_org_id uuid, p_company_cond text) RETURNS text
+LANGUAGE sql STABLE
+RETURN crm.search_related_company_condition(p_org_id, 'c', p_company_cond);
+
+-- The owners a filter names (owner ids, emails, full, first or last names; lower case), as a condition on
+-- p_alias.owner_crm_id; FALSE when the org has no such owner.
+CREATE OR REPLACE FUNCTION crm.search_owner_condition(p_org_id uuid, p_alias text, p_values text[]) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(
+        '(' || string_agg(format('(%1$s.crm_source = %2$L AND %1$s.owner_crm_id = ANY(%3$L::text[]))', p_alias, s.crm_source, s.ids), ' OR ') || ')',
+        'FALSE'
+    )
+    FROM (
+        SELECT o.crm_source, array_agg(o.owner_id ORDER BY o.owner_id) AS ids
+        FROM crm.crm_owner AS o
+        WHERE o.org_id = p_org_id AND (
+            lower(o.owner_id) = ANY(p_values) OR lower(o.email) = ANY(p_values)
+            OR lower(crm.norm_text(concat_ws(' ', o.first_name, o.last_name))) = ANY(p_values)
+            OR lower(crm.norm_text(o.first_name)) = ANY(p_values) OR lower(crm.norm_text(o.last_name)) = ANY(p_values)
+        )
+        GROUP BY o.crm_source
+    ) AS s;
+$$;
+
+-- Condition: p_alias (c, co, d) is an entry of one of the Attio lists p_lists names (list id, slug or name, with or
+-- without a trailing "pipeline" / "list"), at one of the stages p_stages names (label or id) when given; a contact or
+-- a deal also when its company is. Removed entries and archived lists do not count.
+CREATE OR REPLACE FUNCTION crm.search_list_condition(
+    p_org_id uuid, p_alias text, p_lists text[], p_stages text[]
+) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_entry text := format(
+        'EXISTS (SELECT 1 FROM crm.list_entry AS e INNER JOIN crm.crm_list AS l'
+        ' ON l.org_id = e.org_id AND l.crm_source = e.crm_source AND l.list_id = e.list_id'
+        ' WHERE e.org_id = %%1$s.org_id AND e.crm_source = %%1$s.crm_source AND e.parent_object = %%2$L'
+        ' AND e.parent_record_id = %%3$s AND e.deleted_at IS NULL AND NOT l.archived AND %s AND %s)',
+        CASE WHEN coalesce(cardinality(p_lists), 0) = 0 THEN 'TRUE' ELSE format(
+            '(l.list_id = ANY(%1$L::text[]) OR l.api_slug = ANY(%1$L::text[]) OR lower(crm.norm_text(l.name)) = ANY(%1$L::text[])'
+            ' OR regexp_replace(lower(crm.norm_text(l.name)), %2$L, '''') = ANY(%1$L::text[]))',
+            p_lists, ' (pipeline|list)$'
+        ) END,
+        CASE WHEN coalesce(cardinality(p_stages), 0) = 0 THEN 'TRUE' ELSE format(
+            '(e.stage_id = ANY(%1$L::text[]) OR lower(crm.norm_text(e.stage_label)) = ANY(%1$L::text[]))', p_stages
+        ) END
+    );
+BEGIN
+    RETURN CASE p_alias
+        WHEN 'co' THEN format(v_entry, 'co', 'companies', 'co.crm_record_id')
+        WHEN 'c' THEN '(' || format(v_entry, 'c', 'contacts', 'c.crm_record_id') || ' OR '
+            || format(v_entry, 'c', 'companies', 'c.company_crm_id') || ')'
+        ELSE '(' || format(v_entry, 'd', 'deals', 'd.crm_record_id') || ' OR '
+            || format(v_entry, 'd', 'companies', 'd.company_crm_id') || ')'
+    END;
 END
 $$;
 
@@ -468,8 +657,8 @@ $$;
 -- Plans: the parts both searches share
 ------------------------------------------------------------------------------------------------------------
 
--- The normal form of p_filters for a p_kind search ('contacts', 'companies'), once the org (crm.assert_org) and
--- the page size (1 to 1,000, else CX002) are checked: the start of every plan.
+-- The normal form of p_filters for a p_kind search ('contacts', 'companies', 'deals'), once the org
+-- (crm.assert_org) and the page size (1 to 1,000, else CX002) are checked: the start of every plan.
 CREATE OR REPLACE FUNCTION crm.search_plan_filters(p_org_id uuid, p_kind text, p_filters jsonb, p_limit integer)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -482,27 +671,110 @@ BEGIN
 END
 $$;
 
--- SQL conditions on p_alias (c: crm.contact_index, co: crm.company_index) for the filters of p_f (normalized)
--- named in p_keys, in that order, skipping those p_f does not have: has_active_deal and is_materialized are boolean
--- columns; deal_value_min / deal_value_max bound the value of the contact's open deals; updated_since the CRM's
--- modification time; any other key is a list filter on the column of that name.
-CREATE OR REPLACE FUNCTION crm.search_filter_conditions(p_alias text, p_f jsonb, p_keys text[]) RETURNS text[]
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(CASE
-        WHEN k.key IN ('has_active_deal', 'is_materialized')
-            THEN CASE WHEN (p_f ->> k.key)::boolean THEN '' ELSE 'NOT ' END || p_alias || '.' || k.key
-        WHEN k.key = 'deal_value_min'
-            THEN format('%1$s.has_active_deal AND %1$s.deal_value >= %2$L::numeric', p_alias, p_f ->> k.key)
-        WHEN k.key = 'deal_value_max'
-            THEN format('%1$s.has_active_deal AND %1$s.deal_value <= %2$L::numeric', p_alias, p_f ->> k.key)
-        WHEN k.key = 'updated_since'
-            THEN format('%s.crm_updated_at >= %L::timestamptz', p_alias, p_f ->> k.key)
-        ELSE format(
-            '%s.%I = ANY(%L::text[])', p_alias, k.key, ARRAY(SELECT jsonb_array_elements_text(p_f -> k.key))
-        )
-    END ORDER BY k.ord), '{}')
-    FROM unnest(p_keys) WITH ORDINALITY AS k (key, ord)
-    WHERE p_f ? k.key;
+-- SQL conditions on p_alias (c: crm.contact_index, co: crm.company_index, d: crm.deal_index) for the filters of p_f
+-- (normalized) about the record itself, sorted by key: lists of values on columns of the same name (seniority,
+-- lifecycle_stage, email...), booleans, value and date ranges, the owner, Attio lists, the location (a contact's
+-- or deal's through its company too), and for contacts the stage of their deal, for deals the stage and pipeline by
+-- label or id. Time bounds: "_after" includes, "_before" excludes.
+CREATE OR REPLACE FUNCTION crm.search_record_conditions(p_org_id uuid, p_alias text, p_f jsonb) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_out text[] := '{}';
+    v_key text;
+    v_vals text[];
+    v_ids text[];
+    v_won text;
+    v_col jsonb := CASE p_alias
+        WHEN 'c' THEN '{"created": "crm_created_at", "last_contacted": "last_contacted_at", "last_activity": "last_activity_at"}'
+        ELSE '{"created": "crm_created_at"}'
+    END::jsonb;
+BEGIN
+    FOR v_key IN SELECT k FROM jsonb_object_keys(p_f) AS k ORDER BY k LOOP
+        IF jsonb_typeof(p_f -> v_key) = 'array' THEN
+            v_vals := ARRAY(SELECT jsonb_array_elements_text(p_f -> v_key));
+        END IF;
+        CASE
+            WHEN v_key IN ('seniority', 'department', 'lifecycle_stage', 'lead_status', 'email', 'email_domain')
+                AND p_alias = 'c' THEN
+                v_out := v_out || format('c.%I = ANY(%L::text[])', v_key, v_vals);
+            WHEN v_key IN ('country', 'domain') AND p_alias = 'co' THEN
+                v_out := v_out || format('co.%I = ANY(%L::text[])', v_key, v_vals);
+            WHEN v_key = 'is_materialized' AND p_alias IN ('c', 'co') THEN
+                v_out := v_out || (CASE WHEN (p_f ->> v_key)::boolean THEN '' ELSE 'NOT ' END || p_alias || '.is_materialized');
+            WHEN v_key = 'has_active_deal' AND p_alias = 'c' THEN
+                v_out := v_out || (CASE WHEN (p_f ->> v_key)::boolean THEN '' ELSE 'NOT ' END || 'c.has_active_deal');
+            WHEN v_key = 'has_active_deal' AND p_alias = 'co' THEN
+                v_out := v_out || (CASE WHEN (p_f ->> v_key)::boolean THEN '' ELSE 'NOT ' END
+                    || 'EXISTS (SELECT 1 FROM crm.deal_index AS d WHERE d.org_id = co.org_id AND d.crm_source = co.crm_source'
+                    || ' AND d.company_crm_id = co.crm_record_id AND d.is_active)');
+            WHEN v_key = 'deal_value_min' AND p_alias = 'c' THEN
+                v_out := v_out || format('c.has_active_deal AND c.deal_value >= %L::numeric', p_f ->> v_key);
+            WHEN v_key = 'deal_value_max' AND p_alias = 'c' THEN
+                v_out := v_out || format('c.has_active_deal AND c.deal_value <= %L::numeric', p_f ->> v_key);
+            WHEN v_key = 'deal_stage' AND p_alias = 'c' THEN
+                -- the label (what the index holds once stages are known) or the stage id of that label
+                v_ids := ARRAY(
+                    SELECT s.stage_id FROM crm.crm_pipeline_stage AS s
+                    WHERE s.org_id = p_org_id AND s.object_type = 'deals' AND lower(crm.norm_text(s.stage_label)) = ANY(v_vals)
+                );
+                v_out := v_out || format('(lower(crm.norm_text(c.deal_stage)) = ANY(%L::text[]) OR c.deal_stage = ANY(%L::text[]))', v_vals, v_ids);
+            WHEN v_key = 'stage' AND p_alias = 'd' THEN
+                -- the label as derived, the id, or the ids of the org's stages with that label
+                v_ids := ARRAY(
+                    SELECT s.stage_id FROM crm.crm_pipeline_stage AS s
+                    WHERE s.org_id = p_org_id AND s.object_type = 'deals' AND lower(crm.norm_text(s.stage_label)) = ANY(v_vals)
+                );
+                v_out := v_out || format(
+                    '(lower(crm.norm_text(d.stage_label)) = ANY(%1$L::text[]) OR lower(d.stage) = ANY(%1$L::text[])'
+                    ' OR d.stage = ANY(%2$L::text[]))',
+                    v_vals, v_ids
+                );
+            WHEN v_key = 'pipeline' AND p_alias = 'd' THEN
+                v_out := v_out || format('(lower(crm.norm_text(d.pipeline_label)) = ANY(%1$L::text[]) OR lower(d.pipeline) = ANY(%1$L::text[]))', v_vals);
+            WHEN v_key = 'is_open' AND p_alias = 'd' THEN
+                v_out := v_out || (CASE WHEN (p_f ->> v_key)::boolean THEN '' ELSE 'NOT ' END || 'd.is_active');
+            WHEN v_key = 'won' AND p_alias = 'd' THEN
+                SELECT coalesce(string_agg(format('(d.crm_source = %L AND d.stage = ANY(%L::text[]))', w.crm_source, w.ids), ' OR '), 'FALSE')
+                INTO v_won
+                FROM (
+                    SELECT s.crm_source, array_agg(s.stage_id) AS ids FROM crm.crm_pipeline_stage AS s
+                    WHERE s.org_id = p_org_id AND s.object_type = 'deals' AND s.is_won GROUP BY s.crm_source
+                ) AS w;
+                v_won := format('(lower(d.stage) = %L OR %s)', 'closedwon', v_won);
+                -- won: false is closed lost (crmindex/index/search.py), not "every deal but the won ones"
+                v_out := v_out || CASE WHEN (p_f ->> v_key)::boolean THEN v_won ELSE format('(NOT d.is_active AND NOT %s)', v_won) END;
+            WHEN v_key = 'amount_min' AND p_alias = 'd' THEN
+                v_out := v_out || format('d.amount >= %L::numeric', p_f ->> v_key);
+            WHEN v_key = 'amount_max' AND p_alias = 'd' THEN
+                v_out := v_out || format('d.amount <= %L::numeric', p_f ->> v_key);
+            WHEN v_key = 'close_after' AND p_alias = 'd' THEN
+                v_out := v_out || format('d.close_date >= %L::date', p_f ->> v_key);
+            WHEN v_key = 'close_before' AND p_alias = 'd' THEN
+                v_out := v_out || format('d.close_date < %L::date', p_f ->> v_key);
+            WHEN v_key = 'never_contacted' AND p_alias = 'c' THEN
+                v_out := v_out || ('c.last_contacted_at IS ' || CASE WHEN (p_f ->> v_key)::boolean THEN '' ELSE 'NOT ' END || 'NULL');
+            WHEN v_key = 'updated_since' THEN
+                v_out := v_out || format('%s.crm_updated_at >= %L::timestamptz', p_alias, p_f ->> v_key);
+            WHEN v_key ~ '_(after|before)$' AND v_col ? regexp_replace(v_key, '_(after|before)$', '') THEN
+                v_out := v_out || format(
+                    '%s.%I %s %L::timestamptz', p_alias, v_col ->> regexp_replace(v_key, '_(after|before)$', ''),
+                    CASE WHEN v_key LIKE '%\_after' THEN '>=' ELSE '<' END, p_f ->> v_key
+                );
+            WHEN v_key = 'owner' THEN
+                v_out := v_out || crm.search_owner_condition(p_org_id, p_alias, v_vals);
+            WHEN v_key = 'list' OR (v_key = 'list_stage' AND NOT p_f ? 'list') THEN
+                v_out := v_out || crm.search_list_condition(
+                    p_org_id, p_alias, ARRAY(SELECT jsonb_array_elements_text(p_f -> 'list')),
+                    ARRAY(SELECT jsonb_array_elements_text(p_f -> 'list_stage'))
+                );
+            WHEN v_key = 'location' THEN
+                v_out := v_out || crm.search_location_condition(p_org_id, p_alias, v_vals);
+            ELSE
+                NULL;  -- company-side filters (crm.search_company_condition), the cursor, list_stage with list
+        END CASE;
+    END LOOP;
+    RETURN v_out;
+END
 $$;
 
 -- Condition: every word of p_words is (by trigram word similarity) a word of p_doc, an SQL expression.
@@ -600,17 +872,13 @@ BEGIN
     v_q := crm.search_query_parts(p_query);
 
     -- filters
-    v_where := ARRAY[format('c.org_id = %L', p_org_id), 'c.deleted_at IS NULL'] || crm.search_filter_conditions(
-        'c', v_f, ARRAY[
-            'seniority', 'department', 'lifecycle_stage', 'lead_status', 'deal_stage', 'email', 'email_domain',
-            'has_active_deal', 'deal_value_min', 'deal_value_max', 'is_materialized', 'updated_since'
-        ]
-    );
+    v_where := ARRAY[format('c.org_id = %L', p_org_id), 'c.deleted_at IS NULL']
+        || crm.search_record_conditions(p_org_id, 'c', v_f);
     v_cond := crm.search_company_condition(p_org_id, v_f);
     IF v_cond IS NOT NULL AND (v_f ? 'company' OR v_f ? 'company_domain') THEN
         v_where := v_where || crm.search_contact_company_condition(p_org_id, v_cond);
     ELSIF v_cond IS NOT NULL THEN
-        -- industries name many companies: a semi-join, no id list
+        -- industries, sizes and revenues name many companies: a semi-join, no id list
         v_where := v_where || format(
             'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = c.org_id AND co.crm_source = c.crm_source'
             ' AND co.crm_record_id = c.company_crm_id AND co.deleted_at IS NULL AND %s)',
@@ -796,6 +1064,9 @@ $$;
 
 -- Candidate ids and scores, best first: ids and scores only, never row data (SECURITY DEFINER).
 -- An unbound application session gets nothing (row-level security would show it nothing).
+-- Exact emails and nothing else (no other text, no filter but a cursor) take a fast path: the plan would be one
+-- tier-0 source (c.email = ANY(emails), up to the candidate cap) scoring 2 for every row; this static statement
+-- gives the same rows and scores with a plan kept for the session, none built per call (issue 18, item 2).
 CREATE OR REPLACE FUNCTION crm.search_contact_ids(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
 RETURNS TABLE (id bigint, score double precision)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -804,9 +1075,35 @@ SET search_path = pg_catalog, pg_temp
 SET "pg_trgm.word_similarity_threshold" = '0.3'
 SET enable_seqscan = off
 AS $$
+DECLARE
+    v_q record;
+    v_f jsonb;
+    v_after_score double precision;
+    v_after_id bigint;
 BEGIN
     IF p_org_id IS NOT NULL AND crm.current_org_id() IS NULL AND NOT crm.session_sees_every_org() THEN
         RETURN;
+    END IF;
+    IF strpos(p_query, '@') > 0 THEN
+        v_q := crm.search_query_parts(p_query);
+        IF cardinality(v_q.emails) > 0 AND cardinality(v_q.words) = 0 AND cardinality(v_q.domains) = 0 THEN
+            v_f := crm.search_plan_filters(p_org_id, 'contacts', p_filters, p_limit);
+            IF (v_f - 'after') = '{}' THEN
+                v_after_score := split_part(v_f ->> 'after', ':', 1)::double precision;  -- NULL without a cursor
+                v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;
+                RETURN QUERY
+                SELECT m.id, 2.0::double precision
+                FROM (
+                    SELECT c.id FROM crm.contact_index AS c
+                    WHERE c.org_id = p_org_id AND c.deleted_at IS NULL AND c.email = ANY(v_q.emails)
+                    LIMIT crm.search_candidate_cap()
+                ) AS m
+                WHERE v_after_score IS NULL OR 2.0 < v_after_score OR (2.0 = v_after_score AND m.id > v_after_id)
+                ORDER BY m.id
+                LIMIT p_limit;
+                RETURN;
+            END IF;
+        END IF;
     END IF;
     RETURN QUERY SELECT r.id, r.score FROM crm.run_search_plan(crm.search_contact_plan(p_org_id, p_query, p_filters, p_limit)) AS r;
 END
@@ -842,6 +1139,15 @@ RETURNS TABLE (
     company_domain text,
     industry text,
     industry_groups text[],
+    owner_crm_id text,
+    owner_name text,
+    country text,
+    company_city text,
+    company_country text,
+    employee_count integer,
+    last_contacted_at timestamptz,
+    last_activity_at timestamptz,
+    crm_created_at timestamptz,
     score double precision,
     cursor text
 )
@@ -857,6 +1163,8 @@ BEGIN
         c.company_name, c.company_crm_id, c.job_title, c.seniority, c.department, c.lifecycle_stage,
         c.lead_status, c.has_active_deal, c.deal_stage, c.deal_value, c.is_materialized,
         c.materialized_contact_id, c.crm_updated_at, co.id, co.domain, co.industry, co.industry_groups,
+        c.owner_crm_id, crm.owner_name(o.first_name, o.last_name, o.email), c.country, co.city, co.country,
+        co.employee_count, c.last_contacted_at, c.last_activity_at, c.crm_created_at,
         r.score, r.score::text || ':' || c.id::text
     FROM crm.search_contact_ids(p_org_id, p_query, p_filters, p_limit) WITH ORDINALITY AS r (id, score, ord)
     INNER JOIN crm.contact_index AS c ON c.org_id = p_org_id AND c.id = r.id AND c.deleted_at IS NULL
@@ -864,6 +1172,7 @@ BEGIN
         ON
             co.org_id = c.org_id AND co.crm_source = c.crm_source AND co.crm_record_id = c.company_crm_id
             AND co.deleted_at IS NULL
+    LEFT JOIN crm.crm_owner AS o ON o.org_id = c.org_id AND o.crm_source = c.crm_source AND o.owner_id = c.owner_crm_id
     ORDER BY r.ord;
 END
 $$;
@@ -903,9 +1212,7 @@ BEGIN
     IF v_cond IS NOT NULL THEN
         v_where := v_where || v_cond;
     END IF;
-    v_where := v_where || crm.search_filter_conditions(
-        'co', v_f, ARRAY['domain', 'country', 'is_materialized', 'updated_since']
-    );
+    v_where := v_where || crm.search_record_conditions(p_org_id, 'co', v_f);
     v_base := array_to_string(v_where, ' AND ');
     v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;  -- NULL without a cursor
 
@@ -1005,6 +1312,12 @@ RETURNS TABLE (
     is_materialized boolean,
     materialized_company_id uuid,
     crm_updated_at timestamptz,
+    region text,
+    description text,
+    tags text[],
+    owner_crm_id text,
+    owner_name text,
+    crm_created_at timestamptz,
     score double precision,
     cursor text
 )
@@ -1018,388 +1331,160 @@ BEGIN
     SELECT
         co.id, co.crm_source, co.crm_record_id, co.name, co.domain, co.industry, co.industry_groups,
         co.employee_count, co.annual_revenue, co.city, co.country, co.is_materialized,
-        co.materialized_company_id, co.crm_updated_at, r.score, r.score::text || ':' || co.id::text
+        co.materialized_company_id, co.crm_updated_at, co.region, co.description, co.tags, co.owner_crm_id,
+        crm.owner_name(o.first_name, o.last_name, o.email), co.crm_created_at,
+        r.score, r.score::text || ':' || co.id::text
     FROM crm.search_company_ids(p_org_id, p_query, p_filters, p_limit) WITH ORDINALITY AS r (id, score, ord)
     INNER JOIN crm.company_index AS co ON co.org_id = p_org_id AND co.id = r.id AND co.deleted_at IS NULL
+    LEFT JOIN crm.crm_owner AS o ON o.org_id = co.org_id AND o.crm_source = co.crm_source AND o.owner_id = co.owner_crm_id
     ORDER BY r.ord;
 END
 $$;
 
 ------------------------------------------------------------------------------------------------------------
--- Query interpretation: copilot phrases -> filters + remaining text (deterministic rules, no model)
+-- Deals
 ------------------------------------------------------------------------------------------------------------
 
--- Words and phrases the interpreter knows: (phrase, filter key, values). Phrases are normalized text
--- (crm.norm_text); longer phrases win. Industry words come from crm.industry_term_group (0002).
-CREATE OR REPLACE FUNCTION crm.interpret_vocabulary() RETURNS TABLE (phrase text, key text, vals text[])
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT
-        v.phrase,
-        v.key,
-        v.vals
-    FROM (
-        VALUES
-        ('vp', 'seniority', ARRAY['vp']), ('vps', 'seniority', ARRAY['vp']),
-        ('svp', 'seniority', ARRAY['vp']), ('svps', 'seniority', ARRAY['vp']),
-        ('evp', 'seniority', ARRAY['vp']), ('evps', 'seniority', ARRAY['vp']),
-        ('avp', 'seniority', ARRAY['vp']), ('avps', 'seniority', ARRAY['vp']),
-        ('vice president', 'seniority', ARRAY['vp']), ('vice presidents', 'seniority', ARRAY['vp']),
-        ('vice-president', 'seniority', ARRAY['vp']), ('vice-presidents', 'seniority', ARRAY['vp']),
-        ('c suite', 'seniority', ARRAY['c_suite']), ('c-suite', 'seniority', ARRAY['c_suite']),
-        ('c level', 'seniority', ARRAY['c_suite']), ('c-level', 'seniority', ARRAY['c_suite']),
-        ('cxo', 'seniority', ARRAY['c_suite']), ('cxos', 'seniority', ARRAY['c_suite']),
-        ('chief', 'seniority', ARRAY['c_suite']), ('chiefs', 'seniority', ARRAY['c_suite']),
-        ('founder', 'seniority', ARRAY['founder']), ('founders', 'seniority', ARRAY['founder']),
-        ('co-founder', 'seniority', ARRAY['founder']), ('co-founders', 'seniority', ARRAY['founder']),
-        ('cofounder', 'seniority', ARRAY['founder']), ('cofounders', 'seniority', ARRAY['founder']),
-        ('co founder', 'seniority', ARRAY['founder']), ('co founders', 'seniority', ARRAY['founder']),
-        ('owner', 'seniority', ARRAY['owner']), ('owners', 'seniority', ARRAY['owner']),
-        ('partner', 'seniority', ARRAY['partner']), ('partners', 'seniority', ARRAY['partner']),
-        ('head', 'seniority', ARRAY['head']), ('heads', 'seniority', ARRAY['head']),
-        ('director', 'seniority', ARRAY['director']), ('directors', 'seniority', ARRAY['director']),
-        ('manager', 'seniority', ARRAY['manager']), ('managers', 'seniority', ARRAY['manager']),
-        ('senior', 'seniority', ARRAY['senior']), ('seniors', 'seniority', ARRAY['senior']),
-        ('junior', 'seniority', ARRAY['entry']), ('juniors', 'seniority', ARRAY['entry']),
-        ('entry level', 'seniority', ARRAY['entry']), ('entry-level', 'seniority', ARRAY['entry']),
-        ('intern', 'seniority', ARRAY['intern']), ('interns', 'seniority', ARRAY['intern']),
-        ('executives', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'vp']),
-        ('execs', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'vp']),
-        ('leadership', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'partner', 'vp', 'head']),
-        ('decision makers', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'partner', 'vp', 'head', 'director']),
-        ('decision-makers', 'seniority', ARRAY['owner', 'founder', 'c_suite', 'partner', 'vp', 'head', 'director']),
-        ('engineering', 'department', ARRAY['engineering']), ('engineers', 'department', ARRAY['engineering']),
-        ('engineer', 'department', ARRAY['engineering']), ('developers', 'department', ARRAY['engineering']),
-        ('developer', 'department', ARRAY['engineering']), ('software', 'department', ARRAY['engineering']),
-        ('r d', 'department', ARRAY['engineering']), ('tech', 'department', ARRAY['engineering']),
-        ('technology', 'department', ARRAY['engineering']),
-        ('sales', 'department', ARRAY['sales']), ('salespeople', 'department', ARRAY['sales']),
-        ('sellers', 'department', ARRAY['sales']), ('account executives', 'department', ARRAY['sales']),
-        ('business development', 'department', ARRAY['sales']), ('revenue', 'department', ARRAY['sales']),
-        ('marketing', 'department', ARRAY['marketing']), ('marketers', 'department', ARRAY['marketing']),
-        ('growth', 'department', ARRAY['marketing']),
-        ('finance', 'department', ARRAY['finance']), ('accounting', 'department', ARRAY['finance']),
-        ('accountants', 'department', ARRAY['finance']),
-        ('hr', 'department', ARRAY['hr']), ('human resources', 'department', ARRAY['hr']),
-        ('people ops', 'department', ARRAY['hr']), ('recruiting', 'department', ARRAY['hr']),
-        ('recruiters', 'department', ARRAY['hr']), ('talent', 'department', ARRAY['hr']),
-        ('operations', 'department', ARRAY['operations']), ('ops', 'department', ARRAY['operations']),
-        ('product', 'department', ARRAY['product']), ('design', 'department', ARRAY['design']),
-        ('designers', 'department', ARRAY['design']), ('legal', 'department', ARRAY['legal']),
-        ('lawyers', 'department', ARRAY['legal']), ('counsel', 'department', ARRAY['legal']),
-        ('customer success', 'department', ARRAY['customer_success']),
-        ('support', 'department', ARRAY['customer_success']),
-        ('data', 'department', ARRAY['data']), ('analytics', 'department', ARRAY['data']),
-        ('data science', 'department', ARRAY['data']), ('data scientists', 'department', ARRAY['data']),
-        ('customers', 'lifecycle_stage', ARRAY['customer']), ('customer', 'lifecycle_stage', ARRAY['customer']),
-        ('clients', 'lifecycle_stage', ARRAY['customer']),
-        ('leads', 'lifecycle_stage', ARRAY['lead']),
-        ('subscribers', 'lifecycle_stage', ARRAY['subscriber']),
-        -- HubSpot's internal names and the short forms (both are seen in the index)
-        ('mql', 'lifecycle_stage', ARRAY['marketingqualifiedlead', 'mql']),
-        ('mqls', 'lifecycle_stage', ARRAY['marketingqualifiedlead', 'mql']),
-        ('marketing qualified leads', 'lifecycle_stage', ARRAY['marketingqualifiedlead', 'mql']),
-        ('sql', 'lifecycle_stage', ARRAY['salesqualifiedlead', 'sql']),
-        ('sqls', 'lifecycle_stage', ARRAY['salesqualifiedlead', 'sql']),
-        ('sales qualified leads', 'lifecycle_stage', ARRAY['salesqualifiedlead', 'sql']),
-        ('opportunities', 'lifecycle_stage', ARRAY['opportunity']),
-        ('evangelists', 'lifecycle_stage', ARRAY['evangelist']),
-        ('materialized', 'is_materialized', ARRAY['true']),
-        ('enriched', 'is_materialized', ARRAY['true'])
-    ) AS v (phrase, key, vals);
-END;
-
--- Words that carry no search meaning in a copilot request.
-CREATE OR REPLACE FUNCTION crm.interpret_stop_words() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY[
-    'find', 'show', 'list', 'get', 'give', 'me', 'all', 'any', 'every', 'the', 'a', 'an', 'our', 'my', 'your',
-    'in', 'at', 'of', 'from', 'for', 'with', 'who', 'whom', 'that', 'which', 'are', 'is', 'was', 'were', 'be',
-    'work', 'works', 'working', 'worked', 'employed', 'people', 'persons', 'person', 'contacts', 'contact',
-    'folks', 'everyone', 'anyone', 'someone', 'crm', 'please', 'and', 'or', 'to', 'on', 'companies', 'company',
-    'firms', 'firm', 'there', 'those', 'these', 'them', 'can', 'you', 'i', 'we', 'us', 'what', 'where',
-    'search', 'look', 'lookup', 'up', 'named', 'called', 'by', 'also', 'having', 'has', 'have', 'some',
-    'startups', 'businesses', 'organizations', 'orgs', 'sector', 'industry', 'space', 'it', 'based', 'whose',
-    'about', 'like', 'do', 'does', 'know', 'who''s', 'whos', 'any', 'into'
-];
-
--- Turn a copilot phrase into filters for crm.search_contacts plus the text that remains:
---   "VPs at fintech companies"            -> {seniority: [vp], industry_group: [fintech]}
---   "customers at stripe.com"             -> {lifecycle_stage: [customer], domain: [stripe.com]}
---   "customers with an open deal over 50k" -> {lifecycle_stage: [customer], has_active_deal: true,
---                                             deal_value_min: 50000}
---   "Stan from Acme"                      -> text "stan", {company: [acme]}
---   "directors of engineering in healthcare", "cfo at banks", "contacts updated in the last 7 days"
--- Returns {"query", "text", "filters", "explanation", "matched": [{"phrase", "key", "value"}]}. Filters are
--- in crm.normalize_search_filters' normal form. Never raises for any text (p_org_id is checked).
-CREATE OR REPLACE FUNCTION crm.interpret_query(p_org_id uuid, p_query text) RETURNS jsonb
+-- How a deal search runs (see crm.search_contact_plan): filters on the deal (stage and pipeline by label or id,
+-- open / won, amount, close date, owner, created, lists) and on its company (name, domain, industry group, place,
+-- size, revenue: an id list or a semi-join); text matches every word of the deal's name (whole words, the last as a
+-- prefix; deals are few next to contacts, so no index), ranked by similarity to the name.
+CREATE OR REPLACE FUNCTION crm.search_deal_plan(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
+RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
-    v_raw text;
-    v_q text;
-    v_f jsonb := '{}';
-    v_matched jsonb := '[]';
-    v_text text[] := '{}';
-    v_emails text[];
-    v_m text[];
-    v_words text[];
-    v_n integer;
-    v_i integer := 1;
-    v_len integer;
-    v_phrase text;
-    v_voc record;
-    v_group text;
-    v_found boolean;
-    v_company text[];
-    v_num numeric;
-    v_since timestamptz;
-    v_expl text[] := '{}';
-    v_key text;
-    v_stop text[] := crm.interpret_stop_words();
-    v_context text;
+    v_f jsonb;
+    v_q record;
+    v_where text[];
+    v_base text;
+    v_cond text;
+    v_w2 text[];
+    v_after_id bigint;
 BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_text_size('query', p_query, crm.input_cap('query'));
-    v_raw := lower(crm.unaccent_text(left(coalesce(p_query, ''), 512)));
-
-    -- emails stay text (the search matches them exactly)
-    v_emails := ARRAY(
-        SELECT m[1] FROM regexp_matches(v_raw, '([^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})', 'g') AS m
-    );
-    v_raw := regexp_replace(v_raw, '[^[:space:]@<>(),;:"\[\]]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}', ' ', 'g');
-
-    -- deal amounts: "over $50k", "between 10k and 1m", "under 5,000"
-    FOR v_m IN
-        SELECT m FROM regexp_matches(
-            v_raw,
-            '(between|over|above|more than|greater than|bigger than|larger than|at least|exceeding|>=|>|under|below|'
-            'less than|smaller than|at most|<=|<|up to)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*'
-            '(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9])'
-            '(\s*(and|to|-)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9]))?',
-            'g'
-        ) AS m
-    LOOP
-        v_num := replace(v_m[3], ',', '')::numeric * CASE v_m[5]
-            WHEN 'k' THEN 1e3 WHEN 'thousand' THEN 1e3 WHEN 'm' THEN 1e6 WHEN 'mm' THEN 1e6 WHEN 'mn' THEN 1e6
-            WHEN 'million' THEN 1e6 WHEN 'bn' THEN 1e9 WHEN 'b' THEN 1e9 WHEN 'billion' THEN 1e9 ELSE 1 END;
-        CONTINUE WHEN v_num > 1e15;
-        IF v_m[1] = 'between' AND v_m[9] IS NOT NULL THEN
-            v_f := v_f || jsonb_build_object('deal_value_min', v_num, 'deal_value_max',
-                replace(v_m[9], ',', '')::numeric * CASE v_m[11]
-                    WHEN 'k' THEN 1e3 WHEN 'thousand' THEN 1e3 WHEN 'm' THEN 1e6 WHEN 'mm' THEN 1e6 WHEN 'mn' THEN 1e6
-                    WHEN 'million' THEN 1e6 WHEN 'bn' THEN 1e9 WHEN 'b' THEN 1e9 WHEN 'billion' THEN 1e9 ELSE 1 END);
-        ELSIF v_m[1] IN ('under', 'below', 'less than', 'smaller than', 'at most', '<=', '<', 'up to') THEN
-            v_f := v_f || jsonb_build_object('deal_value_max', v_num);
-        ELSE
-            v_f := v_f || jsonb_build_object('deal_value_min', v_num);
-        END IF;
-        v_f := v_f || jsonb_build_object('has_active_deal', TRUE);
-        v_matched := v_matched || jsonb_build_object('phrase', btrim(array_to_string(v_m, ' ')), 'key', 'deal_value', 'value', v_num);
-    END LOOP;
-    IF v_f ? 'deal_value_min' AND v_f ? 'deal_value_max' AND (v_f ->> 'deal_value_min')::numeric > (v_f ->> 'deal_value_max')::numeric THEN
-        v_f := v_f - 'deal_value_max';
+    v_f := crm.search_plan_filters(p_org_id, 'deals', p_filters, p_limit);
+    v_q := crm.search_query_parts(p_query);
+    -- a domain or an email in the text names the deal's company (its domain)
+    IF cardinality(v_q.domains) + cardinality(v_q.emails) > 0 THEN
+        v_f := v_f || jsonb_build_object('company_domain', (
+            SELECT jsonb_agg(DISTINCT x ORDER BY x) FROM (
+                SELECT jsonb_array_elements_text(coalesce(v_f -> 'company_domain', '[]')) AS x
+                UNION SELECT unnest(v_q.domains)
+                UNION SELECT split_part(e, '@', 2) FROM unnest(v_q.emails) AS e
+            ) AS u
+        ));
     END IF;
-    v_raw := regexp_replace(
-        v_raw,
-        '(between|over|above|more than|greater than|bigger than|larger than|at least|exceeding|>=|>|under|below|'
-        'less than|smaller than|at most|<=|<|up to)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*'
-        '(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9])'
-        '(\s*(and|to|-)\s*(\$|usd|eur|€|£)?\s*([0-9][0-9,]*(\.[0-9]+)?)\s*(k|m|mm|mn|million|thousand|bn|b|billion)?(?![a-z0-9]))?',
-        ' ', 'g'
-    );
-
-    v_q := ' ' || coalesce(crm.norm_text(v_raw), '') || ' ';
-
-    -- domains: "at stripe.com", "@stripe.com"
-    FOR v_m IN SELECT m FROM regexp_matches(v_q, ' (at |from |@ ?)?@?([a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24})(?= )', 'g') AS m LOOP
-        v_f := jsonb_set(v_f, '{domain}', coalesce(v_f -> 'domain', '[]') || to_jsonb(v_m[2]));
-        v_matched := v_matched || jsonb_build_object('phrase', v_m[2], 'key', 'domain', 'value', v_m[2]);
-    END LOOP;
-    v_q := regexp_replace(v_q, ' (at |from |@ ?)?@?[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.[a-z]{2,24}(?= )', ' ', 'g');
-
-    -- deals
-    v_m := regexp_match(v_q, ' (without|with no|no|having no|that have no|who have no) (an? |any )?(open |active |live |ongoing |current )?(deals?|opportunity) ');
-    IF v_m IS NOT NULL THEN
-        v_f := v_f || jsonb_build_object('has_active_deal', FALSE);
-        v_matched := v_matched || jsonb_build_object('phrase', btrim(v_m[1] || ' ' || coalesce(v_m[3], '') || v_m[4]), 'key', 'has_active_deal', 'value', FALSE);
-        v_q := regexp_replace(v_q, ' (without|with no|no|having no|that have no|who have no) (an? |any )?(open |active |live |ongoing |current )?(deals?|opportunity) ', ' ', 'g');
+    v_where := ARRAY[format('d.org_id = %L', p_org_id), 'd.deleted_at IS NULL']
+        || crm.search_record_conditions(p_org_id, 'd', v_f);
+    v_cond := crm.search_company_condition(p_org_id, v_f);
+    IF v_cond IS NOT NULL AND (v_f ? 'company' OR v_f ? 'company_domain') THEN
+        v_where := v_where || crm.search_related_company_condition(p_org_id, 'd', v_cond);
+    ELSIF v_cond IS NOT NULL THEN
+        v_where := v_where || format(
+            'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = d.org_id AND co.crm_source = d.crm_source'
+            ' AND co.crm_record_id = d.company_crm_id AND co.deleted_at IS NULL AND %s)',
+            v_cond
+        );
     END IF;
-    v_m := regexp_match(v_q, ' ((with|having|that have|who have|has|have|in) )?(an? |any |some )?((open|active|live|ongoing|current) (deals?|opportunity|opportunities)|(deals?|pipeline)) ');
-    IF v_m IS NOT NULL AND (v_m[5] IS NOT NULL OR v_m[2] IS NOT NULL OR v_f ? 'deal_value_min' OR v_f ? 'deal_value_max') THEN
-        v_f := v_f || jsonb_build_object('has_active_deal', TRUE);
-        v_matched := v_matched || jsonb_build_object('phrase', btrim(v_m[4]), 'key', 'has_active_deal', 'value', TRUE);
-        v_q := regexp_replace(v_q, ' ((with|having|that have|who have|has|have|in) )?(an? |any |some )?((open|active|live|ongoing|current) (deals?|opportunity|opportunities)|(deals?|pipeline)) ', ' ', 'g');
-    END IF;
-
-    -- freshness: "updated in the last 30 days", "recently updated", "updated since 2024-01-31"
-    v_m := regexp_match(v_q, ' (updated|modified|changed|touched|active) (in |within |during )?(the )?(last|past) ([0-9]+ )?(days?|weeks?|months?|years?) ');
-    IF v_m IS NOT NULL THEN
-        v_since := date_trunc('day', now()) - (coalesce(btrim(v_m[5]), '1') || ' ' || v_m[6])::interval;
-        v_q := regexp_replace(v_q, ' (updated|modified|changed|touched|active) (in |within |during )?(the )?(last|past) ([0-9]+ )?(days?|weeks?|months?|years?) ', ' ');
-    ELSE
-        v_m := regexp_match(v_q, ' (recently updated|updated recently|recently changed|changed recently) ');
-        IF v_m IS NOT NULL THEN
-            v_since := date_trunc('day', now()) - interval '30 days';
-            v_q := regexp_replace(v_q, ' (recently updated|updated recently|recently changed|changed recently) ', ' ');
-        ELSE
-            v_m := regexp_match(v_q, ' (updated |changed |modified )?(since|after) ([0-9]{4}[- ][0-9]{2}[- ][0-9]{2}) ');
-            IF v_m IS NOT NULL THEN
-                BEGIN
-                    v_since := replace(v_m[3], ' ', '-')::timestamptz;
-                    v_q := regexp_replace(v_q, ' (updated |changed |modified )?(since|after) ([0-9]{4}[- ][0-9]{2}[- ][0-9]{2}) ', ' ');
-                EXCEPTION WHEN data_exception THEN
-                    v_since := NULL;
-                END;
-            END IF;
-        END IF;
-    END IF;
-    IF v_since IS NOT NULL THEN
-        v_f := v_f || jsonb_build_object('updated_since', v_since);
-        v_matched := v_matched || jsonb_build_object('phrase', btrim(array_to_string(v_m, ' ')), 'key', 'updated_since', 'value', v_since);
-    END IF;
-
-    -- words, left to right; longest known phrase first
-    v_words := ARRAY(
-        SELECT btrim(t.w, '''.-') FROM regexp_split_to_table(btrim(v_q), ' +') WITH ORDINALITY AS t (w, ord)
-        WHERE t.w ~ '[[:alnum:]]' OR t.w = '@' ORDER BY t.ord
-    );
-    v_n := cardinality(v_words);
-    WHILE v_i <= v_n LOOP
-        v_found := FALSE;
-        v_context := NULL;
-        IF v_words[v_i] IN ('at', 'from', '@', 'in', 'within', 'for') AND v_i < v_n THEN
-            v_context := v_words[v_i];
-        END IF;
-        -- "IT" is a department only when written in capitals
-        IF v_words[v_i] = 'it' AND p_query ~ '\mIT\M' THEN
-            v_f := jsonb_set(v_f, '{department}', coalesce(v_f -> 'department', '[]') || '"it"');
-            v_matched := v_matched || jsonb_build_object('phrase', 'IT', 'key', 'department', 'value', 'it');
-            v_i := v_i + 1;
-            CONTINUE;
-        END IF;
-        -- an industry, possibly after at / in / from and before "companies"
-        FOR v_len IN REVERSE 3..1 LOOP
-            EXIT WHEN v_found;
-            CONTINUE WHEN v_i + (v_context IS NOT NULL)::integer + v_len - 1 > v_n;
-            v_phrase := array_to_string(v_words[v_i + (v_context IS NOT NULL)::integer:v_i + (v_context IS NOT NULL)::integer + v_len - 1], ' ');
-            v_group := coalesce(crm.industry_term_group(v_phrase), crm.industry_term_group(regexp_replace(v_phrase, 's$', '')));
-            IF v_group IS NOT NULL AND (
-                v_context IS NOT NULL
-                OR v_words[v_i + v_len] IN ('companies', 'company', 'firms', 'startups', 'businesses', 'orgs', 'organizations', 'sector', 'industry', 'space', 'cos')
-                OR (
-                    NOT EXISTS (SELECT 1 FROM crm.interpret_vocabulary() AS iv WHERE iv.phrase = v_phrase)
-                    AND NOT v_phrase = ANY(v_stop)
-                )
-            ) THEN
-                IF NOT coalesce(v_f -> 'industry_group', '[]') ? v_group THEN
-                    v_f := jsonb_set(v_f, '{industry_group}', coalesce(v_f -> 'industry_group', '[]') || to_jsonb(v_group));
-                END IF;
-                v_matched := v_matched || jsonb_build_object('phrase', v_phrase, 'key', 'industry_group', 'value', v_group);
-                v_i := v_i + (v_context IS NOT NULL)::integer + v_len;
-                IF v_words[v_i] IN ('companies', 'company', 'firms', 'startups', 'businesses', 'orgs', 'organizations', 'sector', 'industry', 'space', 'cos') THEN
-                    v_i := v_i + 1;
-                END IF;
-                v_found := TRUE;
-            END IF;
-        END LOOP;
-        CONTINUE WHEN v_found;
-        -- a company: "at acme", "from acme corp" (up to the next word with another meaning)
-        IF v_context IN ('at', 'from', '@') THEN
-            v_company := '{}';
-            v_i := v_i + 1;
-            WHILE v_i <= v_n AND NOT v_words[v_i] IN ('who', 'that', 'with', 'in', 'and', 'which', 'whose', 'having', 'at', 'from', 'for', 'or')
-                AND NOT EXISTS (SELECT 1 FROM crm.interpret_vocabulary() AS iv WHERE iv.phrase = v_words[v_i] AND iv.key <> 'department')
-            LOOP
-                v_company := v_company || v_words[v_i];
-                v_i := v_i + 1;
-            END LOOP;
-            IF cardinality(v_company) > 0 THEN
-                v_phrase := array_to_string(v_company, ' ');
-                v_f := jsonb_set(v_f, '{company}', coalesce(v_f -> 'company', '[]') || to_jsonb(v_phrase));
-                v_matched := v_matched || jsonb_build_object('phrase', v_context || ' ' || v_phrase, 'key', 'company', 'value', v_phrase);
-            END IF;
-            CONTINUE;
-        END IF;
-        -- C-level abbreviations: seniority and department ("cfo" -> c_suite, finance)
-        IF v_words[v_i] ~ '^c(eo|fo|oo|to|io|mo|ro|po|do|hro|iso)s?$' THEN
-            v_phrase := regexp_replace(v_words[v_i], 's$', '');
-            IF NOT coalesce(v_f -> 'seniority', '[]') ? 'c_suite' THEN
-                v_f := jsonb_set(v_f, '{seniority}', coalesce(v_f -> 'seniority', '[]') || '"c_suite"');
-            END IF;
-            v_group := crm.title_department(v_phrase);
-            IF v_group IS NOT NULL AND v_group <> 'other' AND NOT coalesce(v_f -> 'department', '[]') ? v_group THEN
-                v_f := jsonb_set(v_f, '{department}', coalesce(v_f -> 'department', '[]') || to_jsonb(v_group));
-            END IF;
-            v_matched := v_matched || jsonb_build_object('phrase', v_words[v_i], 'key', 'seniority', 'value', 'c_suite');
-            v_i := v_i + 1;
-            CONTINUE;
-        END IF;
-        FOR v_len IN REVERSE 3..1 LOOP
-            EXIT WHEN v_found;
-            CONTINUE WHEN v_i + v_len - 1 > v_n;
-            v_phrase := array_to_string(v_words[v_i:v_i + v_len - 1], ' ');
-            SELECT iv.phrase, iv.key, iv.vals INTO v_voc FROM crm.interpret_vocabulary() AS iv WHERE iv.phrase = v_phrase;
-            IF FOUND THEN
-                IF v_voc.key = 'is_materialized' THEN
-                    v_f := v_f || jsonb_build_object('is_materialized', TRUE);
-                ELSE
-                    v_f := jsonb_set(v_f, ARRAY[v_voc.key], (
-                        SELECT jsonb_agg(DISTINCT x ORDER BY x) FROM (
-                            SELECT jsonb_array_elements_text(coalesce(v_f -> v_voc.key, '[]')) AS x
-                            UNION SELECT unnest(v_voc.vals)
-                        ) AS u
-                    ));
-                END IF;
-                v_matched := v_matched || jsonb_build_object('phrase', v_phrase, 'key', v_voc.key, 'value', to_jsonb(v_voc.vals));
-                v_i := v_i + v_len;
-                v_found := TRUE;
-            END IF;
-        END LOOP;
-        CONTINUE WHEN v_found;
-        IF NOT v_words[v_i] = ANY(v_stop) THEN
-            v_text := v_text || v_words[v_i];
-        END IF;
-        v_i := v_i + 1;
-    END LOOP;
-
-    v_text := v_text || v_emails;
-    -- explanation
-    FOR v_key IN SELECT k FROM jsonb_object_keys(v_f) AS k ORDER BY k LOOP
-        v_expl := v_expl || CASE v_key
-            WHEN 'industry_group' THEN 'industry group ' || (
-                SELECT string_agg(g || ' (' || coalesce((
-                    SELECT string_agg(m.industry, ', ' ORDER BY m.industry) FROM crm.industry_group_member AS m WHERE m.group_name = g
-                ), 'no industries') || CASE WHEN EXISTS (SELECT 1 FROM crm.industry_keyword AS k WHERE k.group_name = g)
-                    THEN ', or a name matching its keywords' ELSE '' END || ')', ' or ')
-                FROM jsonb_array_elements_text(v_f -> 'industry_group') AS g
-            )
-            WHEN 'company' THEN 'company name like ' || (SELECT string_agg(quote_literal(x), ' or ') FROM jsonb_array_elements_text(v_f -> 'company') AS x)
-            WHEN 'domain' THEN 'email or company domain ' || (SELECT string_agg(x, ' or ') FROM jsonb_array_elements_text(v_f -> 'domain') AS x)
-            WHEN 'deal_value_min' THEN 'open deals worth at least ' || to_char((v_f ->> 'deal_value_min')::numeric, 'FM999,999,999,999,990')
-            WHEN 'deal_value_max' THEN 'open deals worth at most ' || to_char((v_f ->> 'deal_value_max')::numeric, 'FM999,999,999,999,990')
-            WHEN 'has_active_deal' THEN CASE WHEN (v_f ->> 'has_active_deal')::boolean THEN 'has an open deal' ELSE 'has no open deal' END
-            WHEN 'updated_since' THEN 'updated in the CRM since ' || to_char((v_f ->> 'updated_since')::timestamptz, 'YYYY-MM-DD')
-            WHEN 'is_materialized' THEN 'materialized (full record stored)'
-            ELSE replace(v_key, '_', ' ') || ' ' || (SELECT string_agg(x, ' or ') FROM jsonb_array_elements_text(v_f -> v_key) AS x)
-        END;
-    END LOOP;
-    IF cardinality(v_text) > 0 THEN
-        v_expl := v_expl || ('text ' || quote_literal(array_to_string(v_text, ' ')));
+    v_base := array_to_string(v_where, ' AND ');
+    v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;
+    v_w2 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 2);
+    IF cardinality(v_w2) = 0 THEN
+        RETURN jsonb_build_object('mode', 'filter', 'sql', format(
+            'SELECT d.id, 0::double precision AS score FROM crm.deal_index AS d WHERE %s AND d.id > %s ORDER BY d.id LIMIT %s',
+            v_base, coalesce(v_after_id, 0), p_limit
+        ));
     END IF;
     RETURN jsonb_build_object(
-        'query', coalesce(p_query, ''),
-        'text', array_to_string(v_text, ' '),
-        'filters', crm.normalize_search_filters('contacts', v_f),
-        'explanation', CASE WHEN cardinality(v_expl) = 0 THEN 'everything (no filter, no text)' ELSE array_to_string(v_expl, '; ') END,
-        'matched', v_matched
+        'mode', 'text',
+        'sources', crm.search_plan_sources('crm.deal_index', 'd', v_base, jsonb_build_array(jsonb_build_object(
+            'tier', 0, 'name', 'words', 'cond', (
+                SELECT string_agg(format('crm.norm_text(d.name) ~ %L', '\m' || w || CASE WHEN t.ord < cardinality(v_w2) THEN '\M' ELSE '' END), ' AND ')
+                FROM unnest(v_w2) WITH ORDINALITY AS t (w, ord)
+            )
+        )), crm.search_candidate_cap()),
+        'score_sql', crm.search_plan_score_sql(
+            'crm.deal_index', 'd', p_org_id,
+            format('round(crm.trgm_sim(%L, x.nm)::numeric, 4)::double precision', v_q.phrase),
+            'crm.norm_text(d.name) AS nm', v_f, p_limit
+        )
     );
 END
 $$;
 
--- The copilot's search: interpret p_query, search contacts with the filters and text it found.
--- Returns {"interpretation": <crm.interpret_query>, "results": [<search_contacts rows>], "next_cursor"}.
+-- Candidate ids and scores, best first: ids and scores only, never row data (SECURITY DEFINER).
+CREATE OR REPLACE FUNCTION crm.search_deal_ids(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
+RETURNS TABLE (id bigint, score double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+ROWS 50
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+BEGIN
+    IF p_org_id IS NOT NULL AND crm.current_org_id() IS NULL AND NOT crm.session_sees_every_org() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT r.id, r.score FROM crm.run_search_plan(crm.search_deal_plan(p_org_id, p_query, p_filters, p_limit)) AS r;
+END
+$$;
+
+-- Deals matching p_query (words of the deal name) and p_filters (crm.search_filter_types('deals')), best first, with
+-- their stage and pipeline labels, owner name and company. Cursor pagination as for contacts.
+CREATE OR REPLACE FUNCTION crm.search_deals(
+    p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit integer DEFAULT 50
+)
+RETURNS TABLE (
+    id bigint,
+    crm_source text,
+    crm_record_id text,
+    name text,
+    stage text,
+    stage_label text,
+    pipeline text,
+    pipeline_label text,
+    amount numeric,
+    close_date date,
+    is_open boolean,
+    is_closed boolean,
+    owner_crm_id text,
+    owner_name text,
+    company_crm_id text,
+    company_id bigint,
+    company_name text,
+    company_domain text,
+    crm_created_at timestamptz,
+    crm_updated_at timestamptz,
+    score double precision,
+    cursor text
+)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM crm.assert_org(p_org_id);
+    PERFORM crm.check_text_size('query', p_query, crm.input_cap('query'));
+    RETURN QUERY
+    SELECT
+        d.id, d.crm_source, d.crm_record_id, d.name, d.stage, d.stage_label, d.pipeline, d.pipeline_label, d.amount,
+        d.close_date, d.is_active, d.is_closed, d.owner_crm_id, crm.owner_name(o.first_name, o.last_name, o.email),
+        d.company_crm_id, co.id, co.name, co.domain, d.crm_created_at, d.crm_updated_at, r.score,
+        r.score::text || ':' || d.id::text
+    FROM crm.search_deal_ids(p_org_id, p_query, p_filters, p_limit) WITH ORDINALITY AS r (id, score, ord)
+    INNER JOIN crm.deal_index AS d ON d.org_id = p_org_id AND d.id = r.id AND d.deleted_at IS NULL
+    LEFT JOIN crm.company_index AS co
+        ON
+            co.org_id = d.org_id AND co.crm_source = d.crm_source AND co.crm_record_id = d.company_crm_id
+            AND co.deleted_at IS NULL
+    LEFT JOIN crm.crm_owner AS o ON o.org_id = d.org_id AND o.crm_source = d.crm_source AND o.owner_id = d.owner_crm_id
+    ORDER BY r.ord;
+END
+$$;
+
+-- The copilot's search: interpret p_query, search its subject (contacts, companies or deals) with the filters and
+-- text it found. Returns {"interpretation": <crm.interpret_query>, "subject", "results": [<search_contacts /
+-- search_companies / search_deals rows>], "next_cursor"}; the words not understood are in the interpretation.
 -- p_after: the previous page's next_cursor. (crm.search_contacts never interprets its text; in psql use
 -- crm.interpret_query + crm.search_contacts to see rows as a table.)
 CREATE OR REPLACE FUNCTION crm.search(
@@ -1417,10 +1502,19 @@ BEGIN
     IF p_after IS NOT NULL THEN
         v_filters := v_filters || jsonb_build_object('after', p_after);
     END IF;
-    SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
-    FROM crm.search_contacts(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+    IF v_i ->> 'subject' = 'companies' THEN
+        SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
+        FROM crm.search_companies(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+    ELSIF v_i ->> 'subject' = 'deals' THEN
+        SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
+        FROM crm.search_deals(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+    ELSE
+        SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
+        FROM crm.search_contacts(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+    END IF;
     RETURN jsonb_build_object(
         'interpretation', v_i,
+        'subject', v_i ->> 'subject',
         'results', v_rows,
         'next_cursor', CASE WHEN jsonb_array_length(v_rows) = p_limit THEN v_rows -> -1 ->> 'cursor' END
     );
@@ -1482,14 +1576,17 @@ BEGIN
         END IF;
     END IF;
     RETURN QUERY
-    WITH hits AS (
+    WITH named AS MATERIALIZED (
         SELECT s.*, 1 AS pass FROM crm.search_contacts(p_org_id, v_text, v_filters, least(p_limit * 4, 200)) AS s
+    ),
+
+    hits AS (
+        SELECT n.* FROM named AS n
         UNION ALL
-        -- the company / domain matched nobody: resolve on the name alone
+        -- the company / domain matched nobody: resolve on the name alone (this search runs only then: the
+        -- condition is a one-time filter; the first search is not run again to find out, issue 18)
         SELECT s.*, 2 FROM crm.search_contacts(p_org_id, v_text, '{}', least(p_limit * 4, 200)) AS s
-        WHERE v_filters <> '{}' AND NOT EXISTS (
-            SELECT 1 FROM crm.search_contacts(p_org_id, v_text, v_filters, 1) AS t
-        )
+        WHERE v_filters <> '{}' AND NOT EXISTS (SELECT 1 FROM named)
     )
     SELECT
         h.id, h.crm_source, h.crm_record_id, h.first_name, h.last_name, h.email, h.company_name, h.job_title,

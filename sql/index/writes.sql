@@ -9,7 +9,8 @@
 --   * one statement per distinct key set, so a batch of 1,000 rows is one round trip and a few statements;
 --   * a key that is present is written (null clears it); an absent key keeps the stored value;
 --   * monotonic: a row whose crm_updated_at is older than the stored one changes nothing; a row without
---     crm_updated_at only applies to a record that has none either;
+--     crm_updated_at only applies to a record that has none either; a row may say when it was read (observed_at):
+--     read after the stored version and different, it applies (crm.observed_versions: Attio clears);
 --   * deleted_at is always written (absent = NULL): a newer row of a soft-deleted record restores it;
 --   * derived columns (seniority, email_domain, deal summary, industry groups...) are computed here and
 --     may not be supplied;
@@ -53,18 +54,63 @@ BEGIN
     IF TG_OP = 'INSERT'
         OR NEW.industry IS DISTINCT FROM OLD.industry
         OR NEW.name IS DISTINCT FROM OLD.name
-        OR NEW.domain IS DISTINCT FROM OLD.domain THEN
-        NEW.industry_groups := crm.company_industry_groups(NEW.industry, NEW.name, NEW.domain);
+        OR NEW.domain IS DISTINCT FROM OLD.domain
+        OR NEW.description IS DISTINCT FROM OLD.description
+        OR NEW.tags IS DISTINCT FROM OLD.tags THEN
+        -- from the industry, the description and tags (index/derive.sql; issue 17)
+        NEW.industry_groups := crm.company_industry_groups(
+            NEW.industry, NEW.name, NEW.domain, NEW.description, NEW.tags
+        );
     END IF;
     RETURN NEW;
 END
 $$;
 
+-- The labels of a deal's stage and pipeline, and whether the stage closes the deal, from the org's CRM vocabulary
+-- (crm.crm_pipeline_stage: HubSpot deal pipelines, refreshed by freshness/metadata.sql): the stage of the deal's
+-- pipeline; else, when the pipeline is not known, the stage id alone (HubSpot stage ids of pipelines other than
+-- the default one are numeric and unique; any source writing stages with object_type 'deals' gets labels).
+-- NULLs when the stage is not known (yet).
+CREATE OR REPLACE FUNCTION crm.deal_stage_labels(
+    p_org_id uuid, p_source text, p_pipeline text, p_stage text,
+    OUT stage_label text, OUT pipeline_label text, OUT is_closed boolean, OUT is_won boolean
+)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_stage IS NULL THEN
+        SELECT s.pipeline_label INTO pipeline_label FROM crm.crm_pipeline_stage AS s
+        WHERE s.org_id = p_org_id AND s.crm_source = p_source AND s.object_type = 'deals' AND s.pipeline_id = p_pipeline
+        LIMIT 1;
+        RETURN;
+    END IF;
+    SELECT s.stage_label, s.pipeline_label, s.is_closed, s.is_won
+    INTO stage_label, pipeline_label, is_closed, is_won
+    FROM crm.crm_pipeline_stage AS s
+    WHERE s.org_id = p_org_id AND s.crm_source = p_source AND s.object_type = 'deals'
+        AND s.pipeline_id = p_pipeline AND s.stage_id = p_stage;
+    IF NOT FOUND THEN
+        SELECT s.stage_label, s.pipeline_label, s.is_closed, s.is_won
+        INTO stage_label, pipeline_label, is_closed, is_won
+        FROM crm.crm_pipeline_stage AS s
+        WHERE s.org_id = p_org_id AND s.crm_source = p_source AND s.object_type = 'deals' AND s.stage_id = p_stage
+        ORDER BY s.archived, s.pipeline_id = 'default' DESC, s.pipeline_id
+        LIMIT 1;
+    END IF;
+END
+$$;
+
+-- stage_label / pipeline_label are derived here on every write (protected: an upsert never supplies them); a stage
+-- the vocabulary says is closed closes the deal when the row does not say (HubSpot's hs_is_closed).
 CREATE OR REPLACE FUNCTION crm.deal_index_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_l record;
 BEGIN
+    v_l := crm.deal_stage_labels(NEW.org_id, NEW.crm_source, NEW.pipeline, NEW.stage);
+    NEW.stage_label := v_l.stage_label;
+    NEW.pipeline_label := v_l.pipeline_label;
     NEW.is_active := NEW.deleted_at IS NULL
-        AND NOT coalesce(NEW.is_closed, lower(NEW.stage) IN ('closedwon', 'closedlost'), FALSE);
+        AND NOT coalesce(NEW.is_closed, v_l.is_closed, lower(NEW.stage) IN ('closedwon', 'closedlost'), FALSE);
     RETURN NEW;
 END
 $$;
@@ -106,9 +152,12 @@ DECLARE
     v_cols text[];
     v_text text[];
     v_protected text[] := crm.index_protected_columns(p_table);
+    v_caps jsonb;
+    v_text_set jsonb;
     v_bad record;
 BEGIN
     PERFORM crm.check_source(p_source);
+    p_extra := p_extra || ARRAY['observed_at'];  -- when a row was read (crm.observed_versions)
     IF p_rows IS NULL OR jsonb_typeof(p_rows) <> 'array' THEN
         RAISE EXCEPTION 'rows must be a JSON array of objects' USING ERRCODE = 'CX001';
     END IF;
@@ -124,6 +173,33 @@ BEGIN
     INTO v_cols, v_text
     FROM pg_attribute AS a
     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped;
+
+    -- the common case first (issue 18: a bulk upsert's fixed cost): one pass over every key of every row, each key
+    -- looked up in a JSON object of the allowed keys and their caps (a binary search) instead of compared with
+    -- the column arrays; only a batch with a problem takes the precise pass below, which names the first one
+    SELECT jsonb_object_agg(k, crm.text_cap(k)) INTO v_caps
+    FROM unnest(p_extra || ARRAY(SELECT c FROM unnest(v_cols) AS c WHERE c <> ALL(v_protected))) AS k;
+    SELECT coalesce(jsonb_object_agg(t, TRUE), '{}') INTO v_text_set FROM unnest(v_text) AS t;
+    IF NOT EXISTS (
+        SELECT 1
+        FROM jsonb_array_elements(p_rows) AS e (elem)
+        WHERE jsonb_typeof(e.elem) <> 'object'
+            OR NOT e.elem ? 'crm_record_id' OR jsonb_typeof(e.elem -> 'crm_record_id') NOT IN ('string', 'number')
+            OR btrim(e.elem ->> 'crm_record_id') = ''
+            OR (e.elem ? 'crm_source' AND e.elem ->> 'crm_source' IS DISTINCT FROM p_source)
+            OR (
+                e.elem ? 'email' AND jsonb_typeof(e.elem -> 'email') = 'string'
+                AND btrim(e.elem ->> 'email') <> '' AND NOT crm.is_email(btrim(e.elem ->> 'email'))
+            )
+            OR EXISTS (
+                SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(e.elem) = 'object' THEN e.elem ELSE '{}' END) AS x (k, v)
+                WHERE NOT v_caps ? x.k
+                    OR (v_text_set ? x.k AND jsonb_typeof(x.v) IN ('object', 'array', 'boolean'))
+                    OR (jsonb_typeof(x.v) IN ('string', 'number') AND length(x.v #>> '{}') > (v_caps ->> x.k)::integer)
+            )
+    ) THEN
+        RETURN;
+    END IF;
 
     SELECT e.ord, e.elem, r.problem INTO v_bad
     FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
@@ -195,6 +271,87 @@ BEGIN
 END
 $$;
 
+-- A value of an index row as the comparison of crm.observed_versions sees it: text trimmed (empty = NULL), emails
+-- lower-cased and domains normalized as the derive triggers store them, JSON null = NULL.
+CREATE OR REPLACE FUNCTION crm.observed_norm(p_key text, p_value jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL
+    WHEN jsonb_typeof(p_value) <> 'string' THEN p_value
+    ELSE to_jsonb(nullif(btrim(CASE p_key
+        WHEN 'email' THEN lower(p_value #>> '{}')
+        WHEN 'domain' THEN crm.norm_domain(p_value #>> '{}')
+        ELSE p_value #>> '{}'
+    END), ''))
+END;
+
+-- Rows read from a CRM may carry observed_at: when they were read. A snapshot read at T reflects every change
+-- before T, so it may supersede a stored row whose version is newer than the snapshot's own crm_updated_at but
+-- older than T: that happens when the CRM cannot show what changed (Attio has no updated_at and a GET shows only
+-- active values, so clearing a field moves its newest active_from back). Such a row is applied with crm_updated_at
+-- = observed_at when its content differs from the stored row's (or the stored row is deleted); otherwise the row
+-- keeps its version (an identical snapshot changes nothing, and a stale one read before the stored version is still
+-- refused). Returns the rows without observed_at. A malformed observed_at is a bad row (CX001).
+CREATE OR REPLACE FUNCTION crm.observed_versions(p_org_id uuid, p_source text, p_table regclass, p_rows jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_out jsonb;
+    v_bad record;
+BEGIN
+    IF p_rows IS NULL OR jsonb_typeof(p_rows) <> 'array' OR NOT jsonb_path_exists(p_rows, '$[*].observed_at') THEN
+        RETURN p_rows;
+    END IF;
+    FOR v_bad IN
+        SELECT e.ord, e.elem ->> 'crm_record_id' AS rid, e.elem ->> 'observed_at' AS val
+        FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord)
+        WHERE jsonb_typeof(e.elem) = 'object' AND e.elem ? 'observed_at'
+        ORDER BY e.ord
+    LOOP
+        BEGIN
+            PERFORM v_bad.val::timestamptz;
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'row % (crm_record_id %) has a bad value: %', v_bad.ord, v_bad.rid, SQLERRM
+                USING ERRCODE = 'CX001', DETAIL = format('row=%s crm_record_id=%s', v_bad.ord, v_bad.rid);
+        END;
+    END LOOP;
+    BEGIN
+        EXECUTE format(
+            $f$
+            SELECT coalesce(jsonb_agg(
+                CASE
+                    WHEN t.crm_updated_at IS NOT NULL
+                        AND (e.elem ->> 'crm_updated_at')::timestamptz < t.crm_updated_at
+                        AND (e.elem ->> 'observed_at')::timestamptz > t.crm_updated_at
+                        AND (t.deleted_at IS NOT NULL OR EXISTS (
+                            SELECT 1 FROM jsonb_object_keys(e.elem) AS k (key)
+                            WHERE k.key NOT IN (
+                                'crm_record_id', 'crm_source', 'crm_created_at', 'crm_updated_at', 'observed_at',
+                                'deleted_at', 'last_webhook_at', 'contact_crm_ids', 'associations_read_at'
+                            )
+                                AND n.j ? k.key
+                                AND crm.observed_norm(k.key, n.j -> k.key)
+                                IS DISTINCT FROM crm.observed_norm(k.key, to_jsonb(t) -> k.key)
+                        ))
+                        THEN (e.elem - 'observed_at') || jsonb_build_object('crm_updated_at', e.elem -> 'observed_at')
+                    ELSE e.elem - 'observed_at'
+                END ORDER BY e.ord
+            ), '[]'::jsonb)
+            FROM jsonb_array_elements($3) WITH ORDINALITY AS e (elem, ord)
+            CROSS JOIN LATERAL (SELECT to_jsonb(jsonb_populate_record(NULL::%1$s, e.elem - 'observed_at')) AS j) AS n
+            LEFT JOIN %1$s AS t
+                ON t.org_id = $1 AND t.crm_source = $2 AND t.crm_record_id = btrim(e.elem ->> 'crm_record_id')
+            $f$,
+            p_table
+        ) INTO v_out USING p_org_id, p_source, p_rows;
+    EXCEPTION WHEN data_exception THEN  -- a value that fits no column: the write names its row
+        SELECT jsonb_agg(e.elem - 'observed_at' ORDER BY e.ord) INTO v_out
+        FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS e (elem, ord);
+    END;
+    RETURN v_out;
+END
+$$;
+
 -- The shared writer behind the three upserts. Returns the records it inserted or changed.
 -- A field a webhook changed after the incoming snapshot keeps its newer value, and so does a field changed
 -- locally whose write-back has not landed yet (crm.writeback_open_since: the snapshot predates the write).
@@ -219,6 +376,7 @@ DECLARE
         'crm.writeback_open_since(t.org_id, t.crm_source, %L, t.crm_record_id)', v_entity
     );
 BEGIN
+    p_rows := crm.observed_versions(p_org_id, p_source, p_table, p_rows);  -- rows read at observed_at
     FOR v_keys, v_group IN
         SELECT g.keys, jsonb_agg(g.elem ORDER BY g.ord)
         FROM (
@@ -291,7 +449,8 @@ END
 $$;
 
 -- Recompute has_active_deal / deal_stage / deal_value of the given contacts from their deals:
--- deal_stage and the headline value come from the largest open deal; deal_value sums open deals.
+-- deal_stage and the headline value come from the largest open deal; deal_value sums open deals. deal_stage is the
+-- stage's label when the org's vocabulary knows it ("Contract Sent"), else the CRM's stage id.
 CREATE OR REPLACE FUNCTION crm.refresh_contact_deals(p_org_id uuid, p_source text, p_contact_ids text[])
 RETURNS integer
 LANGUAGE sql AS $$
@@ -305,8 +464,10 @@ LANGUAGE sql AS $$
         LEFT JOIN LATERAL (
             SELECT
                 bool_or(d.is_active) AS has_active,
-                (array_agg(d.stage ORDER BY d.is_active DESC, d.amount DESC NULLS LAST, d.crm_updated_at DESC))[1]
-                    AS stage,
+                (array_agg(
+                    coalesce(d.stage_label, d.stage)
+                    ORDER BY d.is_active DESC, d.amount DESC NULLS LAST, d.crm_updated_at DESC
+                ))[1] AS stage,
                 sum(d.amount) FILTER (WHERE d.is_active) AS value
             FROM crm.deal_contact AS dc
             INNER JOIN crm.deal_index AS d
@@ -341,6 +502,8 @@ BEGIN
         count(*) FILTER (WHERE NOT w.inserted)
     INTO v_new, v_changed
     FROM crm.write_index_rows(p_org_id, 'crm.contact_index', p_source, p_rows) AS w;
+    -- an owner the org's vocabulary does not know: ask for a refresh (freshness/metadata.sql)
+    PERFORM crm.metadata_note_rows(p_org_id, p_source, p_rows);
     -- contacts that arrive after their deals pick up the deal summary now
     IF cardinality(v_new) > 0 AND EXISTS (
         SELECT 1 FROM crm.deal_contact AS dc
@@ -365,6 +528,7 @@ BEGIN
     SELECT count(*) FILTER (WHERE w.inserted), count(*) FILTER (WHERE NOT w.inserted)
     INTO v_ins, v_upd
     FROM crm.write_index_rows(p_org_id, 'crm.company_index', p_source, p_rows) AS w;
+    PERFORM crm.metadata_note_rows(p_org_id, p_source, p_rows);
     RETURN QUERY SELECT v_ins, v_upd, jsonb_array_length(p_rows) - v_ins - v_upd;
 END
 $$;
@@ -423,6 +587,8 @@ BEGIN
         count(*) FILTER (WHERE w.inserted), count(*) FILTER (WHERE NOT w.inserted)
     INTO v_applied, v_ins, v_upd
     FROM crm.write_index_rows(p_org_id, 'crm.deal_index', p_source, p_rows) AS w;
+    -- an owner or a stage the org's vocabulary does not know: ask for a refresh (freshness/metadata.sql)
+    PERFORM crm.metadata_note_rows(p_org_id, p_source, p_rows, v_applied);
     -- association lists also apply to deals whose row did not change but is not older than the stored one
     SELECT v_applied || coalesce(array_agg(DISTINCT d.crm_record_id), '{}') INTO v_applied
     FROM jsonb_array_elements(p_rows) AS e (elem)

@@ -51,6 +51,7 @@ crm.contact_index, crm.company_index, crm.deal_index, crm.deal_contact,
 crm.contact_record, crm.company_record, crm.activation_log,
 crm.writeback_queue, crm.job, crm.sync_state,
 crm.crm_owner, crm.crm_pipeline_stage,
+crm.crm_list, crm.list_entry,
 crm.all_crm_contacts
 TO crm_app;
 -- Global reference data: the industry taxonomy the interpreter and filters use, and the schema version.
@@ -71,6 +72,7 @@ crm.input_cap(text),
 crm.search(uuid, text, integer, text),
 crm.search_contacts(uuid, text, jsonb, integer),
 crm.search_companies(uuid, text, jsonb, integer),
+crm.search_deals(uuid, text, jsonb, integer),
 crm.interpret_query(uuid, text),
 crm.resolve_contact(uuid, text, integer),
 crm.resolve_contact_refs(uuid, text[], text),
@@ -84,7 +86,15 @@ crm.create_contact(uuid, text, jsonb, text, uuid, smallint),
 crm.enqueue_writeback(uuid, text, text, text, text, jsonb, text, uuid, smallint, text, text),
 crm.request_materialization(uuid, text[], text, text, text),
 crm.activate_local_contact(uuid, text, text, text, text, text),
-crm.store_enrichment(uuid, uuid, text, jsonb)
+crm.store_enrichment(uuid, uuid, text, jsonb),
+-- the write path of issue 16 (writeback/activities.sql)
+crm.log_activity(uuid, text, text, text, text, text, timestamptz, text, uuid, smallint),
+crm.update_deal(uuid, text, jsonb, text, uuid, smallint),
+crm.update_company(uuid, text, jsonb, text, uuid, smallint),
+crm.create_company(uuid, text, jsonb, text, uuid, smallint),
+crm.create_deal(uuid, text, jsonb, text, uuid, smallint),
+crm.associate(uuid, text, text, text, text, text, uuid, smallint),
+crm.disassociate(uuid, text, text, text, text, text, uuid, smallint)
 TO crm_app;
 
 ------------------------------------------------------------------------------------------------------------

@@ -32,11 +32,133 @@ BEGIN
         RAISE EXCEPTION 'rate limit must be a positive number of permits per positive seconds, headroom in (0, 1]'
             USING ERRCODE = 'CX002';
     END IF;
-    INSERT INTO crm.rate_limit AS r (org_id, crm_source, limit_class, permits, per_seconds, headroom)
-    VALUES (p_org_id, p_source, p_class, p_permits, p_per_seconds, p_headroom)
+    INSERT INTO crm.rate_limit AS r (org_id, crm_source, limit_class, permits, per_seconds, headroom, origin)
+    VALUES (p_org_id, p_source, p_class, p_permits, p_per_seconds, p_headroom, 'configured')
     ON CONFLICT (org_id, crm_source, limit_class) DO UPDATE
-        SET permits = excluded.permits, per_seconds = excluded.per_seconds, headroom = excluded.headroom;
+        SET permits = excluded.permits, per_seconds = excluded.per_seconds, headroom = excluded.headroom,
+            origin = 'configured';
 END
+$$;
+
+-- What the CRM says the account's limit is (HubSpot: X-HubSpot-RateLimit-Max per -Interval-Milliseconds on every
+-- non-search answer: the account's tier, 100 / 190 / 250 per 10 s, or 110 for a public OAuth app; usage
+-- guidelines). It replaces the default and earlier observations; an operator's configuration
+-- (crm.rate_limit_configure) is kept. Returns whether the limit changed.
+CREATE OR REPLACE FUNCTION crm.rate_limit_observe(
+    p_org_id uuid, p_source text, p_class text, p_permits integer, p_per_seconds double precision
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_def record;
+BEGIN
+    IF p_permits IS NULL OR p_permits <= 0 OR p_per_seconds IS NULL OR p_per_seconds <= 0 THEN
+        RETURN FALSE;
+    END IF;
+    UPDATE crm.rate_limit AS r SET permits = p_permits, per_seconds = p_per_seconds, origin = 'observed'
+    WHERE r.org_id = p_org_id AND r.crm_source = p_source AND r.limit_class = p_class AND r.origin <> 'configured'
+        AND (r.permits, r.per_seconds) IS DISTINCT FROM (p_permits, p_per_seconds);
+    IF FOUND THEN
+        RETURN TRUE;
+    END IF;
+    IF EXISTS (
+        SELECT 1 FROM crm.rate_limit AS r
+        WHERE r.org_id = p_org_id AND r.crm_source = p_source AND r.limit_class = p_class
+    ) THEN
+        RETURN FALSE;
+    END IF;
+    v_def := crm.rate_limit_default(p_source, p_class);  -- a class without a default is refused (CX002)
+    INSERT INTO crm.rate_limit (org_id, crm_source, limit_class, permits, per_seconds, origin)
+    VALUES (p_org_id, p_source, p_class, p_permits, p_per_seconds, 'observed')
+    ON CONFLICT DO NOTHING;
+    RETURN TRUE;
+END
+$$;
+
+-- Nobody of the account calls the classes p_classes before p_until (a spent daily budget: p_reason 'DAILY'):
+-- their next slot moves there and the hold is recorded (crm.rate_limit_hold_of), so a caller learns why instead of
+-- meeting a stream of 429s. A hold never shortens an earlier one.
+CREATE OR REPLACE FUNCTION crm.rate_limit_hold(
+    p_org_id uuid, p_source text, p_classes text[], p_until timestamptz, p_reason text
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_class text;
+    v_def record;
+BEGIN
+    IF p_until IS NULL OR p_until <= clock_timestamp() THEN
+        RETURN;
+    END IF;
+    FOREACH v_class IN ARRAY p_classes LOOP
+        v_def := crm.rate_limit_default(p_source, v_class);
+        INSERT INTO crm.rate_limit AS r (
+            org_id, crm_source, limit_class, permits, per_seconds, tat, penalized_until, held_until, held_reason
+        )
+        VALUES (p_org_id, p_source, v_class, v_def.permits, v_def.per_seconds, p_until, p_until, p_until, p_reason)
+        ON CONFLICT (org_id, crm_source, limit_class) DO UPDATE
+            SET tat = greatest(r.tat, excluded.tat), penalized_until = greatest(r.penalized_until, excluded.tat),
+                held_until = greatest(r.held_until, excluded.held_until),
+                held_reason = CASE WHEN r.held_until > excluded.held_until THEN r.held_reason ELSE excluded.held_reason END;
+    END LOOP;
+END
+$$;
+
+-- The hold in force on a class (NULLs when none): why a reservation's wait is long.
+CREATE OR REPLACE FUNCTION crm.rate_limit_hold_of(
+    p_org_id uuid, p_source text, p_class text, OUT held_until timestamptz, OUT held_reason text
+)
+LANGUAGE sql STABLE AS $$
+    SELECT r.held_until, r.held_reason FROM crm.rate_limit AS r
+    WHERE r.org_id = p_org_id AND r.crm_source = p_source AND r.limit_class = p_class
+        AND r.held_until > clock_timestamp()
+$$;
+
+-- The account's daily budget as the CRM reports it (HubSpot: X-HubSpot-RateLimit-Daily and -Daily-Remaining on
+-- non-search answers of private apps; "not sent for OAuth" requests: usage guidelines). Recorded on the 'general'
+-- row; when no more than p_reserve calls are left, every class of p_classes is held until p_resets_at (the
+-- account's midnight: "resets at midnight based on your time zone setting"), so the account never goes over its
+-- daily limit (calls in flight elsewhere use the reserve). Returns whether it holds now.
+CREATE OR REPLACE FUNCTION crm.rate_limit_daily(
+    p_org_id uuid, p_source text, p_daily_limit integer, p_daily_remaining integer, p_resets_at timestamptz,
+    p_reserve integer, p_classes text[]
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_def record;
+BEGIN
+    IF p_daily_limit IS NULL OR p_daily_remaining IS NULL OR p_daily_limit < 0 THEN
+        RETURN FALSE;
+    END IF;
+    v_def := crm.rate_limit_default(p_source, 'general');
+    INSERT INTO crm.rate_limit AS r (
+        org_id, crm_source, limit_class, permits, per_seconds, daily_limit, daily_remaining, daily_observed_at
+    )
+    VALUES (p_org_id, p_source, 'general', v_def.permits, v_def.per_seconds, p_daily_limit, p_daily_remaining,
+        clock_timestamp())
+    ON CONFLICT (org_id, crm_source, limit_class) DO UPDATE
+        SET daily_limit = excluded.daily_limit, daily_remaining = excluded.daily_remaining,
+            daily_observed_at = excluded.daily_observed_at;
+    IF p_daily_remaining <= greatest(coalesce(p_reserve, 0), 0) THEN
+        PERFORM crm.rate_limit_hold(p_org_id, p_source, p_classes, p_resets_at, 'DAILY');
+        RETURN TRUE;
+    END IF;
+    RETURN FALSE;
+END
+$$;
+
+-- The account's limits and holds, per class, for status pages (crmindex status) and operators.
+CREATE OR REPLACE FUNCTION crm.rate_limit_status(p_org_id uuid, p_source text DEFAULT NULL)
+RETURNS TABLE (
+    crm_source text, limit_class text, permits integer, per_seconds double precision, origin text,
+    daily_limit integer, daily_remaining integer, daily_observed_at timestamptz, held_until timestamptz,
+    held_reason text
+)
+LANGUAGE sql STABLE AS $$
+    SELECT r.crm_source, r.limit_class, r.permits, r.per_seconds, r.origin, r.daily_limit, r.daily_remaining,
+        r.daily_observed_at, CASE WHEN r.held_until > clock_timestamp() THEN r.held_until END,
+        CASE WHEN r.held_until > clock_timestamp() THEN r.held_reason END
+    FROM crm.rate_limit AS r
+    WHERE r.org_id = p_org_id AND (p_source IS NULL OR r.crm_source = p_source)
+    ORDER BY r.crm_source, r.limit_class
 $$;
 
 -- Reserve p_n permits unless the wait for them would be longer than p_max_wait_s (NULL: any wait); returns

@@ -61,6 +61,7 @@ $$;
 --     correlation id of the CRM's answer, never a raw response body)
 --   * its org and its CRM connections: org, connection (no secret lives there: tokens and webhook secrets are
 --     in crm.connection_secret)
+--   * what its CRM calls things: crm_owner, crm_pipeline_stage, and its lists: crm_list, list_entry
 -- No policy, no grant, so nothing at all, on: webhook_inbox (raw CRM deliveries and their headers), rate_limit
 -- (the workers' budgets), connection_secret (encrypted tokens), and any table not listed here.
 
@@ -72,7 +73,7 @@ BEGIN
     FOREACH v_table IN ARRAY ARRAY[
         'org', 'connection', 'contact_index', 'company_index', 'deal_index', 'deal_contact', 'contact_record',
         'company_record', 'activation_log', 'writeback_queue', 'job', 'sync_state', 'crm_owner',
-        'crm_pipeline_stage'
+        'crm_pipeline_stage', 'crm_list', 'list_entry'
     ] LOOP
         EXECUTE format('DROP POLICY IF EXISTS %I ON crm.%I', v_table || '_app', v_table);
         EXECUTE format(

@@ -326,11 +326,15 @@ BEGIN
             );
             IF v_status IS NULL THEN
                 v_action := 'lost';
+            ELSE
+                PERFORM crm.writeback_after_dead(p_org_id, v_o.id);  -- refetch, log (writeback/records.sql)
             END IF;
         ELSIF v_action IN ('retry', 'release') THEN
             v_status := crm.writeback_reopen(p_org_id, v_o.id, v_o.lease_token, v_action, v_o.delay_s, v_o.error);
             IF v_status IS NULL THEN
                 v_action := 'lost';
+            ELSIF v_status = 'dead_letter' THEN
+                PERFORM crm.writeback_after_dead(p_org_id, v_o.id);
             END IF;
         ELSE
             RAISE EXCEPTION 'writeback_finish: unknown action % for job %', v_o.action, v_o.id

@@ -17,6 +17,7 @@ from tests.tenancy.helpers import (
     B_PORTAL,
     COMPANY,
     COMPANY_FILTERS,
+    DEAL_FILTERS,
     QUEUES,
     SEARCH_FILTERS,
     SECRET,
@@ -125,16 +126,18 @@ def _search_cases() -> list[Case]:
         ("search_contact_ids", "contacts"),
         ("search_companies", "companies"),
         ("search_company_ids", "companies"),
+        ("search_deals", "deals"),
+        ("search_deal_ids", "deals"),
     ):
         sig = f"crm.{fn}(uuid,text,jsonb,integer)"
         cases.append(Case(sig, f"SELECT * FROM crm.{fn}(%s, 'Stan', '{{}}', 50)", lambda f: (B,), "CX003"))
-        filters = SEARCH_FILTERS if kind == "contacts" else COMPANY_FILTERS
+        filters = {"contacts": SEARCH_FILTERS, "companies": COMPANY_FILTERS, "deals": DEAL_FILTERS}[kind]
         for flt in filters:
             cases.append(
                 Case(sig, f"SELECT * FROM crm.{fn}(%s, '', %s::jsonb, 50)", lambda f, x=flt: (A, _j(x)), [])
             )
         for text in _SEARCH_TEXTS:
-            expect: object = [] if text != f"Stan {COMPANY[B]}" or kind == "companies" else ANY
+            expect: object = [] if text != f"Stan {COMPANY[B]}" or kind != "contacts" else ANY
             cases.append(
                 Case(sig, f"SELECT * FROM crm.{fn}(%s, %s, '{{}}', 50)", lambda f, t=text: (A, t), expect)
             )
@@ -261,6 +264,15 @@ def _api_cases() -> list[Case]:
     local = "crm.activate_local_contact(uuid,text,text,text,text,text)"
     enrich = "crm.store_enrichment(uuid,uuid,text,jsonb)"
     refs = "crm.resolve_contact_refs(uuid,text[],text)"
+    log = "crm.log_activity(uuid,text,text,text,text,text,timestamp with time zone,text,uuid,smallint)"
+    log_sql = "SELECT * FROM crm.log_activity(%s, 'note', %s, %s, 'pwned')"
+    deal = "crm.update_deal(uuid,text,jsonb,text,uuid,smallint)"
+    comp = "crm.update_company(uuid,text,jsonb,text,uuid,smallint)"
+    newco = "crm.create_company(uuid,text,jsonb,text,uuid,smallint)"
+    newdeal = "crm.create_deal(uuid,text,jsonb,text,uuid,smallint)"
+    links = {
+        fn: f"crm.{fn}(uuid,text,text,text,text,text,uuid,smallint)" for fn in ("associate", "disassociate")
+    }
     pwned = _j({"job_title": "pwned"})
     b_refs = lambda f: [B_EMAIL, f"#{f.contact_ids[0]}", f"#{f.contact_ids[-1]}", "91"]  # noqa: E731
     return [
@@ -279,6 +291,110 @@ def _api_cases() -> list[Case]:
             "SELECT job_id IS NOT NULL FROM crm.update_contact(%s, '11', %s::jsonb)",
             lambda f: (A, pwned),
             [(True,)],
+        ),
+        # issue 16: logging an activity on B's contact / company / deal from A's session
+        Case(log, log_sql, lambda f: (B, "contact", "91"), "CX003"),
+        *(
+            Case(log, log_sql, lambda f, t=t, r=r: (A, t, r), "CX004")
+            for t, r in (
+                ("contact", B_EMAIL),
+                ("company", "901"),
+                ("company", B_DOMAIN),
+                ("deal", "9d1"),
+                ("deal", "91"),
+            )
+        ),
+        Case(
+            log,
+            "SELECT job_id IS NOT NULL, crm_record_id FROM crm.log_activity(%s, 'call', 'contact', '11', 'ok')",
+            lambda f: (A,),
+            [(True, "11")],
+        ),
+        Case(deal, "SELECT * FROM crm.update_deal(%s, '9d1', '{\"name\": \"x\"}')", lambda f: (B,), "CX003"),
+        *(
+            Case(
+                deal,
+                'SELECT * FROM crm.update_deal(%s, %s, \'{"name": "pwned"}\')',
+                lambda f, r=r: (A, r),
+                "CX004",
+            )
+            for r in ("9d1", "91", B_DOMAIN)
+        ),
+        Case(
+            comp, "SELECT * FROM crm.update_company(%s, '901', '{\"name\": \"x\"}')", lambda f: (B,), "CX003"
+        ),
+        *(
+            Case(
+                comp,
+                'SELECT * FROM crm.update_company(%s, %s, \'{"name": "pwned"}\')',
+                lambda f, r=r: (A, r),
+                "CX004",
+            )
+            for r in ("901", B_DOMAIN, f"labs.{B_DOMAIN}")
+        ),
+        Case(
+            newco,
+            "SELECT * FROM crm.create_company(%s, 'hubspot', %s::jsonb)",
+            lambda f: (B, _j({"domain": "n.io"})),
+            "CX003",
+        ),
+        *(
+            Case(
+                newco,
+                "SELECT job_id IS NOT NULL FROM crm.create_company(%s, %s, %s::jsonb)",
+                lambda f, src=src: (A, src, _j({"domain": B_DOMAIN, "name": "Zenith"})),
+                [(True,)],
+            )
+            for src in ("hubspot", "attio")
+        ),
+        Case(
+            newco,
+            "SELECT * FROM crm.create_company(%s, 'hubspot', %s::jsonb)",
+            lambda f: (A, _j({"name": "x"})),
+            "CX002",
+        ),
+        Case(
+            newdeal,
+            "SELECT * FROM crm.create_deal(%s, 'hubspot', %s::jsonb)",
+            lambda f: (B, _j({"name": "x"})),
+            "CX003",
+        ),
+        *(
+            Case(
+                newdeal,
+                "SELECT * FROM crm.create_deal(%s, 'hubspot', %s::jsonb)",
+                lambda f, v=v: (A, _j(v)),
+                "CX002",
+            )
+            for v in ({"name": "x", "pipeline": "zenith"}, {"stage": "x"}, {"name": "x", "company": B_DOMAIN})
+        ),
+        # issue 16: associating A's records with B's (or B's with each other) from A's session
+        *(
+            case
+            for fn, sig in links.items()
+            for case in (
+                Case(
+                    sig,
+                    f"SELECT * FROM crm.{fn}(%s, 'contact', '91', 'company', '901')",
+                    lambda f: (B,),
+                    "CX003",
+                ),
+                *(
+                    Case(sig, f"SELECT * FROM crm.{fn}(%s, %s, %s, %s, %s)", lambda f, a=a: (A, *a), "CX004")
+                    for a in (
+                        ("contact", "11", "company", "901"),
+                        ("contact", B_EMAIL, "company", "101"),
+                        ("deal", "9d1", "contact", "11"),
+                        ("company", B_DOMAIN, "deal", "1d1"),
+                    )
+                ),
+                Case(
+                    sig,
+                    f"SELECT job_id IS NOT NULL FROM crm.{fn}(%s, 'company', '101', 'contact', '11')",
+                    lambda f: (A,),
+                    [(True,)],
+                ),
+            )
         ),
         Case(
             create,
@@ -661,7 +777,9 @@ def _cases() -> list[Case]:
     # org-free helpers (derivations of their arguments and global reference data): given B's strings they
     # return what they return for anyone
     pure = {
-        "crm.company_industry_groups(text,text,text)": f"'BANKING', '{COMPANY[B]} Corp', '{B_DOMAIN}'",
+        "crm.company_industry_groups(text,text,text,text,text[])": (
+            f"'BANKING', '{COMPANY[B]} Corp', '{B_DOMAIN}', 'A bank', ARRAY['bank']"
+        ),
         "crm.company_search_doc(text)": f"'{COMPANY[B]} Corp'",
         "crm.contact_name_norm(text,text)": "'Stan', 'Lee'",
         "crm.contact_search_doc(text,text,text,text)": f"'Stan', 'Lee', '{COMPANY[B]}', 'VP'",

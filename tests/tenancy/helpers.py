@@ -50,6 +50,7 @@ SEARCH_FILTERS = [
     {"industry": "BANKING", "company_domain": B_DOMAIN},
 ]
 COMPANY_FILTERS = [{"domain": B_DOMAIN}, {"company_domain": B_DOMAIN}, {"company": COMPANY[B]}]
+DEAL_FILTERS = [{"company_domain": B_DOMAIN}, {"company": COMPANY[B]}, {"owner": "x') OR TRUE --"}]
 
 
 # ------------------------------------------------------------------------------------------------- seeding
@@ -61,6 +62,12 @@ def seed_org(conn: Conn, org: uuid.UUID) -> None:
     for source, account in (("hubspot", PORTAL[org]), ("attio", f"ws-{PORTAL[org]}")):
         connect_with_token(conn, None, org, source, None, account_id=account, base_url=f"http://{s}.example",
                            settings={"note": s})  # fmt: skip
+    # the CRM vocabulary's refresh state (freshness/metadata.sql), fresh: the writes below ask for no refresh
+    conn.execute(
+        "INSERT INTO crm.crm_metadata_state (org_id, crm_source, refreshed_at, requested_at, last_error) "
+        "VALUES (%s, 'hubspot', now(), now(), %s)",
+        (org, f"error {s}"),
+    )
     upsert_companies(
         conn,
         org,
@@ -151,6 +158,14 @@ def seed_org(conn: Conn, org: uuid.UUID) -> None:
         "VALUES (%s, 'hubspot', 'deals', 'default', %s, %s)",
         (org, f"stage-{s}", f"Stage {s}"),
     )
+    lists = [{"list_id": f"list-{s}", "name": f"Pipeline {s}", "parent_object": "companies",
+              "stage_attribute": "stage"}]  # fmt: skip
+    entries = [
+        {"list_id": f"list-{s}", "entry_id": f"entry-{s}", "parent_object": "companies", "parent_record_id": f"{p}01",
+         "stage_id": f"stage-{s}", "stage_label": f"Stage {s}", "crm_updated_at": "2024-01-01T00:00:00Z"}
+    ]  # fmt: skip
+    conn.execute("SELECT crm.lists_sync(%s, 'attio', %s)", (org, json.dumps(lists)))
+    conn.execute("SELECT crm.list_entries_upsert(%s, 'attio', %s)", (org, json.dumps(entries)))
     _seed_hidden_tables(conn, org)
     # an old soft-deleted contact (what purge_deleted removes)
     upsert_contacts(

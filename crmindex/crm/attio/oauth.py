@@ -34,10 +34,26 @@ from crmindex.crm.oauth import (
 )
 from crmindex.platform.secrets import Secret
 
-# what crmindex uses: records (read and write), object and attribute definitions, its own webhooks
-SCOPES = ("record_permission:read-write", "object_configuration:read", "webhook:read-write")
-# the record events the intake applies
-WEBHOOK_EVENTS = ("record.created", "record.updated", "record.deleted", "record.merged")
+# what crmindex uses: records (read and write), object and attribute definitions (statuses), its own webhooks, lists
+# and their entries (pipelines), workspace members (deal owners) (docs.attio.com endpoint reference: required scopes)
+SCOPES = (
+    "record_permission:read-write",
+    "object_configuration:read",
+    "webhook:read-write",
+    "list_configuration:read",
+    "list_entry:read",
+    "user_management:read",
+)
+# the events the intake applies: records, and list entries (docs.attio.com webhook reference)
+WEBHOOK_EVENTS = (
+    "record.created",
+    "record.updated",
+    "record.deleted",
+    "record.merged",
+    "list-entry.created",
+    "list-entry.updated",
+    "list-entry.deleted",
+)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,15 @@ A delivery is a JSON array of events (developers.hubspot.com, "Webhooks API": ``
 ``contact.propertyChange`` / ``.creation`` / ``.deletion`` / ``.privacyDeletion`` / ``.restore`` / ``.merge`` /
 ``.associationChange``, generic ``object.*`` events with ``objectTypeId``; ``occurredAt`` in epoch ms). Events are
 hints: field changes are applied per field by event time; creations, restores and merges' primaries are fetched.
+
+* A merge may create a new record: ``newObjectId`` names the record the merge left ("separate from
+  primaryObjectId because in some cases a new object is created from the result of a merge", changelog
+  "new-subscription-types-for-webhooks"). When it differs from the primary, the primary is gone too: both
+  originals are deleted as merged into the new id, which is fetched.
+* Generic ``object.associationChange`` events (the format new apps receive: changelog
+  "public-beta-generic-webhook-subscriptions") carry no ``objectTypeId`` and no ``associationType`` name but
+  ``fromObjectTypeId`` / ``toObjectTypeId`` and ``associationTypeId``: the pair comes from the type ids, and
+  primary-ness from the primary type ids (contact -> company 1, deal -> company 5; reference A1).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crmindex.crm.hubspot.models import PRIMARY_TYPE_IDS
 from crmindex.crm.hubspot.properties import EVENT_PREFIXES, OBJECT_TYPE_IDS, property_change
 from crmindex.crm.protocols import EventPlan
 
@@ -36,10 +46,14 @@ class HubSpotEvent(BaseModel):
     appId: int | str | None = None
     primaryObjectId: int | str | None = None
     mergedObjectIds: list[int | str] | None = None
+    newObjectId: int | str | None = None
     associationType: str | None = None
     fromObjectId: int | str | None = None
     toObjectId: int | str | None = None
     associationRemoved: bool | None = None
+    fromObjectTypeId: str | None = None
+    toObjectTypeId: str | None = None
+    associationTypeId: int | None = None
 
     @property
     def occurred(self) -> datetime:
@@ -49,19 +63,40 @@ class HubSpotEvent(BaseModel):
 def _object_type(ev: HubSpotEvent) -> str | None:
     prefix = ev.subscriptionType.split(".", 1)[0]
     if prefix == "object":
+        if ev.subscriptionType == "object.associationChange" and ev.objectTypeId is None:
+            return OBJECT_TYPE_IDS.get(ev.fromObjectTypeId or "")
         return OBJECT_TYPE_IDS.get(ev.objectTypeId or "")
     return EVENT_PREFIXES.get(prefix)
 
 
+def _association_kind(ev: HubSpotEvent) -> tuple[str, bool | None]:
+    """(``CONTACT_TO_COMPANY``-style name, whether the association is primary: None when the event does not say).
+    Legacy events name it (``associationType``, ``isPrimaryAssociation``); generic ones give object type ids and
+    the association's type id."""
+    if ev.associationType:
+        primary = (ev.model_extra or {}).get("isPrimaryAssociation")
+        return ev.associationType.upper(), primary if isinstance(primary, bool) else None
+    a = OBJECT_TYPE_IDS.get(ev.fromObjectTypeId or "")
+    b = OBJECT_TYPE_IDS.get(ev.toObjectTypeId or "")
+    if a is None or b is None:
+        return "", None
+    name = f"{ENTITY[a]}_TO_{ENTITY[b]}".upper()
+    if ev.associationTypeId is None:
+        return name, None
+    return name, PRIMARY_TYPE_IDS.get((a, b)) == ev.associationTypeId
+
+
+ENTITY = {"contacts": "contact", "companies": "company", "deals": "deal"}
+
+
 def _association(ev: HubSpotEvent, batch: EventPlan) -> None:
-    kind = (ev.associationType or "").upper()
+    kind, primary = _association_kind(ev)
     a, b = str(ev.fromObjectId), str(ev.toObjectId)
     removed = bool(ev.associationRemoved)
     when = ev.occurred.isoformat()
     if kind in ("CONTACT_TO_COMPANY", "COMPANY_TO_CONTACT"):
         contact, company = (a, b) if kind.startswith("CONTACT") else (b, a)
         change: dict[str, Any] = {"crm_record_id": contact, "column": "company_crm_id", "occurred_at": when}
-        primary = (ev.model_extra or {}).get("isPrimaryAssociation")
         if removed:
             change.update(value=None, expect=company)
             batch.changes["contacts"].append(change)
@@ -81,9 +116,14 @@ def _association(ev: HubSpotEvent, batch: EventPlan) -> None:
         change = {"crm_record_id": deal, "column": "company_crm_id", "occurred_at": when}
         if removed:
             change.update(value=None, expect=company)
-        else:
+            batch.changes["deals"].append(change)
+        elif primary is not False:  # a secondary company is not the deal's (primary) company
             change["value"] = company
-        batch.changes["deals"].append(change)
+            batch.changes["deals"].append(change)
+        if (
+            not ev.associationType
+        ):  # generic: one event per type id, in any order: the deal says which is primary
+            batch.hydrate["deals"].add(deal)
     # other association types (tickets, line items...) are not indexed
 
 
@@ -128,15 +168,19 @@ def plan_hubspot(events: Sequence[Mapping[str, Any]]) -> EventPlan:
             batch.hydrate[obj].add(rid)
         elif action == "merge":
             primary = str(ev.primaryObjectId or ev.objectId or "")
-            for merged in ev.mergedObjectIds or []:
-                if str(merged) != primary:
+            result = str(ev.newObjectId or primary)  # the record the merge left (a new one, or the primary)
+            gone = [str(m) for m in ev.mergedObjectIds or []]
+            if primary and primary != result:
+                gone.append(primary)
+            for merged in dict.fromkeys(gone):
+                if merged != result:
                     batch.deletions[obj].append(
-                        {"crm_record_id": str(merged), "occurred_at": when, "merged_into": primary}
+                        {"crm_record_id": merged, "occurred_at": when, "merged_into": result}
                     )
-            if primary:
-                batch.hydrate[obj].add(primary)
+            if result:
+                batch.hydrate[obj].add(result)
                 if obj == "contacts":
-                    batch.merged_contacts.update([primary, *(str(m) for m in ev.mergedObjectIds or [])])
+                    batch.merged_contacts.update([result, *gone])
         elif action == "associationChange":
             _association(ev, batch)
         else:

@@ -58,16 +58,20 @@ def hubspot_deal_to_row(
     contact_crm_ids: Iterable[str] | None = None,
     company_crm_id: str | None = None,
 ) -> dict[str, Any]:
-    """A deal row; associations come from v4 batch reads (or inline ``associations`` when present)."""
+    """A deal row; associations come from v4 batch reads, or from the inline ``associations`` the listing
+    returned (the primary company is the one listed as ``deal_to_company``, beside ``deal_to_company_unlabeled``).
+    Inline lists cut short by paging are not used (the caller reads those deals' associations whole)."""
     row = hubspot_to_row("deals", obj)
+    inline = obj.associations is not None and obj.associations_complete("contacts", "companies")
     contacts = list(contact_crm_ids) if contact_crm_ids is not None else None
-    if contacts is None and obj.associations is not None and "contacts" in obj.associations:
+    if contacts is None and inline:
         contacts = obj.associated_ids("contacts")
     if contacts is not None:
         row["contact_crm_ids"] = sorted(set(contacts), key=_id_key)
-    if company_crm_id is None and obj.associations is not None and "companies" in obj.associations:
-        ids = obj.associated_ids("companies")
-        company_crm_id = ids[0] if ids else None
+    if company_crm_id is None and inline:
+        company_crm_id = obj.primary_associated_id("companies", "deal_to_company")
+        if company_crm_id is None and contacts is not None and contact_crm_ids is None:
+            row["company_crm_id"] = None  # listed without companies: the deal has none
     if company_crm_id is not None:
         row["company_crm_id"] = company_crm_id
     return row

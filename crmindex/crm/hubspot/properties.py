@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from crmindex.crm.lifecycle import LIFECYCLE_FROM_HUBSPOT
 from crmindex.crm.protocols import OBJECT_TYPE_OF
+from crmindex.platform.bounds import TEXT_CAP
 
 ObjectType = str  # "contacts" | "companies" | "deals"
 
@@ -22,6 +23,14 @@ def _text(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def _long_text(value: str | None) -> str | None:
+    """A free text cut to the index's text cap (crm.text_cap: 1,000 characters) at a word boundary."""
+    v = _text(value)
+    if v is None or len(v) <= TEXT_CAP:
+        return v
+    return v[:TEXT_CAP].rsplit(" ", 1)[0] or v[:TEXT_CAP]
 
 
 def _lifecycle(value: str | None) -> str | None:
@@ -95,6 +104,12 @@ PROPERTY_COLUMNS: dict[ObjectType, dict[str, tuple[str, Converter]]] = {
         "jobtitle": ("job_title", _text),
         "lifecyclestage": ("lifecycle_stage", _lifecycle),
         "hs_lead_status": ("lead_status", _text),
+        "hubspot_owner_id": ("owner_crm_id", _text),
+        "country": ("country", _text),
+        # HubSpot's own activity rollups (knowledge.hubspot.com, "HubSpot's default contact properties"): "Last
+        # contacted" and "Last activity date" (sales activities)
+        "notes_last_contacted": ("last_contacted_at", _datetime_iso),
+        "hs_last_sales_activity_timestamp": ("last_activity_at", _datetime_iso),
     },
     "companies": {
         "name": ("name", _text),
@@ -103,7 +118,11 @@ PROPERTY_COLUMNS: dict[ObjectType, dict[str, tuple[str, Converter]]] = {
         "numberofemployees": ("employee_count", _int),
         "annualrevenue": ("annual_revenue", _decimal),
         "city": ("city", _text),
+        "state": ("region", _text),
         "country": ("country", _text),
+        "hubspot_owner_id": ("owner_crm_id", _text),
+        # filled by HubSpot's company insights for known domains (issue 17: the groups are derived from it)
+        "description": ("description", _long_text),
     },
     "deals": {
         "dealname": ("name", _text),

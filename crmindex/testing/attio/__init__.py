@@ -6,11 +6,14 @@ adds the superseded ones). One concern a module, each readable on its own:
 
 * ``schema``    the workspace's ids, objects and attributes (type, multiselect, unique)
 * ``values``    one value of each attribute type as stored and returned, with its history fields
-* ``store``     the records: value histories, creation order, lazy seeds, deletes, merges, uniqueness
-* ``seed``      filling a workspace from a ``SyntheticCRM``
-* ``routes``    the HTTP API: records query, get, create, update, assert, delete
+* ``store``     the records: value histories, creation order, lazy seeds, deletes, merges (a new record; maybe
+                still in progress: 404 ``merge_in_progress``), uniqueness, the sorted order
+* ``seed``      filling a workspace from a ``SyntheticCRM`` (deal owners are members, deal stages statuses)
+* ``routes``    the HTTP API: records query (filter, sorts), get, create, update (PATCH prepends to multiselects,
+                PUT overwrites them), assert, delete
+* ``lists``     lists and their entries, workspace members, attributes, statuses and select options
 * ``query``     the records query's filter grammar
-* ``webhooks``  signed webhook deliveries, one event each
+* ``webhooks``  signed webhook deliveries, one event each, with an ``Idempotency-Key``
 * ``errors``    Attio's error bodies (400, 401, 404, 409, 429 with an HTTP-date ``Retry-After``, 5xx)
 * ``server``    ``FakeAttio``: the wiring, the rate limits and the UI-like mutation helpers
 

@@ -1,6 +1,10 @@
 """Seeding a workspace from a :class:`~crmindex.testing.synthetic.SyntheticCRM` (``source="attio"``: UUID
 record ids): companies and deals are stored at once, people are generated lazily. Seeded values look
 written by a member in the UI; the newest change is stamped with the record's update time.
+
+The deal owners are workspace members; the deals' ``stage`` statuses are made in pipeline order, titled as an
+Attio workspace's (the synthetic HubSpot-style stage names mapped to :data:`DEAL_STAGE_TITLES`; Attio's default
+won stage is "Won 🎉", with ``celebration_enabled``).
 """
 
 from __future__ import annotations
@@ -16,12 +20,38 @@ if TYPE_CHECKING:
     from crmindex.testing.synthetic import SyntheticCRM
 
 
+DEAL_STAGE_TITLES = {
+    "appointmentscheduled": "Lead",
+    "qualifiedtobuy": "Qualified",
+    "presentationscheduled": "Demo",
+    "decisionmakerboughtin": "Negotiation",
+    "contractsent": "Contract sent",
+    "closedwon": "Won 🎉",
+    "closedlost": "Lost",
+}
+
+
 def seed_workspace(store: AttioStore, crm: SyntheticCRM) -> None:
     """Serve ``crm`` (source ``attio``: UUID record ids); people are generated lazily."""
     if crm.source != "attio":
         raise ValueError("seed FakeAttio from a SyntheticCRM with source='attio'")
     people_attributes = store.ws.attributes["people"]
+    ws = store.ws
     with store.lock:
+        for k, owner in enumerate(crm.owner_ids()):
+            if owner not in ws.member_ids:
+                ws.add_member(
+                    f"Owner{k}", "Attio", f"owner{k}@{ws.workspace_id[:8]}.example", member_id=owner
+                )
+        for title in DEAL_STAGE_TITLES.values():  # the pipeline's order
+            ws.choice(
+                "deals",
+                "stage",
+                "status",
+                title,
+                ws.attribute_ids[("deals", "stage")],
+                ws.object_ids["deals"],
+            )
         for c in crm.companies():
             rec = AttioStoredRecord(c.crm_record_id, iso(c.crm_created_at))
             vals: dict[str, Any] = {"name": c.name, "domains": [c.domain]}
@@ -59,7 +89,7 @@ def seed_workspace(store: AttioStore, crm: SyntheticCRM) -> None:
         store.seed_lazily("people", ids, build)
         for d in crm.deals():
             rec = AttioStoredRecord(d.crm_record_id, iso(d.crm_created_at))
-            vals = {"name": d.name, "stage": d.stage}
+            vals = {"name": d.name, "stage": DEAL_STAGE_TITLES.get(d.stage, d.stage)}
             if d.amount is not None:
                 vals["value"] = d.amount
             if d.owner_crm_id:

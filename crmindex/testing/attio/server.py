@@ -17,6 +17,7 @@ from crmindex.testing._oauth import AttioOAuthFake
 from crmindex.testing._ratelimit import SlidingWindow
 from crmindex.testing._server import EmitMode, FakeServer
 from crmindex.testing.attio import errors
+from crmindex.testing.attio.lists import AttioLists
 from crmindex.testing.attio.routes import AttioRoutes
 from crmindex.testing.attio.schema import Workspace
 from crmindex.testing.attio.seed import seed_workspace
@@ -62,12 +63,14 @@ class FakeAttio(FakeServer):
         self.emit_api_changes = emit_api_changes
         self.include_historic = include_historic
         self.conflict_rate = 0.0  # share of writes answered 409 concurrent_write_conflict
+        self.clock_skew = 0.0  # seconds the workspace's clock is off the client's (429 Retry-After dates)
         self._reads = SlidingWindow(reads_per_second, 1.0)
         self._writes = SlidingWindow(writes_per_second, 1.0)
         self._ws = Workspace(seed, custom_attributes)
         self._store = AttioStore(self._ws)
         self._webhooks = AttioWebhooks(self._ws, self)
-        self._routes = AttioRoutes(self._store, self._webhooks, self, self._injector.chance)
+        self._lists = AttioLists(self._ws)
+        self._routes = AttioRoutes(self._store, self._webhooks, self, self._injector.chance, self._lists)
         self.oauth = AttioOAuthFake(self, workspace_id=self.workspace_id)  # OAuth, /v2/self, /v2/webhooks
 
     # ================================================================ the workspace
@@ -91,6 +94,10 @@ class FakeAttio(FakeServer):
     @property
     def attribute_ids(self) -> dict[tuple[str, str], str]:
         return self._ws.attribute_ids
+
+    def activities_on(self, obj: str, record_id: str) -> list[dict[str, Any]]:
+        """The notes and tasks of one record as the API shows them, each with ``"type": "note"|"task"``."""
+        return self._routes.activities.on_record(self._ws.slug(obj), record_id)
 
     def record_ids(self, obj: str) -> list[str]:
         with self._store.lock:
@@ -147,19 +154,116 @@ class FakeAttio(FakeServer):
             events = [self._webhooks.event(slug, "record.deleted", record_id, api=False)]
         self._webhooks.emit(events)
 
-    def merge(self, obj: str, primary_id: str, duplicate_id: str) -> str:
-        """Copy the duplicate's values into the primary and delete the duplicate (``record.merged``)."""
+    def merge(self, obj: str, primary_id: str, duplicate_id: str, *, in_progress: int = 0) -> str:
+        """Merge two records as a member does in the UI; returns the id of the **new** record the merge produces
+        (both originals are gone: 404). Two ``record.merged`` events follow, one per original: "both carry the new
+        record's ID in id.record_id, and each names one of the originals in duplicate_record_id"
+        (docs.attio.com webhook reference, record.merged). ``in_progress``: an asynchronous merge, whose new record
+        answers 404 ``merge_in_progress`` to that many requests (-1: until :meth:`complete_merges`); its events
+        may arrive before it completes."""
         with self._store.lock:
             slug = self._ws.slug(obj)
             primary, dup = self._store.get(slug, primary_id), self._store.get(slug, duplicate_id)
             if primary is None or dup is None:
                 raise KeyError(f"both {obj} {primary_id} and {duplicate_id} must exist")
-            self._store.merge(slug, primary, dup)
-            events = [self._webhooks.event(slug, "record.merged", primary_id, api=False,
+            merged = self._store.merge(slug, primary, dup, in_progress=in_progress)
+            events = [self._webhooks.event(slug, "record.merged", merged.record_id, api=False,
                                            duplicate_object_id=self._ws.object_ids[slug],
-                                           duplicate_record_id=duplicate_id)]  # fmt: skip
+                                           duplicate_record_id=original)
+                      for original in (primary_id, duplicate_id)]  # fmt: skip
         self._webhooks.emit(events)
-        return primary_id
+        return merged.record_id
+
+    def complete_merges(self) -> None:
+        """Finish every asynchronous merge: their new records become readable."""
+        with self._store.lock:
+            self._store.complete_merges()
+
+    def merged_into(self, obj: str, record_id: str) -> str | None:
+        """The new record a merged-away record became part of (the fake's bookkeeping, not an API)."""
+        with self._store.lock:
+            return self._store.merged_into(self._ws.slug(obj), record_id)
+
+    # ================================================================ lists and members (UI-like)
+    def add_member(self, first_name: str, last_name: str, email: str, *, access_level: str = "member") -> str:
+        """A workspace member (an owner of deals); returns its id."""
+        with self._store.lock:
+            return self._ws.add_member(first_name, last_name, email, access_level=access_level)
+
+    def suspend_member(self, member_id: str) -> None:
+        with self._store.lock:
+            for m in self._ws.members:
+                if m["id"]["workspace_member_id"] == member_id:
+                    m["access_level"] = "suspended"
+
+    def statuses(self, obj: str, attribute: str) -> list[dict[str, Any]]:
+        """The statuses of an object's status attribute, or of a list's (``obj`` "list:<list id>")."""
+        with self._store.lock:
+            key = obj if obj.startswith("list:") else self._ws.slug(obj)
+            return [dict(c) for c in self._ws.choices.get((key, attribute), [])]
+
+    def rename_status(self, obj: str, attribute: str, old: str, new: str) -> None:
+        """Rename a status (its id stays; values holding it show the new title)."""
+        with self._store.lock:
+            key = obj if obj.startswith("list:") else self._ws.slug(obj)
+            for c in self._ws.choices.get((key, attribute), []):
+                if c["title"] == old:
+                    c["title"] = new
+            for holder in [*(r.values for r in self._store.cached(key)),
+                           *(e.values for lst in self._lists.lists.values() for e in lst.entries.values())]:  # fmt: skip
+                for v in holder.get(attribute, []):
+                    status = v.get("status")
+                    if isinstance(status, dict) and status.get("title") == old:
+                        status["title"] = new
+
+    def create_list(
+        self, name: str, parent_object: str, *, stages: list[str] | None = None, slug: str | None = None
+    ) -> str:
+        """A list of records of ``parent_object`` (people, companies, deals), with a ``stage`` status attribute of
+        these statuses (in this order) when ``stages`` is given; returns its id."""
+        with self._store.lock:
+            return self._lists.create(name, self._ws.slug(parent_object), stages, slug)
+
+    def add_entry(self, list_id: str, parent_record_id: str, values: Mapping[str, Any] | None = None) -> str:
+        """Add a record to a list (``list-entry.created``); returns the entry id."""
+        with self._store.lock:
+            lst = self._lists.find(list_id)
+            entry = self._lists.add_entry(lst, parent_record_id, values or {}, api=False)
+            events = [self._entry_event("list-entry.created", lst.list_id, entry.entry_id)]
+        self._webhooks.emit(events)
+        return entry.entry_id
+
+    def update_entry(self, list_id: str, entry_id: str, values: Mapping[str, Any]) -> None:
+        """Change an entry's values: one ``list-entry.updated`` per attribute changed."""
+        with self._store.lock:
+            lst = self._lists.find(list_id)
+            entry = lst.entries[entry_id]
+            changed = self._lists.write(lst, entry, values, api=False)
+            events = [
+                self._entry_event("list-entry.updated", lst.list_id, entry_id, attribute=a) for a in changed
+            ]
+        self._webhooks.emit(events)
+
+    def delete_entry(self, list_id: str, entry_id: str) -> None:
+        """Remove an entry from its list (``list-entry.deleted``)."""
+        with self._store.lock:
+            lst = self._lists.find(list_id)
+            event = self._entry_event("list-entry.deleted", lst.list_id, entry_id)
+            del lst.entries[entry_id]
+        self._webhooks.emit([event])
+
+    def list_entries(self, list_id: str) -> list[dict[str, Any]]:
+        """A list's entries as the API returns them."""
+        with self._store.lock:
+            lst = self._lists.find(list_id)
+            return [self._lists.entry_view(lst, e) for e in lst.entries.values()]
+
+    def _entry_event(self, event_type: str, list_id: str, entry_id: str, attribute: str | None = None) -> Any:
+        lst = self._lists.lists[list_id]
+        entry = lst.entries[entry_id]
+        attribute_id = None if attribute is None else self._ws.attribute_id(f"list:{list_id}", attribute)
+        return self._webhooks.entry_event(event_type, list_id, entry_id, self._ws.object_ids[entry.parent_object],
+                                          entry.parent_record_id, api=False, attribute_id=attribute_id)  # fmt: skip
 
     # ================================================================ FakeServer hooks
     def _limit_class(self, req: Request) -> str | None:
@@ -172,7 +276,7 @@ class FakeAttio(FakeServer):
         return None if ok else self._rate_limited(limit_class or "read")
 
     def _rate_limited(self, limit_class: str, *, storm: bool = False) -> Response:
-        return errors.rate_limited(self.faults.retry_after)
+        return errors.rate_limited(self.faults.retry_after, self.clock_skew)
 
     def _unauthorized(self, reason: str) -> Response:
         return errors.unauthorized(reason)

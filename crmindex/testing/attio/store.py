@@ -1,13 +1,14 @@
 """The records of an Attio workspace: each record's values as histories (a change closes the active values
 with ``active_until`` and appends the new ones; a multiselect attribute adds values unless overwritten),
 records in creation order, lazily generated seeds (500,000 people cost nothing until read), deletions,
-merges and the uniqueness of email addresses and domains.
+merges (today's: a new record, both originals gone, maybe still in progress) and the uniqueness of email
+addresses and domains.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,12 @@ class AttioStore:
         self._lazy: dict[str, LazySeed] = {}
         self._lazy_index: dict[str, dict[str, int]] = {}
         self._gone: dict[str, set[str]] = {o: set() for o in ws.attributes}
+        self._merged: dict[str, dict[str, str]] = {o: {} for o in ws.attributes}  # original -> merged record
+        self._merging: dict[str, dict[str, int]] = {
+            o: {} for o in ws.attributes
+        }  # merged record -> reads left
+        self._changes = 0  # bumped by every creation and deletion (the sorted order's cache key)
+        self._sorted: dict[tuple[str, str], tuple[int, list[str]]] = {}
 
     # -- reading -----------------------------------------------------------------------------------
     def get(self, obj: str, rid: str) -> AttioStoredRecord | None:
@@ -66,9 +73,35 @@ class AttioStore:
         i = index.get(rid)
         return None if i is None else build(i)
 
+    def cached(self, obj: str) -> list[AttioStoredRecord]:
+        """The records held in full (created, written, read by id; not the lazy seeds never read)."""
+        return list(self._records.get(obj, {}).values())
+
+    def sorted_ids(self, obj: str, key: str) -> list[str]:
+        """:meth:`ids` in the order of the system attributes ``created_at`` then ``record_id`` (``key``
+        "created_at"), or ``record_id`` alone; cached until a record is created or deleted (a lazily seeded
+        workspace builds every record once for it)."""
+        cached = self._sorted.get((obj, key))
+        if cached is not None and cached[0] == self._changes:
+            return cached[1]
+        ids = self.ids(obj)
+        if key == "created_at":
+            stamps = {}
+            for rid in ids:
+                rec = self.get_transient(obj, rid)
+                stamps[rid] = "" if rec is None else rec.created_at
+            ids = sorted(ids, key=lambda r: (stamps[r], r))
+        else:
+            ids = sorted(ids)
+        self._sorted[(obj, key)] = (self._changes, ids)
+        return ids
+
     def ids(self, obj: str) -> list[str]:
-        """Record ids in order (seeded ones first, then those created since), deleted ones left out."""
+        """Record ids in order (seeded ones first, then those created since), deleted ones and merges still in
+        progress left out."""
         gone = self._gone[obj]
+        if self._merging[obj]:
+            gone = gone | set(self._merging[obj])
         lazy_ids = self._lazy[obj][0] if obj in self._lazy else []
         if not lazy_ids:
             return [r for r in self._order[obj] if r not in gone]
@@ -123,9 +156,24 @@ class AttioStore:
 
     # -- writing -----------------------------------------------------------------------------------
     def write_values(
-        self, obj: str, rec: AttioStoredRecord, values: Mapping[str, Any], *, api: bool, overwrite_multi: bool
+        self,
+        obj: str,
+        rec: AttioStoredRecord,
+        values: Mapping[str, Any],
+        *,
+        api: bool,
+        overwrite_multi: bool,
+        append: Collection[str] = (),
     ) -> list[str]:
-        """Apply ``values``; returns the attributes that changed."""
+        """Apply ``values``; returns the attributes that changed.
+
+        A multiselect attribute gets the values given added *in front of* its values when not ``overwrite_multi``
+        (``PATCH``: "the values supplied will be created and prepended to the list of values that already exist";
+        nothing is removed, so ``[]`` changes nothing), or ends up with exactly the values given (``PUT``,
+        "overwrite/remove"; docs.attio.com update-a-record and update-a-record-overwrite-multiselect-values).
+        ``append``: multiselect attributes added to even when overwriting (an assert's matching attribute: "new
+        values will be added and existing values will not be deleted. For any other multiselect attribute, all
+        values will be either created or deleted as necessary", the 2024-11 OpenAPI spec, PUT .../records)."""
         at = iso_now()
         changed: list[str] = []
         for slug, raw in values.items():
@@ -134,9 +182,9 @@ class AttioStore:
             new = [normalize(self.ws, obj, slug, x, api, at) for x in items]
             history = rec.values.setdefault(slug, [])
             current = active(history)
-            if multi and not overwrite_multi:
+            if multi and (not overwrite_multi or slug in append):
                 added = [n for n in new if not any(same(n, a) for a in current)]
-                history.extend(added)
+                history[:0] = added  # prepended: the view lists active values in history order
                 if added:
                     changed.append(slug)
                 continue
@@ -151,6 +199,7 @@ class AttioStore:
     def add(self, obj: str, rec: AttioStoredRecord) -> None:
         self._records[obj][rec.record_id] = rec
         self._order[obj].append(rec.record_id)
+        self._changes += 1
 
     def new(self, obj: str, values: Mapping[str, Any], *, api: bool) -> AttioStoredRecord:
         rec = AttioStoredRecord(self.ws.new_id(), iso_now())
@@ -161,20 +210,54 @@ class AttioStore:
     def seed_lazily(self, obj: str, ids: list[str], build: Callable[[int], AttioStoredRecord]) -> None:
         self._lazy[obj] = (ids, build)
         self._lazy_index.pop(obj, None)
+        self._changes += 1
 
     def delete(self, obj: str, rid: str) -> None:
         self._gone[obj].add(rid)
+        self._changes += 1
 
-    def merge(self, obj: str, primary: AttioStoredRecord, duplicate: AttioStoredRecord) -> None:
-        """Copy the duplicate's values into the primary and delete the duplicate."""
-        for attr, history in duplicate.values.items():
-            theirs = active(history)
-            mine = active(primary.values.get(attr, []))
+    def merge(
+        self, obj: str, primary: AttioStoredRecord, duplicate: AttioStoredRecord, *, in_progress: int = 0
+    ) -> AttioStoredRecord:
+        """Merge two records as Attio does today (docs.attio.com "Merge two records"): the merge produces a **new**
+        record ("the new_record_id returned will match neither of the records supplied") holding the values of both,
+        the primary's taking precedence where both have one (a multiselect gets the primary's values, then the
+        duplicate's others); both originals are "marked as merged and can no longer be read or written" (404).
+        ``in_progress``: an asynchronous merge ("large merges are completed asynchronously"): the new record
+        answers 404 ``merge_in_progress`` to that many requests (-1: until :meth:`complete_merges`)."""
+        merged = AttioStoredRecord(self.ws.new_id(), iso_now())
+        for attr in dict.fromkeys([*primary.values, *duplicate.values]):
+            mine = [dict(v) for v in active(primary.values.get(attr, []))]
+            theirs = [dict(v) for v in active(duplicate.values.get(attr, []))]
             _, multi = self.ws.attributes[obj][attr]
             if multi:
-                primary.values.setdefault(attr, []).extend(
-                    dict(v) for v in theirs if not any(same(v, m) for m in mine)
-                )
-            elif not mine and theirs:
-                primary.values.setdefault(attr, []).extend(dict(v) for v in theirs)
-        self.delete(obj, duplicate.record_id)
+                merged.values[attr] = mine + [v for v in theirs if not any(same(v, m) for m in mine)]
+            else:
+                merged.values[attr] = mine or theirs
+        self.add(obj, merged)
+        for original in (primary, duplicate):
+            self.delete(obj, original.record_id)
+            self._merged[obj][original.record_id] = merged.record_id
+        if in_progress:
+            self._merging[obj][merged.record_id] = in_progress
+        return merged
+
+    def merge_in_progress(self, obj: str, rid: str) -> bool:
+        """Whether ``rid`` is the new record of a merge still being applied; counts down a limited wait."""
+        left = self._merging[obj].get(rid)
+        if left is None:
+            return False
+        if left > 0:
+            if left == 1:
+                del self._merging[obj][rid]
+            else:
+                self._merging[obj][rid] = left - 1
+        return True
+
+    def complete_merges(self, obj: str | None = None) -> None:
+        for o in [obj] if obj is not None else list(self._merging):
+            self._merging[o].clear()
+
+    def merged_into(self, obj: str, rid: str) -> str | None:
+        """The record ``rid`` was merged into (the fake's bookkeeping; the API answers 404 for it)."""
+        return self._merged[obj].get(rid)

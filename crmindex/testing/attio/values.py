@@ -6,7 +6,6 @@ carries (``active_from``, ``active_until``, ``created_by_actor``, ``attribute_ty
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +25,7 @@ def iso(dt: datetime) -> str:
 
 def normalize(ws: Workspace, obj: str, slug: str, raw: Any, api: bool, at: str) -> dict[str, Any]:
     """One value of attribute ``slug`` as stored, active from ``at``, made by the API token or a member."""
-    typ, _ = ws.attributes[obj][slug]
+    typ, _ = ws.attribute(obj, slug)
     base: dict[str, Any] = {"active_from": at, "active_until": None, "created_by_actor": ws.actor(api),
                             "attribute_type": typ}  # fmt: skip
     v: dict[str, Any]
@@ -65,16 +64,13 @@ def normalize(ws: Workspace, obj: str, slug: str, raw: Any, api: bool, at: str) 
             v = {"target_object": "companies" if slug in ("company", "associated_company") else "people",
                  "target_record_id": str(raw)}  # fmt: skip
     elif typ in ("select", "status"):
+        # the value holds the whole status / option (docs.attio.com list-entry example): the workspace's own
         key = "option" if typ == "select" else "status"
         title = raw.get(key) if isinstance(raw, dict) else raw
         if isinstance(title, dict):
             title = title.get("title")
-        ident = {"workspace_id": ws.workspace_id, "object_id": ws.object_ids[obj],
-                 "attribute_id": ws.attribute_ids[(obj, slug)], f"{key}_id": _stable_id(title)}  # fmt: skip
-        choice: dict[str, Any] = {"id": ident, "title": str(title), "is_archived": False}
-        if typ == "status":
-            choice.update({"target_time_in_status": None, "celebration_enabled": False})
-        v = {key: choice}
+        object_id = ws.target(obj)[0]
+        v = {key: dict(ws.choice(obj, slug, key, title, ws.attribute_id(obj, slug), object_id))}
     elif typ == "currency":
         amount = raw.get("currency_value") if isinstance(raw, dict) else raw
         try:
@@ -82,8 +78,10 @@ def normalize(ws: Workspace, obj: str, slug: str, raw: Any, api: bool, at: str) 
         except (TypeError, ValueError) as exc:
             raise Invalid(f'Invalid currency value for attribute "{slug}"') from exc
     elif typ == "actor-reference":
-        aid = raw.get("referenced_actor_id") if isinstance(raw, dict) else raw
-        v = {"referenced_actor_type": "workspace-member", "referenced_actor_id": str(aid)}
+        # a workspace member, written by id or email address (docs.attio.com attribute types: actor reference)
+        aid = raw.get("referenced_actor_id") or raw.get("email_address") if isinstance(raw, dict) else raw
+        v = {"referenced_actor_type": "workspace-member",
+             "referenced_actor_id": ws.member_ids.get(str(aid).lower(), str(aid))}  # fmt: skip
     elif typ == "location":
         loc = raw if isinstance(raw, dict) else {"locality": str(raw)}
         v = {k: loc.get(k) for k in ("line_1", "line_2", "line_3", "line_4", "locality", "region", "postcode",
@@ -113,7 +111,3 @@ def unique_key(raw: Any) -> str:
     if isinstance(raw, dict):
         raw = raw.get("email_address") or raw.get("domain") or ""
     return str(raw).lower()
-
-
-def _stable_id(title: Any) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"attio-option:{title}"))

@@ -9,6 +9,7 @@ One concern a module, each readable on its own:
 * ``seed``          filling a portal from a ``SyntheticCRM``
 * ``routes``        the HTTP API: objects, batch, merge and v4 associations, request/response shapes
 * ``search``        the search endpoint: limits, the filter compiler, sorting, paging
+* ``metadata``      the portal's vocabulary: deal pipelines and stages, owners (no webhooks for them)
 * ``webhooks``      signed webhook event arrays (v1 and v3 signatures), batching
 * ``errors``        HubSpot's error bodies (400, 401, 404, 409, 429, 5xx)
 * ``server``        ``FakeHubSpot``: the wiring, the rate limits and the UI-like mutation helpers

@@ -56,11 +56,14 @@ def server_error(status: int) -> Response:
 
 
 # the window behind each limit class: search has its own per-second limit, everything else the ten-second one
-_POLICIES = {"search": ("secondly", "SECONDLY"), "general": ("ten_secondly_rolling", "TEN_SECONDLY_ROLLING")}
+# and the account's daily budget ("You have reached your daily limit.", policyName DAILY: the usage guidelines'
+# example body, reference A2)
+_POLICIES = {"search": ("secondly", "SECONDLY"), "general": ("ten_secondly_rolling", "TEN_SECONDLY_ROLLING"),
+             "daily": ("daily", "DAILY")}  # fmt: skip
 
 
 def rate_limited(limit_class: str, retry_after: float | None) -> Response:
-    window, policy = _POLICIES["search" if limit_class == "search" else "general"]
+    window, policy = _POLICIES[limit_class if limit_class in _POLICIES else "general"]
     body = {"status": "error", "message": f"You have reached your {window} limit.", "errorType": "RATE_LIMIT",
             "correlationId": new_uuid(), "policyName": policy, "requestId": new_uuid()}  # fmt: skip
     # HubSpot sends Retry-After only sometimes

@@ -12,6 +12,7 @@ KINDS = ("contacts", "companies", "deals")
 SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
 ALIASES = {"contact": "contacts", "company": "companies", "deal": "deals", "0-1": "contacts", "0-2": "companies",
            "0-3": "deals"}  # fmt: skip
+OBJECT_TYPE_ID = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 LASTMOD = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
 DEFAULT_PROPERTIES = {
     "contacts": ["firstname", "lastname", "email", "lastmodifieddate", "hs_object_id", "createdate"],
@@ -19,8 +20,10 @@ DEFAULT_PROPERTIES = {
     "deals": ["dealname", "amount", "closedate", "pipeline", "dealstage", "createdate", "hs_lastmodifieddate",
               "hs_object_id"],
 }  # fmt: skip
+# read-only: HubSpot's own stamps, and the activity rollups it calculates (notes_last_contacted,
+# hs_last_sales_activity_timestamp: knowledge.hubspot.com "HubSpot's default contact properties")
 READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_merged_object_ids",
-             "hs_createdate"}  # fmt: skip
+             "hs_createdate", "notes_last_contacted", "hs_last_sales_activity_timestamp"}  # fmt: skip
 WRITABLE = {
     "contacts": {"firstname", "lastname", "email", "phone", "company", "jobtitle", "lifecyclestage", "hs_lead_status",
                  "associatedcompanyid", "hubspot_owner_id", "city", "country", "website", "mobilephone", "state",
@@ -30,12 +33,21 @@ WRITABLE = {
     "deals": {"dealname", "dealstage", "pipeline", "amount", "closedate", "hubspot_owner_id", "hs_is_closed",
               "dealtype", "description", "hs_priority"},
 }  # fmt: skip
-LIFECYCLE_OPTIONS = {"subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
-                     "customer", "evangelist", "other"}  # fmt: skip
+# the default lifecycle stages in their order (reference A4); an account may edit them (changelog
+# "upcoming-customized-lifecycle-stages-for-contacts-and-companies"): the fake serves the defaults
+LIFECYCLE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
+                   "evangelist", "other")  # fmt: skip
+LIFECYCLE_OPTIONS = set(LIFECYCLE_ORDER)
 LEAD_STATUS_OPTIONS = {"NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT",
                        "CONNECTED", "BAD_TIMING"}  # fmt: skip
 NUMERIC = {"amount", "numberofemployees", "annualrevenue", "hs_object_id", "numemployees"}
-DATES = {"createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate", "hs_createdate"}
+# Properties an update or upsert may name as ``idProperty``: unique-value ones only. Anything else (company
+# ``domain``, and ``hs_object_id`` itself) is refused with 400 "Unable to perform update/upsert by non-unique 0-2
+# property domain in portal ID ..." (HubSpot/hubspot-api-nodejs#548; segmentio/action-destinations#3957 quotes the
+# same answer for hs_object_id). Reads accept ``hs_object_id`` (the record id itself).
+UNIQUE_ID_PROPERTIES = {"contacts": {"email"}, "companies": set[str](), "deals": set[str]()}
+DATES = {"createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate", "hs_createdate", "notes_last_contacted",
+         "hs_last_sales_activity_timestamp"}  # fmt: skip
 # association type ids: (from, to) -> (unlabeled typeId, primary typeId | None)
 ASSOC_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("contacts", "companies"): (279, 1),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crmindex.testing.hubspot.associations import AssociationGraph
-from crmindex.testing.hubspot.model import now_ms, object_type
+from crmindex.testing.hubspot.model import LIFECYCLE_ORDER, now_ms, object_type
 from crmindex.testing.hubspot.store import HubSpotRecord, ObjectStore
 
 PropertyChange = tuple[str, str | None]  # (name, new value; None: cleared)
@@ -35,9 +35,21 @@ class Portal:
         with self.lock:
             return self.links.targets(from_kind, from_id, to_kind)
 
-    def update(self, kind: str, oid: int, props: Mapping[str, Any]) -> tuple[list[PropertyChange], int]:
+    def update(
+        self, kind: str, oid: int, props: Mapping[str, Any], *, api: bool = False
+    ) -> tuple[list[PropertyChange], int]:
         """Set properties (``None`` or ``""`` clears one); returns the ones that changed and the new
-        last-modified time (bumped only when something changed). KeyError for a missing or archived record."""
+        last-modified time (bumped only when something changed). KeyError for a missing or archived record.
+
+        ``api``: the change comes through the API, where a lifecycle stage does not move backwards: setting an
+        earlier stage than the record has is ignored (the call still succeeds) unless the value was cleared first.
+        Sources: the contacts API reference, "The Lifecycle stage is not designed to move backwards. If you need to
+        set this property to a previous stage, you will first need to set the value to "" (an empty string) and
+        then set" it (developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/v1/
+        post-contacts-v1-contact-email-email-profile, the legacy reference that states it); a HubSpot developer
+        on integrate.hubspot.com/t/update-lifecycle-stage-using-api/1333: the update answered success and the
+        stage did not change until it was cleared in a separate request (clear and set in one batch are not
+        applied in order). Users in the UI may move it either way."""
         st = self.store(kind)
         rec = st.touch(oid)
         if rec is None or rec.archived:
@@ -47,6 +59,8 @@ class Portal:
         for name, raw in props.items():
             value = None if raw is None or raw == "" else str(raw)
             if rec.props.get(name) == value:
+                continue
+            if api and name == "lifecyclestage" and _backwards(rec.props.get(name), value):
                 continue
             st.set_prop(rec, name, value)
             if kind == "contacts" and name == "associatedcompanyid":
@@ -65,15 +79,26 @@ class Portal:
         rec.updated_ms = max(now_ms(), rec.updated_ms + 1)
         return rec
 
-    def merge(self, kind: str, pid: int, mid: int) -> tuple[HubSpotRecord, int]:
+    def merge(self, kind: str, pid: int, mid: int, *, new_object: bool = False) -> tuple[HubSpotRecord, int]:
         """Merge ``mid`` into ``pid``: the primary takes the properties it lacks (returns it and how many it
-        took) and the merged record's links; the merged record is gone and its id redirects to the primary."""
+        took) and the merged record's links; the merged record is gone and its id redirects to the primary.
+
+        ``new_object``: the merge creates a new record (a new id) that takes both records' values and links; both
+        originals are gone and their ids redirect to it. The merge webhook's ``newObjectId`` names it: "the Id of
+        the object that was created from the result of the merge. This is separate from primaryObjectId because
+        in some cases a new object is created" (developers.hubspot.com/changelog/new-subscription-types-for-
+        webhooks); merged records' old ids keep resolving to the new one."""
         st = self.store(kind)
         if pid == mid:
             raise ValueError("cannot merge a record into itself")
         primary, merged = st.touch(pid), st.touch(mid)
         if primary is None or merged is None or primary.archived or merged.archived:
             raise KeyError(f"both {kind} {pid} and {mid} must exist")
+        if new_object:
+            result = st.new({k: v for k, v in primary.props.items() if k != "hs_merged_object_ids"})
+            moved = self._merge_into(kind, result, primary)
+            moved += self._merge_into(kind, result, merged)
+            return result, moved
         moved = 0
         for k, v in merged.props.items():
             if v not in (None, "") and primary.props.get(k) in (None, ""):
@@ -93,6 +118,30 @@ class Portal:
             st.unique[key] = pid
         self.links.move(kind, mid, pid)
         return primary, moved
+
+    def _merge_into(self, kind: str, result: HubSpotRecord, gone: HubSpotRecord) -> int:
+        """``gone`` merged into the new record ``result``: values it lacks, links, and ``gone``'s id redirecting."""
+        st = self.store(kind)
+        moved = 0
+        for k, v in gone.props.items():
+            if k != "hs_merged_object_ids" and v not in (None, "") and result.props.get(k) in (None, ""):
+                st.set_prop(result, k, v)
+                moved += 1
+        ids = [x for x in (result.props.get("hs_merged_object_ids") or "").split(";") if x]
+        ids += [str(gone.id)] + [x for x in (gone.props.get("hs_merged_object_ids") or "").split(";") if x]
+        result.props["hs_merged_object_ids"] = ";".join(dict.fromkeys(ids))
+        st.records[gone.id] = None
+        st.redirect[gone.id] = result.id
+        for old, target in list(st.redirect.items()):
+            if target == gone.id:
+                st.redirect[old] = result.id
+        key = st.unique_key(gone)
+        if key is not None:
+            st.unique[key] = result.id
+        if kind == "contacts":
+            self.links.mark_explicit(result.id)
+        self.links.move(kind, gone.id, result.id)
+        return moved
 
     def associate(
         self, from_kind: str, from_id: int, to_kind: str, to_id: int, *, remove: bool, primary: bool
@@ -115,3 +164,12 @@ class Portal:
                 if touched is not None:
                     touched.updated_ms = max(touched.updated_ms, ts)
         return ts
+
+
+def _backwards(current: str | None, new: str | None) -> bool:
+    """Whether setting lifecycle stage ``new`` over ``current`` moves it backwards (see :meth:`Portal.update`)."""
+    if current is None or new is None:
+        return False
+    order = {v: i for i, v in enumerate(LIFECYCLE_ORDER)}
+    a, b = order.get(current.lower()), order.get(new.lower())
+    return a is not None and b is not None and b < a

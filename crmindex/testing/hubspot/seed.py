@@ -40,6 +40,7 @@ def seed_portal(portal: Portal, crm: SyntheticCRM) -> None:
             companies.add(HubSpotRecord(int(c.crm_record_id), props, created, updated))
         if crm.n_contacts:
             base = int(crm.contact_id(0))
+            owners = crm.owner_ids()  # the portal's users (FakeHubSpot.seed_from serves them as owners)
 
             def build(i: int) -> HubSpotRecord:
                 x = crm.contact(i)
@@ -56,6 +57,8 @@ def seed_portal(portal: Portal, crm: SyntheticCRM) -> None:
                     "hs_lead_status": x.lead_status,
                     "company": x.company_name,
                     "associatedcompanyid": x.company_crm_id,
+                    # most contacts have an owner in a real portal; one in four here has none
+                    "hubspot_owner_id": owners[i % len(owners)] if i % 4 else None,
                 }
                 return HubSpotRecord(
                     base + i, props, dt_ms(x.crm_created_at),

@@ -3,6 +3,15 @@
 JSON arrays of up to 100 events per request, signed v1 (``X-HubSpot-Signature``: SHA-256 of secret + body)
 and v3 (``X-HubSpot-Signature-v3``: base64 HMAC-SHA256 of method + URI + body + timestamp, with
 ``X-HubSpot-Request-Timestamp``).
+
+Two payload formats: the legacy one (``contact.propertyChange`` ...) and, when ``generic`` is on, the generic one
+new apps receive (developers.hubspot.com/changelog/public-beta-generic-webhook-subscriptions, Aug 2024):
+``object.creation|deletion|merge|restore|propertyChange`` carrying ``objectTypeId`` (``0-1`` contacts, ``0-2``
+companies, ``0-3`` deals), and ``object.associationChange`` carrying ``fromObjectTypeId``, ``toObjectTypeId``,
+``fromObjectId``, ``toObjectId``, ``associationTypeId``, ``associationCategory`` and ``associationRemoved``, sent for
+both objects of the association; it has no legacy ``associationType`` name and no ``objectTypeId`` (the fake sends
+neither, nor ``isPrimaryAssociation``: a primary association is its own type id, contact -> company 1, deal ->
+company 5, made and removed beside the unlabeled one).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from crmindex.testing._server import Delivery
-from crmindex.testing.hubspot.model import KINDS, SINGULAR, now_ms
+from crmindex.testing.hubspot.model import ASSOC_TYPES, KINDS, OBJECT_TYPE_ID, SINGULAR, now_ms
 from crmindex.testing.hubspot.store import HubSpotRecord
 
 Event = dict[str, Any]
@@ -62,13 +71,14 @@ class HubSpotWebhooks:
         self._sender = sender
         self._event_id = itertools.count(1)
         self._subscription_ids = {t: 100_000 + i for i, t in enumerate(sorted(
-            f"{SINGULAR[k]}.{e}" for k in KINDS for e in EVENT_TYPES))}  # fmt: skip
+            [f"{SINGULAR[k]}.{e}" for k in KINDS for e in EVENT_TYPES] + [f"object.{e}" for e in EVENT_TYPES]))}  # fmt: skip
+        self.generic = False  # send the generic object.* format
         self._batch_events: list[Event] | None = None
         self._batch_lock = threading.Lock()
 
     # -- events ------------------------------------------------------------------------------------
     def event(self, kind: str, etype: str, object_id: int, *, source: str = "CRM_UI", **extra: Any) -> Event:
-        sub = f"{SINGULAR[kind]}.{etype}"
+        sub = f"object.{etype}" if self.generic else f"{SINGULAR[kind]}.{etype}"
         ev: Event = {
             "eventId": next(self._event_id),
             "subscriptionId": self._subscription_ids[sub],
@@ -82,8 +92,41 @@ class HubSpotWebhooks:
         }
         if source in ("CRM_UI", "CRM"):
             ev["sourceId"] = "userId:45678"
+        if self.generic and etype != "associationChange":
+            ev["objectTypeId"] = OBJECT_TYPE_ID[kind]
         ev.update(extra)
         return ev
+
+    def merge(
+        self, kind: str, primary: int, merged: list[int], new_id: int, moved: int, source: str, at: int
+    ) -> Event:
+        """A merge: ``primaryObjectId``, ``mergedObjectIds``, ``newObjectId`` (the record the merge left: the
+        primary, or a new one) and ``numberOfPropertiesMoved`` (changelog "new-subscription-types-for-webhooks")."""
+        return self.event(kind, "merge", new_id, source=source, primaryObjectId=primary, mergedObjectIds=merged,
+                          newObjectId=new_id, numberOfPropertiesMoved=moved, occurredAt=at)  # fmt: skip
+
+    def association(
+        self, a: str, aid: int, b: str, bid: int, *, removed: bool, primary: bool, source: str, at: int
+    ) -> list[Event]:
+        """The events of one association made or removed between ``a`` ``aid`` and ``b`` ``bid``, both sides."""
+        out: list[Event] = []
+        for fk, fid, tk, tid in ((a, aid, b, bid), (b, bid, a, aid)):
+            if not self.generic:
+                out.append(self.event(
+                    fk, "associationChange", fid, source=source, occurredAt=at,
+                    associationType=f"{SINGULAR[fk].upper()}_TO_{SINGULAR[tk].upper()}",
+                    fromObjectId=fid, toObjectId=tid, associationRemoved=removed, isPrimaryAssociation=primary,
+                ))  # fmt: skip
+                continue
+            unl, prim = ASSOC_TYPES[(fk, tk)]
+            for type_id in [unl] + ([prim] if primary and prim is not None else []):
+                out.append(self.event(
+                    fk, "associationChange", fid, source=source, occurredAt=at,
+                    fromObjectTypeId=OBJECT_TYPE_ID[fk], toObjectTypeId=OBJECT_TYPE_ID[tk], fromObjectId=fid,
+                    toObjectId=tid, associationTypeId=type_id, associationCategory="HUBSPOT_DEFINED",
+                    associationRemoved=removed,
+                ))  # fmt: skip
+        return out
 
     def creation(self, kind: str, rec: HubSpotRecord, source: str) -> Event:
         return self.event(
