@@ -64,6 +64,7 @@ from pydantic_core import to_jsonable_python
 
 from crmindex.crm.connections import list_connections
 from crmindex.crm.errors import CrmError
+from crmindex.crm.protocols import Source
 from crmindex.errors import CrmIndexError, InvalidInputError, InvalidRowError, NotFoundError, OrgMismatchError
 from crmindex.index.search import (
     SearchParams,
@@ -872,6 +873,22 @@ def _update_contact(ctx: ToolContext, args: UpdateContactArgs) -> ToolOutput:
         )
 
 
+def _create_target(conn: Conn, ctx: ToolContext, requested: Source | None) -> Source:
+    """The CRM a create goes to: the one asked for (it must be connected), else the org's only connected CRM."""
+    connected: list[Source] = sorted({c.crm_source for c in list_connections(conn, ctx.org_id)})
+    if requested is not None and requested not in connected:
+        raise InvalidInputError(
+            f"this org has no {requested} connection (connected: {', '.join(connected) or 'none'})"
+        )
+    if requested is None and len(connected) != 1:
+        raise InvalidInputError(
+            "this org has no connected CRM"
+            if not connected
+            else f"this org has connected {' and '.join(connected)}: say which one in `crm`"
+        )
+    return requested or connected[0]
+
+
 @TOOLS.tool(
     "create_contact",
     CreateContactArgs,
@@ -881,18 +898,7 @@ def _update_contact(ctx: ToolContext, args: UpdateContactArgs) -> ToolOutput:
 )
 def _create_contact(ctx: ToolContext, args: CreateContactArgs) -> ToolOutput:
     with ctx.session() as conn:
-        connected = sorted({c.crm_source for c in list_connections(conn, ctx.org_id)})
-        if args.crm is not None and args.crm not in connected:
-            raise InvalidInputError(
-                f"this org has no {args.crm} connection (connected: {', '.join(connected) or 'none'})"
-            )
-        if args.crm is None and len(connected) != 1:
-            raise InvalidInputError(
-                "this org has no connected CRM"
-                if not connected
-                else f"this org has connected {' and '.join(connected)}: say which one in `crm`"
-            )
-        source = args.crm or connected[0]
+        source = _create_target(conn, ctx, args.crm)
         return create_contact(conn, ctx.org_id, source, args.fields.given(), user_id=ctx.user_id)
 
 
@@ -967,10 +973,7 @@ def _update_company(ctx: ToolContext, args: UpdateCompanyArgs) -> ToolOutput:
 )
 def _create_company(ctx: ToolContext, args: CreateCompanyArgs) -> ToolOutput:
     with ctx.session() as conn:
-        connected = sorted({c.crm_source for c in list_connections(conn, ctx.org_id)})
-        source = args.crm or (connected[0] if len(connected) == 1 else None)
-        if source is None or source not in connected:
-            raise InvalidInputError(f"say which CRM in `crm` (connected: {', '.join(connected) or 'none'})")
+        source = _create_target(conn, ctx, args.crm)
         fields = args.fields.model_dump(exclude_none=True)
         return create_company(conn, ctx.org_id, source, fields, user_id=ctx.user_id)
 
@@ -1005,10 +1008,7 @@ def _associate(ctx: ToolContext, args: AssociateArgs) -> ToolOutput:
 )
 def _create_deal(ctx: ToolContext, args: CreateDealArgs) -> ToolOutput:
     with ctx.session() as conn:
-        connected = sorted({c.crm_source for c in list_connections(conn, ctx.org_id)})
-        source = args.crm or (connected[0] if len(connected) == 1 else None)
-        if source is None or source not in connected:
-            raise InvalidInputError(f"say which CRM in `crm` (connected: {', '.join(connected) or 'none'})")
+        source = _create_target(conn, ctx, args.crm)
         fields = args.fields.model_dump(exclude_none=True)
         return create_deal(conn, ctx.org_id, source, fields, user_id=ctx.user_id)
 
