@@ -315,6 +315,9 @@ class CrmIndex:
         self, org_id: OrgId, source: str | None = None, *, progress: bool = False, restart: bool = False
     ) -> list[SyncReport]:
         """The initial (resumable) sync of the org's connected CRMs into the index."""
+        # a rerun after the database restarted must not fail again on the pool's idle connections of before: they are
+        # checked (and replaced) first, once per sync, not on every borrow (searches keep their fixed cost)
+        self.pool.check()
         reports = []
         for c in self._sources(org_id, source):
             with self.connection() as conn:

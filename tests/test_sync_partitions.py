@@ -5,7 +5,9 @@
   pages into the 10,000-result cap's 400;
 * every range read stays under the cap, also where ids are much denser than the first estimate (ranges are
   narrowed before they are read);
-* a split sync stopped half-way resumes from its cursor to the same rows;
+* a split sync stopped half-way resumes from its cursor to the same rows; so does one whose database restarted
+  (while both streams ran, and after the listing had stopped with a search range half read) or whose search
+  stream failed half-way through a range, and the rerun reads no more than what is left;
 * the planner, the cursor and the send window (pure);
 * the fake's id-range search answers as its general path does;
 * the registry splits HubSpot syncs unless a connection opts out (``split_sync: false``).
@@ -14,8 +16,11 @@
 from __future__ import annotations
 
 import itertools
+import math
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,16 +28,22 @@ import psycopg
 import pytest
 import requests
 
+from crmindex.app import CrmIndex
+from crmindex.crm.errors import RetryableError
 from crmindex.crm.http import RetryPolicy
 from crmindex.crm.hubspot.client import HubSpotClient
+from crmindex.crm.hubspot.models import HubSpotPage, HubSpotSearchPage
 from crmindex.crm.hubspot.partitions import IdRange, SendWindow, SplitState, narrow, plan_range
 from crmindex.crm.registry import Account, crm
-from crmindex.freshness.sync import HubSpotLister, run_sync
+from crmindex.freshness.sync import HubSpotLister, SyncError, run_sync
 from crmindex.platform.limiter import PgRateLimiter
+from crmindex.platform.migrate import migrate
+from crmindex.platform.pgcluster import LocalCluster
 from crmindex.testing import FakeHubSpot
 from crmindex.testing.connections import connect_with_token
 from crmindex.testing.synthetic import SyntheticCRM
 from tests.orgs import ORG_A, ORG_B
+from tests.process_helpers import TOKEN_ENV, connect_crm, wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
 TOKEN = "test-token"
@@ -176,6 +187,213 @@ def test_split_sync_resumes_from_its_cursor(two_accounts: Conn, db_dsn: str) -> 
     _same_rows(db)
 
 
+class _Paced(HubSpotClient):
+    """The client of a split sync under test: its streams paced apart (a slow search lets the listing stop while a
+    range is half read, a slow listing keeps both running), its search calls counted (a rerun that reads more than
+    what is left fails at ``search_budget`` instead of walking on), and one search page failing on demand (the
+    search stream dies half-way through a range, as after a CRM error that outlasts the retries)."""
+
+    def __init__(self, *args: Any, search_delay: float = 0.0, list_delay: float = 0.0, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.search_delay, self.list_delay = search_delay, list_delay
+        self.searches = 0
+        self.search_budget: int | None = None
+        # the next search of this object type for a range's second or later page fails (once)
+        self.fail_paged_search: str | None = None
+
+    def search(self, object_type: str, **kw: Any) -> HubSpotSearchPage:
+        self.searches += 1
+        if self.search_budget is not None and self.searches > self.search_budget:
+            raise AssertionError(f"{self.searches} search calls: the rerun reads far more than what was left")
+        if object_type == self.fail_paged_search and kw.get("after") is not None and kw.get("filter_groups"):
+            self.fail_paged_search = None
+            raise RetryableError("the CRM answered 502 (after retries)", source="hubspot", status=502)
+        time.sleep(self.search_delay)
+        return super().search(object_type, **kw)
+
+    def iter_pages(self, object_type: str, **kw: Any) -> Iterator[HubSpotPage]:
+        for page in super().iter_pages(object_type, **kw):
+            time.sleep(self.list_delay)
+            yield page
+
+
+def _split_state(db: Conn, org: uuid.UUID) -> SplitState | None:
+    row = db.execute(
+        "SELECT cursor FROM crm.sync_state WHERE org_id = %s AND object_type = 'contacts'", (org,)
+    ).fetchone()
+    return None if row is None or row[0] is None else SplitState.decode(str(row[0]))
+
+
+def _same_rows_as(db: Conn, reference: uuid.UUID, org: uuid.UUID) -> None:
+    for table in TABLES:
+        assert _rows(db, table, org) == _rows(db, table, reference), table
+    assert _deal_links(db, org) == _deal_links(db, reference)
+
+
+def _fast_limiter(dsn: str, org: uuid.UUID) -> PgRateLimiter:
+    """The account's shared limiter (its own connection, reconnecting after a restart), with room to spare."""
+    limiter = PgRateLimiter(dsn, org, "hubspot")
+    for cls in ("general", "search"):
+        limiter.configure(cls, 1_000, 1.0)
+    return limiter
+
+
+def _rerun_reads_only_what_is_left(db: Conn, org: uuid.UUID, client: _Paced, contacts: int) -> None:
+    """Run the sync again (no pacing): it finishes with every step completed, reading the contacts left with at
+    most a page per range more than they need (the old cursor made a rerun walk down to id 1, range by range)."""
+    state = _split_state(db, org)
+    assert state is not None and not (state.list_done and state.search_done), state
+    client.search_delay = client.list_delay = 0.0
+    client.searches, client.search_budget = 0, 2 * math.ceil(contacts / 200) + 20
+    run_sync(db, org, HubSpotLister(client, split=True), progress=False)
+    statuses = {str(r[0]) for r in db.execute("SELECT status FROM crm.sync_state WHERE org_id = %s", (org,))}
+    assert statuses == {"completed"}
+
+
+# when to restart the database: at the first committed contacts page whose cursor says so
+RESTART_POINTS: dict[str, tuple[float, float, Callable[[SplitState], bool]]] = {
+    # (search delay, list delay, the state to restart at)
+    "both_streams_running": (0.0, 0.05, lambda st: not st.list_done and st.cur_last is not None),
+    "listing_done_range_half_read": (0.05, 0.0, lambda st: st.list_done and st.cur_last is not None),
+}
+
+
+@pytest.mark.slow
+def test_split_sync_resumes_after_a_database_restart() -> None:
+    """The database restarts during a split sync, at two points: while both streams run with a search range half
+    read, and after the listing stopped while the search is half-way through its last range. The run fails on the
+    lost connection; a rerun finishes, reads only what was left, and indexes what a list-only sync indexes."""
+    contacts = 2_500
+    with FakeHubSpot(limits=False) as fake, LocalCluster() as cluster:
+        fake.seed_from(SyntheticCRM(seed=25, contacts=contacts))
+        with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE split")
+        dsn = cluster.dsn("split")
+        migrate(dsn)
+        orgs = {"list_only": ORG_A, **{name: uuid.uuid4() for name in RESTART_POINTS}}
+        with psycopg.connect(dsn, autocommit=True) as db:
+            for i, org in enumerate(orgs.values()):
+                connect_with_token(db, None, org, "hubspot", None, account_id=str(62_600 + i))
+            _sync(db, dsn, ORG_A, fake, split=False)
+        for name, (search_delay, list_delay, restart_at) in RESTART_POINTS.items():
+            org = orgs[name]
+            limiter = _fast_limiter(dsn, org)
+            client = _Paced(fake.base_url, lambda: TOKEN, limiter, search_cap=fake.search_cap)
+            client.search_delay, client.list_delay = search_delay, list_delay
+            restarted: list[SplitState] = []
+            try:
+                with psycopg.connect(dsn, autocommit=True) as db:
+
+                    def maybe_restart(
+                        step: str,
+                        pages: int,
+                        db: Conn = db,
+                        org: uuid.UUID = org,
+                        at: Any = restart_at,
+                        restarted: list[SplitState] = restarted,
+                    ) -> None:
+                        state = _split_state(db, org)
+                        if step == "contacts" and state is not None and not restarted and at(state):
+                            restarted.append(state)
+                            cluster.restart()
+
+                    with pytest.raises(psycopg.OperationalError):
+                        run_sync(
+                            db,
+                            org,
+                            HubSpotLister(client, split=True),
+                            progress=False,
+                            read_ahead=1,
+                            on_page=maybe_restart,
+                        )
+                assert restarted, f"{name}: the sync never reached the point to restart at"
+                with psycopg.connect(dsn, autocommit=True) as db:
+                    assert _split_state(db, org) == restarted[0]  # what was committed before the restart
+                    _rerun_reads_only_what_is_left(db, org, client, contacts)
+            finally:
+                client.close()
+                limiter.close()
+        with psycopg.connect(dsn, autocommit=True) as db:
+            for name in RESTART_POINTS:
+                _same_rows_as(db, ORG_A, orgs[name])
+            assert len(_rows(db, "crm.contact_index", orgs["listing_done_range_half_read"])) == contacts
+
+
+@pytest.mark.slow
+def test_an_index_syncs_again_in_the_same_process_after_a_database_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``CrmIndex.sync`` (the registry's lister: split by default) loses its database half-way; the same object's
+    next sync finishes with every contact (its pool's connections from before the restart are replaced, not tried
+    and failed on)."""
+    org, portal, contacts = uuid.uuid4(), 910_007, 4_000
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    with FakeHubSpot(limits=False, portal_id=portal) as fake, LocalCluster() as cluster:
+        fake.seed_from(SyntheticCRM(seed=27, contacts=contacts))
+        with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE split")
+        dsn = cluster.dsn("split")
+        migrate(dsn)
+        with psycopg.connect(dsn, autocommit=True) as db:
+            connect_crm(db, dsn, org, "hubspot", str(portal), fake.base_url)
+        fake.set_faults(latency=0.03)
+        idx = CrmIndex(dsn)
+        try:
+            assert getattr(idx.lister(org, "hubspot"), "split", None) is True
+
+            def restart_half_way() -> None:
+                with psycopg.connect(dsn, autocommit=True) as db:
+                    wait_for(lambda: _pages(db, org) >= 3, 60, "the sync did not get going")
+                cluster.restart()
+
+            watcher = threading.Thread(target=restart_half_way)
+            watcher.start()
+            with pytest.raises(psycopg.OperationalError):
+                idx.sync(org)
+            watcher.join()
+            fake.clear_faults()
+            [report] = idx.sync(org)
+            assert report.records > 0
+        finally:
+            idx.close()
+        with psycopg.connect(dsn, autocommit=True) as db:
+            statuses = {
+                str(r[0]) for r in db.execute("SELECT status FROM crm.sync_state WHERE org_id = %s", (org,))
+            }
+            assert statuses == {"completed"}
+            assert len(_rows(db, "crm.contact_index", org)) == contacts
+
+
+def _pages(db: Conn, org: uuid.UUID) -> int:
+    row = db.execute(
+        "SELECT coalesce(sum(pages), 0) FROM crm.sync_state WHERE org_id = %s AND object_type = 'contacts'",
+        (org,),
+    ).fetchone()
+    return int(str(row[0])) if row else 0
+
+
+def test_split_sync_resumes_after_its_search_stream_fails_mid_range(two_accounts: Conn, db_dsn: str) -> None:
+    """The search stream dies half-way through a range (a CRM error past the retries, while the listing has
+    stopped): the sync fails with the range's position saved, and a rerun finishes to the list-only sync's rows."""
+    db, contacts = two_accounts, 2_500
+    with FakeHubSpot(limits=False) as fake:
+        fake.seed_from(SyntheticCRM(seed=26, contacts=contacts))
+        _sync(db, db_dsn, ORG_A, fake, split=False)
+        limiter = _fast_limiter(db_dsn, ORG_B)
+        client = _Paced(fake.base_url, lambda: TOKEN, limiter, search_cap=fake.search_cap, search_delay=0.05)
+        client.fail_paged_search = "contacts"
+        try:
+            with pytest.raises(SyncError):
+                run_sync(db, ORG_B, HubSpotLister(client, split=True), progress=False, read_ahead=1)
+            state = _split_state(db, ORG_B)
+            assert state is not None and state.cur_last is not None, state  # a range half read
+            _rerun_reads_only_what_is_left(db, ORG_B, client, contacts)
+        finally:
+            client.close()
+            limiter.close()
+    _same_rows(db)
+
+
 def test_plan_range_width_follows_the_density() -> None:
     assert plan_range(10_000, 0, 1.0, 800) == IdRange(9_200, 10_000)
     assert plan_range(10_000, 9_500, 1.0, 800) == IdRange(9_500, 10_000)  # never below the floor
@@ -289,13 +507,16 @@ def test_fake_id_range_search_answers_as_the_general_path() -> None:
         assert ask(everyone, "400").status_code == ask(every_other, "400").status_code == 400
 
 
-def test_the_registry_splits_hubspot_syncs_when_a_connection_opts_in() -> None:
+def test_the_registry_splits_hubspot_syncs_unless_a_connection_opts_out() -> None:
     entry = crm("hubspot")
     client = entry.client(Account(entry.api_base, lambda: TOKEN, None))
     try:
-        on, off = entry.lister(client, {"split_sync": True}), entry.lister(client, {})
-        assert isinstance(on, HubSpotLister) and isinstance(off, HubSpotLister)
-        assert on.split and on.watermark_margin > timedelta(0)
+        default, on = entry.lister(client, {}), entry.lister(client, {"split_sync": True})
+        off = entry.lister(client, {"split_sync": False})
+        for lister in (default, on):
+            assert isinstance(lister, HubSpotLister)
+            assert lister.split and lister.watermark_margin > timedelta(0)
+        assert isinstance(off, HubSpotLister)
         assert not off.split and off.watermark_margin == timedelta(0)
     finally:
         client.close()

@@ -1,15 +1,20 @@
-"""crmindex.testing.synthetic: deterministic, referentially sound, realistic enough (pure Python, no database)."""
+"""crmindex.testing.synthetic: deterministic, referentially sound, realistic enough (pure Python, no database;
+the last test checks the fintech labels against the index's own classifier)."""
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections import Counter
 from datetime import UTC, timedelta
 from hashlib import blake2b
+from typing import Any
 
+import psycopg
 import pytest
 
+from crmindex.index.writes import upsert_rows
 from crmindex.testing import synthetic as syn
 from crmindex.testing.synthetic import (
     DEAL_STAGES,
@@ -90,7 +95,7 @@ def test_stable_across_machines_and_versions() -> None:
     assert h.hexdigest() == EXPECTED_FINGERPRINT
 
 
-EXPECTED_FINGERPRINT = "8976e24c1e6c6f8e588b1336e396d9ca"
+EXPECTED_FINGERPRINT = "499b143a44f0fe69db237ca30e69f37f"  # issue 18: companies have descriptions
 
 
 def test_ids_unique_and_in_distinct_ranges(
@@ -251,6 +256,17 @@ def test_companies(companies: list[SynthCompany]) -> None:
         )
         assert c.is_fintech == (c.industry in FINTECH_INDUSTRIES or by_name), c
     assert any(c.is_fintech and c.industry in syn.TECH_INDUSTRIES for c in companies)  # "Stripe-like"
+    # every company says what it does, in words that agree with its label: a fintech one names its money business,
+    # the others no finance word (the index classifies by these words: "VPs at fintech" is judged on them)
+    money = re.compile(
+        r"\b(pay|payments?|bank\w*|loans?|lend\w*|credit|wallet|invest(?:ing|ments?|ors?)?|insurance|trading|"
+        r"wealth|accounting (?:software|automation)|money|financ\w*|crypto|brokerage|securities|capital|"
+        r"(?:spend|expense|asset) management|private equity|cards?)\b",
+        re.I,
+    )
+    assert all(c.description for c in companies)
+    for c in companies:
+        assert bool(money.search(c.description or "")) == c.is_fintech, c
     assert any(c.name.startswith("Acme") for c in companies)
     assert sum(c.employee_count is not None for c in companies) > 0.9 * len(companies)
     assert any(c.annual_revenue for c in companies) and any(c.country for c in companies)
@@ -286,8 +302,8 @@ CONTACT_KEYS = {
     "lifecycle_stage", "lead_status", "crm_created_at", "crm_updated_at",
 }  # fmt: skip
 COMPANY_KEYS = {
-    "crm_record_id", "name", "domain", "industry", "employee_count", "annual_revenue", "city", "country",
-    "crm_created_at", "crm_updated_at",
+    "crm_record_id", "name", "domain", "industry", "description", "employee_count", "annual_revenue", "city",
+    "country", "crm_created_at", "crm_updated_at",
 }  # fmt: skip
 DEAL_KEYS = {
     "crm_record_id", "name", "stage", "amount", "close_date", "company_crm_id", "owner_crm_id", "contact_crm_ids",
@@ -311,3 +327,24 @@ def test_index_rows_and_batches(crm: SyntheticCRM) -> None:
     json.dumps(first)
     with pytest.raises(ValueError):
         next(crm.batches("people", 10))  # type: ignore[arg-type]
+
+
+def test_the_index_finds_exactly_the_labelled_fintech_companies(
+    db: psycopg.Connection[Any], org_a: uuid.UUID
+) -> None:
+    """The generator's truth and the index's classifier (crm.company_industry_groups, which reads descriptions
+    before names) agree on every company: "VPs at fintech" is measured against labels a person would give."""
+    crm = SyntheticCRM(seed=31, contacts=0, companies=3_000, deals=0)
+    companies = list(crm.companies())
+    for at in range(0, len(companies), 1_000):
+        upsert_rows(db, "companies", org_a, "hubspot", [c.index_row() for c in companies[at : at + 1_000]])
+    found = {
+        str(r[0])
+        for r in db.execute(
+            "SELECT crm_record_id FROM crm.company_index WHERE org_id = %s AND 'fintech' = ANY(industry_groups)",
+            (org_a,),
+        )
+    }
+    labelled = {c.crm_record_id for c in companies if c.is_fintech}
+    assert len(labelled) > 200
+    assert found == labelled, (sorted(found - labelled)[:5], sorted(labelled - found)[:5])

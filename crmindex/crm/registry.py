@@ -131,9 +131,9 @@ HUBSPOT: Crm[HubSpotClient] = Crm(
     client=lambda a: HubSpotClient(a.base_url, a.token, a.limiter, a.account_id, retry=a.retry),
     fetcher=lambda client, settings: HubSpotFetcher(client),
     writer=HubSpotWriter,
-    # a connection with the setting split_sync: true reads list pages and search ranges at once in its initial sync
-    # (issue 18); off by default until a sync resumed after losing its database is shown to finish (it does not yet)
-    lister=lambda client, settings: HubSpotLister(client, split=bool(settings.get("split_sync", False))),
+    # the initial sync reads list pages and search ranges at once (issue 18; crmindex.crm.hubspot.partitions); a
+    # connection with the setting split_sync: false reads list pages only
+    lister=lambda client, settings: HubSpotLister(client, split=bool(settings.get("split_sync", True))),
     plan_events=plan_hubspot_delivery,
     # HubSpot's token endpoints live on its API host (the authorize page is app.hubspot.com)
     oauth=lambda app, b, hosts: HubSpotOAuth(

@@ -102,20 +102,30 @@ def _prefetch(
     together (up to ``max_rows`` rows), so one transaction writes them when the database is the bottleneck."""
     q: queue.Queue[object] = queue.Queue(maxsize=depth)
 
+    def put(item: object) -> None:
+        """Hand ``item`` over, or drop it once the consumer has gone (it never waits on a full queue forever)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
     def worker() -> None:
         try:
             for page in pages:
-                while not stop.is_set():
-                    try:
-                        q.put(page, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                put(page)
                 if stop.is_set():
                     return
-            q.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # surfaced in the consumer
-            q.put(exc)
+            put(exc)
+        finally:
+            # stopped early (the write failed: a lost database, Ctrl-C): end the pages here, in the thread that
+            # runs them, so a lister's own threads (the split sync's streams) stop now, not whenever it is collected
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
 
     t = threading.Thread(target=worker, name="crmindex-sync-fetch", daemon=True)
     t.start()

@@ -16,7 +16,10 @@ timestamps spread over the three years before it.
 Ground truth carried beside the CRM fields (never in ``index_row()``): ``SynthContact.seniority`` /
 ``department`` (the labels the database's ``crm.title_seniority`` / ``crm.title_department`` should give)
 and ``SynthCompany.is_fintech`` (finance-type industry, or a software/internet/IT company whose name has a
-pay/fin/bank/ledger/card/lend/capital/credit/wallet/crypto word; reference §4.3).
+pay/fin/bank/ledger/card/lend/capital/credit/wallet/crypto word; reference §4.3). Every company also has a
+``description`` that agrees with that label as a person would put it (a fintech company describes its payments,
+banking, lending, investing or insurance business; any other its own industry, without a finance word), so the
+index's industry groups, which read descriptions before names, find exactly the labelled fintech companies.
 
 Structure that makes random access cheap:
 
@@ -332,6 +335,189 @@ _INDUSTRY_NOUNS: dict[str, tuple[str, ...]] = {
     "NON_PROFIT_ORGANIZATION_MANAGEMENT": ("Foundation", "Alliance", "Initiative"),
     "HUMAN_RESOURCES": ("HR", "People Solutions", "Workforce"),
 }
+# What a company says about itself (its description), as a person would put it for its label: the fintech companies
+# describe their money business (payments, banking, lending, investing, insurance software or services), the others
+# their own industry in words that say nothing about finance. The index's classifier reads descriptions before names
+# (crm.company_industry_groups: whole words and phrases), so "VPs at fintech" on this data is judged by what the
+# companies do, not by a brand prefix ("Cardview", "Fincore": the label comes from the same choice as the text).
+# A fintech-branded software company: its line of business by its brand's prefix.
+_FINTECH_SOFTWARE_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "Pay": (
+        "Payment processing and online payments for merchants.",
+        "A payment platform that lets online stores accept payments.",
+    ),
+    "Payable": ("Accounts payable automation and payment processing for finance teams.",),
+    "Fin": (
+        "Accounting software and cash management for growing companies.",
+        "Spend management and expense management software.",
+    ),
+    "Finance": (
+        "Accounting software for small businesses: invoicing, bookkeeping and reports.",
+        "Financial planning and analysis software for finance teams.",
+    ),
+    "Ledger": (
+        "Accounting software and a general ledger for finance teams.",
+        "Accounting automation for companies that close their books every month.",
+    ),
+    "Bank": (
+        "Digital banking for small businesses: business accounts, cards and transfers.",
+        "Cloud banking software for community banks and credit unions.",
+    ),
+    "Card": (
+        "Card issuing platform for companies that launch their own payment cards.",
+        "Corporate cards and expense management for teams.",
+    ),
+    "Lend": ("A lending platform for small business loans.", "Lending software for banks and credit unions."),
+    "Credit": (
+        "Credit score monitoring and personal loans in one app.",
+        "Lending platform offering lines of credit to small businesses.",
+    ),
+    "Capital": (
+        "Automated investing and wealth management app.",
+        "An online broker for commission free trading.",
+    ),
+    "Wallet": (
+        "A digital wallet and money transfer app.",
+        "Mobile wallet for sending money to friends and family.",
+    ),
+    "Crypto": (
+        "A crypto exchange for buying and trading digital assets.",
+        "Stablecoin payment infrastructure for businesses.",
+    ),
+}
+# A company of a finance-type industry (fintech by its industry; the words agree).
+_FINANCE_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "FINANCIAL_SERVICES": (
+        "Financial planning and wealth management for families.",
+        "Consumer loans and financial planning services.",
+        "A lender offering personal loans and mortgages.",
+    ),
+    "BANKING": (
+        "Community bank offering checking accounts, savings accounts and business loans.",
+        "A retail bank with branches across the region.",
+        "Commercial bank serving local businesses.",
+    ),
+    "INSURANCE": (
+        "Insurance company offering home insurance, car insurance and life insurance.",
+        "An insurance agency for property and casualty coverage.",
+    ),
+    "CAPITAL_MARKETS": (
+        "Brokerage and trading platform for securities.",
+        "Market maker and trading firm on the major stock exchanges.",
+    ),
+    "INVESTMENT_BANKING": ("Investment bank advising companies on mergers and capital raising.",),
+    "INVESTMENT_MANAGEMENT": (
+        "Asset management firm managing portfolios for institutions.",
+        "Wealth management for families and foundations.",
+    ),
+    "VENTURE_CAPITAL_PRIVATE_EQUITY": (
+        "Venture capital firm investing in early-stage startups.",
+        "Private equity firm that buys and grows mid-size companies.",
+    ),
+}
+# Every other company: its own industry, no finance word (no money, pay, bank, loan, invest, insurance, trading ...).
+_INDUSTRY_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "COMPUTER_SOFTWARE": (
+        "Project management software for teams.",
+        "Customer support software for growing companies.",
+        "A cloud platform for developers to build and ship apps.",
+        "Analytics dashboards for marketing teams.",
+        "Scheduling software for clinics and salons.",
+    ),
+    "INTERNET": (
+        "An online community for travelers.",
+        "A review site for local restaurants and shops.",
+        "An online platform for booking fitness classes.",
+    ),
+    "INFORMATION_TECHNOLOGY_AND_SERVICES": (
+        "IT consulting and managed services for mid-size companies.",
+        "Cloud migration and IT support for schools and hospitals.",
+    ),
+    "HOSPITAL_HEALTH_CARE": ("A regional hospital and network of clinics.", "Home health care for seniors."),
+    "MEDICAL_PRACTICE": (
+        "A family medicine clinic.",
+        "Dental practice offering general and cosmetic dentistry.",
+    ),
+    "MEDICAL_DEVICES": ("Maker of surgical instruments and medical devices.",),
+    "PHARMACEUTICALS": ("Develops and manufactures generic medicines.",),
+    "BIOTECHNOLOGY": (
+        "Biotechnology company developing cell therapies.",
+        "Genomics research and drug discovery.",
+    ),
+    "MARKETING_AND_ADVERTISING": (
+        "A creative agency for brand campaigns and social media.",
+        "Digital marketing agency for local businesses.",
+    ),
+    "MANAGEMENT_CONSULTING": (
+        "Management consulting for manufacturers and retailers.",
+        "Strategy and operations consulting.",
+    ),
+    "RETAIL": ("A chain of outdoor clothing stores.", "Home goods store with locations across the region."),
+    "REAL_ESTATE": ("Residential real estate agency.", "Property management for apartment buildings."),
+    "COMMERCIAL_REAL_ESTATE": ("Owns and leases office and warehouse space.",),
+    "CONSTRUCTION": ("General contractor for commercial buildings.", "Homebuilder of single-family houses."),
+    "LOGISTICS_AND_SUPPLY_CHAIN": (
+        "Freight forwarding and warehousing.",
+        "Trucking and last-mile delivery for retailers.",
+    ),
+    "STAFFING_AND_RECRUITING": (
+        "Staffing agency for nurses and healthcare workers.",
+        "Recruiting firm for engineers.",
+    ),
+    "LAW_PRACTICE": ("A law firm for business and employment law.",),
+    "LEGAL_SERVICES": ("Legal document preparation and notary services.",),
+    "ACCOUNTING": (
+        "An accounting firm offering audit and tax preparation.",
+        "CPA firm for small businesses.",
+    ),
+    "RESTAURANTS": ("A family-owned restaurant group.", "Neighborhood bistro and catering."),
+    "HOSPITALITY": ("Boutique hotels and resorts.", "Hotel group with properties in city centers."),
+    "EDUCATION_MANAGEMENT": ("Runs private schools and tutoring centers.",),
+    "HIGHER_EDUCATION": ("A private college offering degrees in engineering and the arts.",),
+    "E_LEARNING": ("Online courses for software developers.", "A language learning app."),
+    "TELECOMMUNICATIONS": ("Regional internet and phone provider.", "Fiber network operator."),
+    "COMPUTER_NETWORK_SECURITY": (
+        "Cybersecurity software that protects company laptops and servers.",
+        "Security monitoring for cloud infrastructure.",
+    ),
+    "FOOD_BEVERAGES": ("Craft brewery and taproom.", "Maker of snacks and frozen foods."),
+    "OIL_ENERGY": ("Oil and gas exploration and production.",),
+    "RENEWABLES_ENVIRONMENT": ("Solar panel installer for homes and businesses.", "Wind farm developer."),
+    "AUTOMOTIVE": ("Car dealership group.", "Maker of auto parts for electric vehicles."),
+    "NON_PROFIT_ORGANIZATION_MANAGEMENT": (
+        "A nonprofit that runs youth sports programs.",
+        "Charity providing meals to families in need.",
+    ),
+    "HUMAN_RESOURCES": ("HR consulting and employee training.",),
+    "ONLINE_MEDIA": ("Online magazine about food and travel.",),
+    "CONSUMER_GOODS": ("Maker of household cleaning products.",),
+    "CONSUMER_SERVICES": ("Home cleaning and repair services.",),
+    "MECHANICAL_OR_INDUSTRIAL_ENGINEERING": ("Engineering firm designing industrial machines.",),
+    "ELECTRICAL_ELECTRONIC_MANUFACTURING": ("Manufacturer of circuit boards and cables.",),
+    "ENTERTAINMENT": ("Live events and concert promotion.",),
+    "COMPUTER_HARDWARE": ("Maker of rugged laptops and tablets.",),
+    "MACHINERY": ("Manufacturer of packaging machinery.",),
+    "HEALTH_WELLNESS_AND_FITNESS": ("A chain of gyms and yoga studios.",),
+    "WHOLESALE": ("Wholesale distributor of kitchen supplies.",),
+    "GOVERNMENT_ADMINISTRATION": ("A city department of public works.",),
+    "PROFESSIONAL_TRAINING_COACHING": ("Leadership training and executive coaching.",),
+    "DESIGN": ("Interior design studio.",),
+    "ARCHITECTURE_PLANNING": ("Architecture firm for schools and libraries.",),
+    "APPAREL_FASHION": ("Fashion label for women's clothing.",),
+    "MOBILE_GAMES": ("Studio making puzzle games for phones.",),
+    "COMPUTER_GAMES": ("Independent video game studio.",),
+}
+_NO_INDUSTRY_DESCRIPTIONS = (
+    "A family-owned business serving local customers.",
+    "Small business founded by two friends.",
+)
+
+
+def _industry_phrase(industry: str) -> str:
+    """An industry's words, e.g. "hospital health care" of HOSPITAL_HEALTH_CARE."""
+    return industry.replace("_AND_", " and ").replace("_", " ").lower()
+
+
 _LEGAL_SUFFIXES = _weighted(
     [("", 60), (" Inc.", 14), (" Inc", 4), (" LLC", 8), (" Ltd", 4), (" Ltd.", 2), (" GmbH", 3), (" Corp.", 3),
      (" Corporation", 1), (" S.A.", 1)]
@@ -747,6 +933,7 @@ class SynthCompany:
     crm_created_at: datetime
     crm_updated_at: datetime
     is_fintech: bool  # ground truth
+    description: str | None = None  # what it does, in words that agree with ``is_fintech``
 
     def index_row(self) -> dict[str, object]:
         return {
@@ -754,6 +941,7 @@ class SynthCompany:
             "name": self.name,
             "domain": self.domain,
             "industry": self.industry,
+            "description": self.description,
             "employee_count": self.employee_count,
             "annual_revenue": self.annual_revenue,
             "city": self.city,
@@ -1021,6 +1209,20 @@ class SyntheticCRM:
         place = _PLACES[nx() % len(_PLACES)] if not nx() % 1000 < 50 else None
         return nx, name, domain, industry, is_fintech, place
 
+    def _company_description(self, i: int, industry: str | None, is_fintech: bool, draw: int) -> str:
+        """What company ``i`` says it does (module tables above): its money business when it is fintech, its own
+        industry otherwise. Drawn last, so every other field is what it was before descriptions existed."""
+        if is_fintech and industry not in FINTECH_INDUSTRIES:  # a fintech-branded software company
+            prefix = _PREFIXES[(i % self._pr * self._brand_mul + self._brand_off) % self._pr // len(_ROOTS)]
+            options = _FINTECH_SOFTWARE_DESCRIPTIONS.get(prefix, _FINTECH_SOFTWARE_DESCRIPTIONS["Fin"])
+        elif industry is None:
+            options = _NO_INDUSTRY_DESCRIPTIONS
+        elif is_fintech:
+            options = _FINANCE_DESCRIPTIONS[industry]
+        else:
+            options = _INDUSTRY_DESCRIPTIONS.get(industry) or (f"A {_industry_phrase(industry)} company.",)
+        return options[draw % len(options)]
+
     def _company_ref_uncached(self, i: int) -> _CompanyRef:
         _, name, domain, _, _, place = self._company_head(i)
         return self.company_id(i), name, domain, place[2] if place else "1"
@@ -1044,6 +1246,7 @@ class SyntheticCRM:
             name=name,
             domain=domain,
             industry=industry,
+            description=self._company_description(i, industry, is_fintech, nx()),
             employee_count=employees,
             annual_revenue=revenue,
             city=place[0] if place else None,

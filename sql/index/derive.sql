@@ -24,6 +24,7 @@ $wrap$;
 --   crm.title_tokens(p text) -> text[]                the words the title classifiers read
 --   crm.title_seniority(p_title text) -> text         owner .. intern (Apollo's buckets); NULL when blank
 --   crm.title_department(p_title text) -> text        engineering .. executive, other; NULL when blank
+--   crm.title_tokens_seniority / crm.title_tokens_department(tokens text[]): the same of crm.title_tokens(p_title)
 --   crm.phonetic_key(p text) -> text                  double-metaphone code of each word
 --   crm.company_industry_groups(p_industry, p_name, p_domain, p_description, p_tags) -> text[]  {banking,fintech,...}
 --   crm.industry_term_group(p_term text) -> text      "fin-tech", "banks", "health care" -> a group name
@@ -225,8 +226,16 @@ RETURN '{
 -- Everything it calls is schema-qualified (the body is parsed with the caller's search_path).
 CREATE OR REPLACE FUNCTION crm.title_seniority(p_title text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $$
+BEGIN
+    RETURN crm.title_tokens_seniority(crm.title_tokens(p_title));
+END
+$$;
+
+-- The seniority of a title's tokens (crm.title_tokens): the contact derive trigger tokenizes a title once for its
+-- seniority and its department (issue 18 item 5: the tokenizer is ~40% of either classifier).
+CREATE OR REPLACE FUNCTION crm.title_tokens_seniority(tk text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $$
 DECLARE
-    tk text[] := crm.title_tokens(p_title);
     best int := 0;
 BEGIN
     IF crm.title_is_blank(tk) THEN
@@ -427,8 +436,15 @@ RETURN '{
 -- PL/pgSQL for the same reason as title_seniority.
 CREATE OR REPLACE FUNCTION crm.title_department(p_title text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $$
+BEGIN
+    RETURN crm.title_tokens_department(crm.title_tokens(p_title));
+END
+$$;
+
+-- The department of a title's tokens (crm.title_tokens); see crm.title_tokens_seniority.
+CREATE OR REPLACE FUNCTION crm.title_tokens_department(tk text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $$
 DECLARE
-    tk text[] := crm.title_tokens(p_title);
     best text := '99';
 BEGIN
     IF crm.title_is_blank(tk) THEN

@@ -184,22 +184,45 @@ RETURN (
     '"swedish": "SE", "swiss": "CH", "turkish": "TR", "ukrainian": "UA", "welsh": "GB"}'
 )::jsonb;
 
--- regions -> their countries
+-- regions -> their countries (the Middle East: Western Asia with Egypt and Turkey, without Cyprus, an EU member;
+-- EMEA: Europe, the Middle East and Africa; APAC: East, South and Southeast Asia and Oceania)
 CREATE OR REPLACE FUNCTION crm.place_regions() RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (
-    '{"anz": ["AU", "NZ"], "baltics": ["EE", "LT", "LV"], "benelux": ["BE", "LU", "NL"], "dach": ["AT", "CH", "DE"], '
-    '"eu": ["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", '
-    '"LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"], "europe": ["AD", "AL", "AT", "BA", "BE", "BG", '
-    '"CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR", "HR", "HU", "IE", "IS", "IT", "LI", "LT", '
-    '"LU", "LV", "MC", "MD", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "SE", "SI", "SK", "SM", "UA", '
-    '"VA", "XK"], "european union": ["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", '
-    '"HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"], "gcc": ["AE", "BH", "KW", '
-    '"OM", "QA", "SA"], "iberia": ["ES", "PT"], "latam": ["AR", "BO", "BR", "CL", "CO", "CR", "CU", "DO", "EC", '
-    '"GT", "HN", "MX", "NI", "PA", "PE", "PY", "SV", "UY", "VE"], "latin america": ["AR", "BO", "BR", "CL", "CO", '
-    '"CR", "CU", "DO", "EC", "GT", "HN", "MX", "NI", "PA", "PE", "PY", "SV", "UY", "VE"], "nordic": ["DK", "FI", '
-    '"IS", "NO", "SE"], "nordic countries": ["DK", "FI", "IS", "NO", "SE"], "nordics": ["DK", "FI", "IS", "NO", '
-    '"SE"], "north america": ["CA", "MX", "US"], "scandinavia": ["DK", "NO", "SE"]}'
+    '{"africa": ["AO", "BF", "BI", "BJ", "BW", "CD", "CF", "CG", "CI", "CM", "CV", "DJ", "DZ", "EG", "ER", "ET", '
+    '"GA", "GH", "GM", "GN", "GQ", "GW", "KE", "KM", "LR", "LS", "LY", "MA", "MG", "ML", "MR", "MU", "MW", "MZ", '
+    '"NA", "NE", "NG", "RW", "SC", "SD", "SL", "SN", "SO", "SS", "ST", "SZ", "TD", "TG", "TN", "TZ", "UG", "ZA", '
+    '"ZM", "ZW"], "anz": ["AU", "NZ"], "apac": ["AU", "BD", "BN", "CN", "FJ", "HK", "ID", "IN", "JP", "KH", '
+    '"KR", "LA", "LK", "MM", "MN", "MO", "MY", "NP", "NZ", "PG", "PH", "PK", "SG", "TH", "TL", "TW", "VN"], '
+    '"asean": ["BN", "ID", "KH", "LA", "MM", "MY", "PH", "SG", "TH", "TL", "VN"], "asia pacific": ["AU", "BD", '
+    '"BN", "CN", "FJ", "HK", "ID", "IN", "JP", "KH", "KR", "LA", "LK", "MM", "MN", "MO", "MY", "NP", "NZ", "PG", '
+    '"PH", "PK", "SG", "TH", "TL", "TW", "VN"], "asia-pacific": ["AU", "BD", "BN", "CN", "FJ", "HK", "ID", "IN", '
+    '"JP", "KH", "KR", "LA", "LK", "MM", "MN", "MO", "MY", "NP", "NZ", "PG", "PH", "PK", "SG", "TH", "TL", "TW", '
+    '"VN"], "baltics": ["EE", "LT", "LV"], "benelux": ["BE", "LU", "NL"], "central america": ["BZ", "CR", "GT", '
+    '"HN", "NI", "PA", "SV"], "dach": ["AT", "CH", "DE"], "emea": ["AD", "AE", "AL", "AO", "AT", "BA", "BE", '
+    '"BF", "BG", "BH", "BI", "BJ", "BW", "CD", "CF", "CG", "CH", "CI", "CM", "CV", "CY", "CZ", "DE", "DJ", "DK", '
+    '"DZ", "EE", "EG", "ER", "ES", "ET", "FI", "FR", "GA", "GB", "GH", "GM", "GN", "GQ", "GR", "GW", "HR", "HU", '
+    '"IE", "IL", "IQ", "IR", "IS", "IT", "JO", "KE", "KM", "KW", "LB", "LI", "LR", "LS", "LT", "LU", "LV", "LY", '
+    '"MA", "MC", "MD", "ME", "MG", "MK", "ML", "MR", "MT", "MU", "MW", "MZ", "NA", "NE", "NG", "NL", "NO", "OM", '
+    '"PL", "PS", "PT", "QA", "RO", "RS", "RW", "SA", "SC", "SD", "SE", "SI", "SK", "SL", "SM", "SN", "SO", "SS", '
+    '"ST", "SY", "SZ", "TD", "TG", "TN", "TR", "TZ", "UA", "UG", "VA", "XK", "YE", "ZA", "ZM", "ZW"], '
+    '"eu": ["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", '
+    '"LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"], "europe": ["AD", "AL", "AT", "BA", "BE", '
+    '"BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR", "HR", "HU", "IE", "IS", "IT", "LI", '
+    '"LT", "LU", "LV", "MC", "MD", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "SE", "SI", "SK", "SM", '
+    '"UA", "VA", "XK"], "european union": ["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", '
+    '"GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"], '
+    '"gcc": ["AE", "BH", "KW", "OM", "QA", "SA"], "iberia": ["ES", "PT"], "latam": ["AR", "BO", "BR", "CL", '
+    '"CO", "CR", "CU", "DO", "EC", "GT", "HN", "MX", "NI", "PA", "PE", "PY", "SV", "UY", "VE"], '
+    '"latin america": ["AR", "BO", "BR", "CL", "CO", "CR", "CU", "DO", "EC", "GT", "HN", "MX", "NI", "PA", "PE", '
+    '"PY", "SV", "UY", "VE"], "mena": ["AE", "BH", "DZ", "EG", "IL", "IQ", "IR", "JO", "KW", "LB", "LY", "MA", '
+    '"OM", "PS", "QA", "SA", "SY", "TN", "TR", "YE"], "middle east": ["AE", "BH", "EG", "IL", "IQ", "IR", "JO", '
+    '"KW", "LB", "OM", "PS", "QA", "SA", "SY", "TR", "YE"], "nordic": ["DK", "FI", "IS", "NO", "SE"], '
+    '"nordic countries": ["DK", "FI", "IS", "NO", "SE"], "nordics": ["DK", "FI", "IS", "NO", "SE"], '
+    '"north america": ["CA", "MX", "US"], "scandinavia": ["DK", "NO", "SE"], "south america": ["AR", "BO", "BR", '
+    '"CL", "CO", "EC", "GY", "PE", "PY", "SR", "UY", "VE"], "south east asia": ["BN", "ID", "KH", "LA", "MM", '
+    '"MY", "PH", "SG", "TH", "TL", "VN"], "south-east asia": ["BN", "ID", "KH", "LA", "MM", "MY", "PH", "SG", '
+    '"TH", "TL", "VN"], "southeast asia": ["BN", "ID", "KH", "LA", "MM", "MY", "PH", "SG", "TH", "TL", "VN"]}'
 )::jsonb;
 
 -- US states, Canadian provinces, a few others -> the code CRMs store beside the name
@@ -208,8 +231,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (
     '{"alabama": "al", "alaska": "ak", "alberta": "ab", "arizona": "az", "arkansas": "ar", '
     '"baden wurttemberg": "bw", "bavaria": "by", "bayern": "by", "british columbia": "bc", "california": "ca", '
-    '"catalonia": "ct", "colorado": "co", "connecticut": "ct", "delaware": "de", "district of columbia": "dc", '
-    '"florida": "fl", "georgia": "ga", "hawaii": "hi", "hesse": "he", "hessen": "he", "idaho": "id", '
+    '"catalonia": "ct", "colorado": "co", "connecticut": "ct", "dc": "dc", "delaware": "de", '
+    '"district of columbia": "dc", "florida": "fl", "georgia": "ga", "hawaii": "hi", "hesse": "he", "hessen": "he", '
+    '"idaho": "id", '
     '"ile de france": "idf", "illinois": "il", "indiana": "in", "iowa": "ia", "kansas": "ks", "kentucky": "ky", '
     '"lombardy": "lombardy", "louisiana": "la", "maine": "me", "manitoba": "mb", "maryland": "md", '
     '"massachusetts": "ma", "michigan": "mi", "minnesota": "mn", "mississippi": "ms", "missouri": "mo", '

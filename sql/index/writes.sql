@@ -34,14 +34,18 @@ CREATE OR REPLACE FUNCTION crm.contact_name_norm(p_first text, p_last text) RETU
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN coalesce(crm.norm_text(concat_ws(' ', p_first, p_last)), '');
 
+-- The title is tokenized once for both classifiers (crm.title_seniority / crm.title_department of the same title).
 CREATE OR REPLACE FUNCTION crm.contact_index_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_tokens text[];
 BEGIN
     NEW.email := nullif(lower(btrim(NEW.email)), '');
     NEW.email_domain := nullif(split_part(NEW.email, '@', 2), '');
     IF TG_OP = 'INSERT' OR NEW.job_title IS DISTINCT FROM OLD.job_title THEN
-        NEW.seniority := crm.title_seniority(NEW.job_title);
-        NEW.department := crm.title_department(NEW.job_title);
+        v_tokens := crm.title_tokens(NEW.job_title);
+        NEW.seniority := crm.title_tokens_seniority(v_tokens);
+        NEW.department := crm.title_tokens_department(v_tokens);
     END IF;
     RETURN NEW;
 END

@@ -5,10 +5,11 @@
   contact / company associations (inline, the primary company by its ``deal_to_company`` type; v4 batch reads for a
   deal whose inline list was cut short); the
   ``archived=true`` listings give deleted records as soft deletes.
-* split (``HubSpotLister(client, split=True)``; a connection setting ``split_sync: true`` turns it on, off by
-  default): the initial sync of contacts and companies reads the listing and ``hs_object_id`` ranges through
+* split (``HubSpotLister(client, split=True)``; the registry's default, a connection setting ``split_sync: false``
+  turns it off): the initial sync of contacts and companies reads the listing and ``hs_object_id`` ranges through
   search at once, spending the general ten-second budget and the search budget together
-  (:mod:`crmindex.crm.hubspot.partitions`); the step's cursor holds both positions.
+  (:mod:`crmindex.crm.hubspot.partitions`); the step's cursor holds both positions, and a sync stopped anywhere
+  (a lost database, a killed process, a failed call) resumes from it.
 * changed: the search API over a modified-time window, walked by ``hs_object_id`` past the 10,000-result cap
   (:meth:`HubSpotClient.iter_modified`), in batches of 500; deals with their associations.
 """
@@ -156,6 +157,12 @@ class HubSpotLister:
             if state is None:  # nothing to read
                 yield Page([], None)
                 return
+        elif state.list_top <= 0 and not state.search_done:
+            # a cursor saved before the listing's coverage was kept (it said 0 whatever the listing had read): the
+            # search goes down no further than the lowest id (what lies between is read again, harmlessly)
+            span = probe(self.client, object_type, self.search_guard)
+            if span is not None:
+                state.list_top = max(state.list_top, span.list_top)
 
         def listing(after: str | None) -> Iterator[tuple[list[HubSpotObject], str | None]]:
             for page in self.client.iter_pages(object_type, after=after):

@@ -36,7 +36,13 @@ Archived records are not in search results ("Archived CRM objects won't appear i
 archived listings stay list-only, and so do deals (search answers carry no associations).
 
 The step's cursor (:class:`SplitState`, JSON) holds both streams' positions as they were written, so a sync
-resumes where it stopped.
+resumes where it stopped (after a lost database, a killed process or a failed call alike): the listing from its
+``after`` cursor, the search from the range it was reading (past its last id written) down to where the listing's
+*coverage* ends. That coverage (``list_top``: every id up to it came through the listing) is the meeting point,
+never the highest id the listing happened to fetch: once the listing stops at the search's lowest claim, it covers
+every id below that claim, whether or not its last page kept a record. A resumed search therefore never plans
+below it (an earlier version saved the highest id *kept*, 0 when the listing's only page was all above the claim,
+and a resumed search then walked down through the empty ids to 1, a range at a time: the sync never finished).
 """
 
 from __future__ import annotations
@@ -159,9 +165,10 @@ def narrow(r: IdRange, total: int, target: int = RANGE_TARGET) -> IdRange:
 class SplitState:
     """Both streams' positions as far as their pages were written (the step's cursor).
 
-    ``list_after``/``list_top``: the listing's cursor and the highest id it has handed over; ``floor``: every id
-    from there up to ``top`` (the highest id when the sync began) came through search; ``cur_lo``/``cur_hi``/
-    ``cur_last``: the range being read and the last id of it handed over.
+    ``list_after``/``list_top``: the listing's cursor and its coverage (every id up to ``list_top`` came through the
+    listing; once it is done, every id below the search's lowest claim); ``floor``: every id from there up to
+    ``top`` (the highest id when the sync began) came through search; ``cur_lo``/``cur_hi``/``cur_last``: the range
+    being read and the last id of it handed over.
     """
 
     top: int
@@ -190,7 +197,8 @@ class _Meet:
     """What the two streams tell each other while they run (under ``lock``)."""
 
     lock: threading.Lock
-    list_top: int  # the highest id the listing has fetched
+    # the highest id the listing has fetched; once it has stopped, its coverage: every id below ``claimed``
+    list_top: int
     claimed: int  # the lowest id a search range has been started at
     list_stopped: bool = False
 
@@ -200,9 +208,14 @@ class SplitPage:
     stream: str  # "list" or "search"
     objects: list[HubSpotObject]
     list_after: str | None = None
+    list_top: int = 0  # a list page: the listing's coverage once it is written
     done: bool = False
     range_: IdRange | None = None
     range_done: bool = False
+
+
+class SplitReaderStalled(RuntimeError):
+    """Both streams of a split read ended without finishing the step (a bug, never a wait forever)."""
 
 
 def probe(client: HubSpotClient, object_type: str, window: SendWindow | None = None) -> SplitState | None:
@@ -222,7 +235,9 @@ def probe(client: HubSpotClient, object_type: str, window: SendWindow | None = N
         return None
     top, bottom = int(last.results[0].id), int(first.results[0].id)
     density = last.total / max(1, top - bottom + 1)
-    return SplitState(top=top, floor=top + 1, density=density)
+    # nothing lies below the lowest id: the listing's coverage starts just under it, so the first range is planned
+    # from the records actually left between the streams (not from id 1 up)
+    return SplitState(top=top, floor=top + 1, density=density, list_top=bottom - 1)
 
 
 class SplitReader:
@@ -260,12 +275,13 @@ class SplitReader:
         if self.state.list_done:
             return
         pages = iter(self.list_pages(self.state.list_after))
+        after: str | None = self.state.list_after
         while True:
             try:
                 with self.list_guard.call():
                     objs, after = next(pages)
-            except StopIteration:
-                return
+            except StopIteration:  # the listing ended without a last page: it is done all the same
+                objs, after = [], None
             if stop.is_set():
                 return
             with meet.lock:
@@ -273,16 +289,21 @@ class SplitReader:
                     meet.list_top = max(meet.list_top, max(int(o.id) for o in objs))
                 # the search has claimed everything from ``claimed`` up: the listing ends once it reaches it
                 reached = meet.list_top >= meet.claimed - 1
-                if reached or after is None:
-                    meet.list_stopped = True
+                last = reached or after is None
                 keep = [o for o in objs if int(o.id) < meet.claimed] if reached else objs
-            last = reached or after is None
-            _put(out, SplitPage("list", keep, list_after=after, done=last), stop)
+                if last:
+                    # done: the listing covers every id below the claim (it has shown each one that exists), and
+                    # the search plans down to exactly there, never below (a range narrowed after this point
+                    # leaves its lower part to the search) nor above (ids fetched past the claim were dropped)
+                    meet.list_stopped = True
+                    meet.list_top = meet.claimed - 1
+                coverage = meet.list_top
+            _put(out, SplitPage("list", keep, list_after=after, list_top=coverage, done=last), stop)
             if last:
                 return
 
     def _search_worker(self, meet: _Meet, out: queue.Queue[object], stop: threading.Event) -> None:
-        st = self.state
+        st = self.state  # read here before the consumer changes it (it is not shared after ``pages`` starts)
         density = st.density
         current: IdRange | None = None
         resume_from: int | None = None
@@ -290,7 +311,8 @@ class SplitReader:
             current = IdRange(st.cur_lo, st.cur_hi)
             resume_from = st.cur_last
         hi = st.floor
-        while not stop.is_set() and not st.search_done:
+        search_done = st.search_done
+        while not stop.is_set() and not search_done:
             if current is None:
                 with meet.lock:
                     # never below what the listing has fetched; once it has stopped, down to where it stopped.
@@ -358,14 +380,13 @@ class SplitReader:
             t.start()
         try:
             while not (st.list_done and st.search_done):
-                item = out.get()
+                item = _get(out, workers)
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, SplitPage)
                 if item.stream == "list":
                     st.list_after = item.list_after
-                    if item.objects:
-                        st.list_top = max(st.list_top, max(int(o.id) for o in item.objects))
+                    st.list_top = item.list_top
                     st.list_done = st.list_done or item.done
                 elif item.done:
                     st.search_done = True
@@ -384,6 +405,22 @@ class SplitReader:
             stop.set()
             for t in workers:
                 t.join(timeout=60)
+
+
+def _get(out: queue.Queue[object], workers: list[threading.Thread]) -> object:
+    """The next item; :class:`SplitReaderStalled` when both streams have ended and nothing is left (the consumer
+    never waits for a page no thread will send)."""
+    while True:
+        try:
+            return out.get(timeout=0.5)
+        except queue.Empty:
+            if not any(t.is_alive() for t in workers):
+                try:
+                    return out.get_nowait()
+                except queue.Empty:
+                    raise SplitReaderStalled(
+                        "both streams of the split read ended before the step was done"
+                    ) from None
 
 
 def _put(out: queue.Queue[object], item: object, stop: threading.Event) -> None:
@@ -413,6 +450,7 @@ __all__ = [
     "IdRange",
     "SendWindow",
     "SplitReader",
+    "SplitReaderStalled",
     "SplitState",
     "narrow",
     "plan_range",

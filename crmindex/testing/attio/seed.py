@@ -55,6 +55,8 @@ def seed_workspace(store: AttioStore, crm: SyntheticCRM) -> None:
         for c in crm.companies():
             rec = AttioStoredRecord(c.crm_record_id, iso(c.crm_created_at))
             vals: dict[str, Any] = {"name": c.name, "domains": [c.domain]}
+            if c.description:
+                vals["description"] = c.description
             if c.industry:
                 vals["categories"] = [c.industry]
             if c.employee_count is not None:

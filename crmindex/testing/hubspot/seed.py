@@ -32,6 +32,7 @@ def seed_portal(portal: Portal, crm: SyntheticCRM) -> None:
                 "name": c.name,
                 "domain": c.domain,
                 "industry": c.industry,
+                "description": c.description,
                 "numberofemployees": None if c.employee_count is None else str(c.employee_count),
                 "annualrevenue": None if c.annual_revenue is None else str(c.annual_revenue),
                 "city": c.city,
