@@ -1,8 +1,10 @@
 """bench/search_quality: how well the index understands real-world data, on hand-labelled sets (no 500K data).
 
 * Company groups: ``tests/eval/companies.csv`` (real-world-style companies with the groups a person assigns) run
-  through ``crm.company_industry_groups``; precision and recall per group, on the rows the rules were tuned on
-  (``dev``), on the held-out rows (``holdout``) and on all of them.
+  through ``crm.company_industry_groups``; precision and recall per group on those development rows (``dev``: every
+  row; its SHA-1 hold-out third was spent on 2026-12-05), and on the blind company set (``holdout``): the
+  highest-numbered ``tests/eval/companies_holdout*.csv`` present (``--company-holdout FILE`` picks another), same
+  columns, never used for tuning; its misses are written only with ``--spend-holdout``.
 * Copilot questions: ``tests/eval/questions.jsonl`` interpreted by ``crm.interpret_query`` in a seeded org (owners,
   deal stages, an Attio list, a few companies and contacts: :func:`seed_org`); the share interpreted exactly as a
   person expects (subject, filters, text and the words not understood).
@@ -13,7 +15,7 @@
 
 Both sets were written by hand, independently of the rules (``tests/eval/README.md``). Runs in seconds::
 
-    python -m bench.search_quality [--show-misses] [--holdout FILE]
+    python -m bench.search_quality [--show-misses] [--holdout FILE] [--company-holdout FILE] [--spend-holdout]
 
 ``tests/test_derive.py`` and ``tests/test_interpret.py`` assert the targets (every group >= 0.9 precision and
 recall; >= 90% of the questions exact; the issue's six questions exact). The synthetic data of bench/search.py
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import re
 import uuid
@@ -41,7 +42,7 @@ EVAL = Path(__file__).resolve().parent.parent / "tests" / "eval"
 COMPANIES = EVAL / "companies.csv"
 QUESTIONS = EVAL / "questions.jsonl"
 # hold-out sets: questions_holdout.jsonl (1, spent and merged), questions_holdout2.jsonl (2, spent and merged), ...
-HOLDOUT_GLOB = "questions_holdout*.jsonl"
+# blind company sets: companies_holdout.csv (1), companies_holdout2.csv (2), ... (companies.csv's SHA-1 third: spent)
 SEED_ORG = uuid.UUID("00000000-0000-4000-8000-00000000e7a1")
 SEED_TIME_ZONE = "America/New_York"
 TARGET = 0.9
@@ -118,12 +119,6 @@ class Company:
     groups: frozenset[str]
     note: str
 
-    @property
-    def holdout(self) -> bool:
-        """Held out from tuning: the first hex digit of the name's SHA-1 is 0-4 (decided before any rule ran; a
-        split, not security: the same split as before)."""
-        return hashlib.sha1(self.name.encode(), usedforsecurity=False).hexdigest()[0] in "01234"
-
 
 def load_companies(path: Path = COMPANIES) -> list[Company]:
     with path.open(newline="", encoding="utf-8") as fh:
@@ -199,47 +194,88 @@ def group_scores(
     return scores
 
 
-def company_report(conn: psycopg.Connection[Any], show_misses: bool = False) -> dict[str, Any]:
+def _highest_numbered(eval_dir: Path, stem: str, suffix: str) -> Path | None:
+    """The highest-numbered ``<stem><N><suffix>`` in ``eval_dir`` (no number counts as 1: the first set), else None.
+    Spent sets are merged into the development file and deleted, so the one left is the blind one."""
+    numbered = [
+        (int(m.group(1) or 1), p)
+        for p in eval_dir.glob(f"{stem}*{suffix}")
+        if (m := re.fullmatch(re.escape(stem) + r"(\d*)" + re.escape(suffix), p.name))
+    ]
+    return max(numbered, key=lambda t: t[0])[1] if numbered else None
+
+
+def company_holdout_path(eval_dir: Path = EVAL) -> Path | None:
+    """The current blind company set: the highest-numbered ``companies_holdout<N>.csv`` in ``eval_dir``."""
+    return _highest_numbered(eval_dir, "companies_holdout", ".csv")
+
+
+def _company_part(
+    companies: Sequence[Company], got: Sequence[frozenset[str]], groups: Sequence[str]
+) -> dict[str, Any]:
+    """Per group precision and recall, the groups below target, exact rows and micro figures of one set."""
+    scores = group_scores(companies, got, groups)
+    return {
+        "rows": len(companies),
+        "per_group": {
+            g: {
+                "support": s.support,
+                "predicted": s.predicted,
+                "precision": round(s.precision, 3),
+                "recall": round(s.recall, 3),
+            }
+            for g, s in scores.items()
+        },
+        "groups_below_target": sorted(
+            g for g, s in scores.items() if s.precision < TARGET or s.recall < TARGET
+        ),
+        "exact_rows": sum(g == c.groups for c, g in zip(companies, got, strict=True)),
+        # over every (company, group) label: the share of assigned groups that are right, of right ones found
+        "micro_precision": round(
+            sum(s.tp for s in scores.values()) / max(1, sum(s.predicted for s in scores.values())), 3
+        ),
+        "micro_recall": round(
+            sum(s.tp for s in scores.values()) / max(1, sum(s.support for s in scores.values())), 3
+        ),
+    }
+
+
+def _company_misses(companies: Sequence[Company], got: Sequence[frozenset[str]]) -> list[dict[str, Any]]:
+    return [
+        {"name": c.name, "missing": sorted(c.groups - g), "extra": sorted(g - c.groups)}
+        for c, g in zip(companies, got, strict=True)
+        if c.groups != g
+    ]
+
+
+def company_report(
+    conn: psycopg.Connection[Any],
+    show_misses: bool = False,
+    holdout: Path | None = None,
+    spend_holdout: bool = False,
+) -> dict[str, Any]:
+    """Company groups on the development rows (``dev``: all of companies.csv) and, when ``holdout`` names a file
+    (main() passes :func:`company_holdout_path` by default), on that blind set (``holdout``: ``file`` and the same
+    figures; its misses only when ``spend_holdout``, else their count as ``misses_withheld``; whoever reads them
+    has spent the set). ``show_misses``: the development rows it gets wrong (``dev_misses``)."""
     companies = load_companies()
     got = classify(conn, companies)
     groups = [str(r[0]) for r in conn.execute("SELECT group_name FROM crm.industry_group ORDER BY 1")]
     out: dict[str, Any] = {"companies": len(companies), "groups": len(groups)}
-    for part, keep in (("dev", False), ("holdout", True), ("all", None)):
-        idx = [i for i, c in enumerate(companies) if keep is None or c.holdout == keep]
-        scores = group_scores([companies[i] for i in idx], [got[i] for i in idx], groups)
-        out[part] = {
-            "rows": len(idx),
-            "per_group": {
-                g: {
-                    "support": s.support,
-                    "predicted": s.predicted,
-                    "precision": round(s.precision, 3),
-                    "recall": round(s.recall, 3),
-                }
-                for g, s in scores.items()
-            },
-            "groups_below_target": sorted(
-                g for g, s in scores.items() if s.precision < TARGET or s.recall < TARGET
-            ),
-            "exact_rows": sum(got[i] == companies[i].groups for i in idx),
-            # over every (company, group) label: the share of assigned groups that are right, of right ones found
-            "micro_precision": round(
-                sum(s.tp for s in scores.values()) / max(1, sum(s.predicted for s in scores.values())), 3
-            ),
-            "micro_recall": round(
-                sum(s.tp for s in scores.values()) / max(1, sum(s.support for s in scores.values())), 3
-            ),
-        }
-    if show_misses:  # per row: the tuning rows only (the held-out ones are looked at in aggregate)
-        out["dev_misses"] = [
-            {
-                "name": c.name,
-                "missing": sorted(c.groups - g),
-                "extra": sorted(g - c.groups),
-            }
-            for c, g in zip(companies, got, strict=True)
-            if not c.holdout and c.groups != g
-        ]
+    out["dev"] = _company_part(companies, got, groups)
+    if show_misses:
+        out["dev_misses"] = _company_misses(companies, got)
+    if holdout is None:
+        out["holdout"] = {"file": None, "rows": 0}
+        return out
+    blind = load_companies(holdout)
+    blind_got = classify(conn, blind)
+    out["holdout"] = {"file": holdout.name, **_company_part(blind, blind_got, groups)}
+    misses = _company_misses(blind, blind_got)
+    if spend_holdout:
+        out["holdout"]["misses"] = misses
+    else:
+        out["holdout"]["misses_withheld"] = len(misses)
     return out
 
 
@@ -504,15 +540,8 @@ def question_report(conn: psycopg.Connection[Any], show_misses: bool = False) ->
 
 
 def holdout_path(eval_dir: Path = EVAL) -> Path | None:
-    """The current hold-out file: the highest-numbered ``questions_holdout<N>.jsonl`` in ``eval_dir`` (no number
-    counts as 1: the first set), else None. Spent sets are merged into questions.jsonl and deleted, so the one left
-    is the blind one."""
-    numbered = [
-        (int(m.group(1) or 1), p)
-        for p in eval_dir.glob(HOLDOUT_GLOB)
-        if (m := re.fullmatch(r"questions_holdout(\d*)\.jsonl", p.name))
-    ]
-    return max(numbered, key=lambda t: t[0])[1] if numbered else None
+    """The current hold-out questions: the highest-numbered ``questions_holdout<N>.jsonl`` in ``eval_dir``."""
+    return _highest_numbered(eval_dir, "questions_holdout", ".jsonl")
 
 
 def holdout_report(
@@ -540,21 +569,27 @@ def holdout_report(
     }
 
 
-def min_precision_recall(part: Mapping[str, Any]) -> float:
-    """The lowest precision or recall of any group in one part of the company report."""
+def min_precision_recall(part: Mapping[str, Any]) -> float | None:
+    """The lowest precision or recall of any group in one part of the company report (None: no such set)."""
+    if "per_group" not in part:
+        return None
     return float(min(min(g["precision"], g["recall"]) for g in part["per_group"].values()))
 
 
 def print_table(figures: Mapping[str, Any]) -> None:
-    """Per group: support, precision and recall on all rows and on the held-out rows; then the questions."""
+    """Per group: support, precision and recall on the development rows and on the blind company set (when there is
+    one); then the questions."""
     cg = figures["company_groups"]
+    ho = cg["holdout"].get("per_group")
     print(f"{'group':<22} {'n':>4} {'P':>6} {'R':>6}   {'n_ho':>4} {'P_ho':>6} {'R_ho':>6}")
-    for g, s in cg["all"]["per_group"].items():
-        h = cg["holdout"]["per_group"][g]
-        print(
-            f"{g:<22} {s['support']:>4} {s['precision']:>6.3f} {s['recall']:>6.3f}"
-            f"   {h['support']:>4} {h['precision']:>6.3f} {h['recall']:>6.3f}"
-        )
+    for g, s in cg["dev"]["per_group"].items():
+        blind = f"   {ho[g]['support']:>4} {ho[g]['precision']:>6.3f} {ho[g]['recall']:>6.3f}" if ho else ""
+        print(f"{g:<22} {s['support']:>4} {s['precision']:>6.3f} {s['recall']:>6.3f}{blind}")
+    d = cg["dev"]
+    print(f"companies ({COMPANIES.name}): micro P {d['micro_precision']:.3f} R {d['micro_recall']:.3f}")
+    if ho:
+        b = cg["holdout"]
+        print(f"blind companies ({b['file']}): micro P {b['micro_precision']:.3f} R {b['micro_recall']:.3f}")
     q = figures["questions"]
     print(
         f"questions: {q['exact']}/{q['questions']} exact ({q['exact_rate']:.1%}); the issue's: {q['issue_six_exact']}"
@@ -580,9 +615,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="the hold-out questions to measure (default: the current blind set, holdout_path())",
     )
     ap.add_argument(
+        "--company-holdout",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the blind companies to measure, columns of companies.csv (default: company_holdout_path())",
+    )
+    ap.add_argument(
         "--spend-holdout",
         action="store_true",
-        help="also write the hold-out mismatches (whoever reads them has spent the set: merge it and write another)",
+        help="also write the hold-out mismatches, questions and companies (whoever reads them has spent the set: merge "
+        "it and write another)",
     )
     add_load_args(ap)
     args = ap.parse_args(argv)
@@ -594,7 +637,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         psycopg.connect(dsn, autocommit=True) as conn,
     ):
         figures = {
-            "company_groups": company_report(conn, args.show_misses),
+            "company_groups": company_report(
+                conn,
+                args.show_misses,
+                args.company_holdout if args.company_holdout is not None else company_holdout_path(),
+                args.spend_holdout,
+            ),
             "questions": question_report(conn, args.show_misses),
         }
         # question_report seeded the org
@@ -604,10 +652,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         misses = figures["questions_holdout"].pop("mismatches", [])
         figures["questions_holdout"]["mismatches_withheld"] = len(misses)
     summary = {
-        "min_precision_recall_all": min_precision_recall(figures["company_groups"]["all"]),
+        # companies.csv (development rows) and the blind company set (company_groups.holdout.file; None: none)
+        "min_precision_recall_dev": min_precision_recall(figures["company_groups"]["dev"]),
         "min_precision_recall_holdout": min_precision_recall(figures["company_groups"]["holdout"]),
-        "groups_below_target_all": figures["company_groups"]["all"]["groups_below_target"],
-        "groups_below_target_holdout": figures["company_groups"]["holdout"]["groups_below_target"],
+        "groups_below_target_dev": figures["company_groups"]["dev"]["groups_below_target"],
+        "groups_below_target_holdout": figures["company_groups"]["holdout"].get("groups_below_target"),
+        "company_holdout_file": figures["company_groups"]["holdout"]["file"],
         "question_exact_rate": figures["questions"]["exact_rate"],
         "issue_six": figures["questions"]["issue_six_exact"],
         "holdout_question_exact": f"{figures['questions_holdout']['exact']}/{figures['questions_holdout']['count']}",

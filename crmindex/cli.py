@@ -57,6 +57,36 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_maintain(args: argparse.Namespace) -> int:
+    from crmindex.index.maintain import Rebuilt, contact_index_indexes, reindex_contact_index
+    from crmindex.platform.db import connect
+
+    if not args.reindex:
+        print("nothing to do: pass --reindex", file=sys.stderr)
+        return EXIT_USAGE
+
+    def mb(n: int) -> str:
+        return f"{n / 1_048_576:,.1f} MB"
+
+    def progress(done: int, total: int, r: Rebuilt) -> None:
+        width = 20
+        bar = "#" * (done * width // total) + "." * (width - done * width // total)
+        print(
+            f"[{bar}] {done}/{total} {r.index}: {mb(r.bytes_before)} -> {mb(r.bytes_after)} ({r.seconds:.1f} s)",
+            flush=True,
+        )
+
+    with connect(args.dsn) as conn:
+        if not args.quiet:
+            count = len(contact_index_indexes(conn))
+            print(f"rebuilding {count} indexes of crm.contact_index concurrently", flush=True)
+        rebuilt = reindex_contact_index(conn, on_index=None if args.quiet else progress)
+    before = sum(r.bytes_before for r in rebuilt)
+    after = sum(r.bytes_after for r in rebuilt)
+    print(f"crm.contact_index indexes: {mb(before)} -> {mb(after)}")
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from crmindex.demo import run_demo
 
@@ -266,6 +296,13 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                     + "".join(f", {s.step} {s.records:,}" for s in report.steps)
                 )
             )
+            storage = report.storage
+            if storage is not None and storage.rebuilt:
+                before = sum(r.bytes_before for r in storage.rebuilt) / 1_048_576
+                after = sum(r.bytes_after for r in storage.rebuilt) / 1_048_576
+                print(f"contact indexes rebuilt: {before:,.1f} MB -> {after:,.1f} MB")
+            elif storage is not None and storage.skipped and "owner" in storage.skipped:
+                print(_one_line(f"contact indexes not rebuilt: {storage.skipped}"))
     return EXIT_OK
 
 
@@ -393,6 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
     p.add_argument("--target", type=int, help="stop after this migration version")
     p.set_defaults(handler=_cmd_migrate)
+
+    p = sub.add_parser(
+        "maintain",
+        help="storage upkeep: rebuild the contact index's indexes after a large initial sync",
+        description="--reindex: rebuild every index of crm.contact_index with REINDEX INDEX CONCURRENTLY, one at "
+        "a time (reads and writes go on). Run it once after an org's initial sync added a large share of the "
+        "table: the btrees an initial sync fills in the middle stay ~63%% full, a rebuild packs them. Needs the "
+        "table owner's connection (the one migrate uses).",
+    )
+    p.add_argument("--dsn", help="database connection string (default: $DATABASE_URL)")
+    p.add_argument("--reindex", action="store_true", help="rebuild the indexes of crm.contact_index")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, only the totals")
+    p.set_defaults(handler=_cmd_maintain)
 
     p = sub.add_parser(
         "demo",

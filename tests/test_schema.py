@@ -19,7 +19,6 @@ NOT_IN_MODEL = {
         "org_id",
         "id",
         "crm_source",
-        "created_at",
         "updated_at",
         "email_domain",
         "seniority",

@@ -8,11 +8,19 @@ and the issue's own questions all exact.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from bench.search_quality import TARGET, company_report, load_companies, load_questions, question_report
+from bench.search_quality import (
+    TARGET,
+    company_holdout_path,
+    company_report,
+    load_companies,
+    load_questions,
+    question_report,
+)
 
 
 def test_the_sets_are_big_enough() -> None:
@@ -24,8 +32,8 @@ def test_the_sets_are_big_enough() -> None:
 
 
 def test_company_groups_reach_the_target(db: psycopg.Connection[Any]) -> None:
-    report = company_report(db)
-    every = report["all"]
+    report = company_report(db)  # the development rows only: no blind set read
+    every = report["dev"]
     below = {
         g: (s["precision"], s["recall"])
         for g, s in every["per_group"].items()
@@ -35,6 +43,52 @@ def test_company_groups_reach_the_target(db: psycopg.Connection[Any]) -> None:
     assert every["rows"] == len(load_companies())
     # the groups without a single labelled company would pass vacuously: there are none
     assert all(s["support"] > 0 for s in every["per_group"].values())
+    assert report["holdout"] == {"file": None, "rows": 0}
+
+
+# A blind company set of this test's own (never tests/eval/companies_holdout*.csv: reading that spends it), with one
+# label a person would not give, so that it has a miss.
+BLIND = """name,domain,industry,description,tags,groups,note
+Acme Pay,acmepay.example,COMPUTER_SOFTWARE,"Acme Pay is a payment gateway and payment processing API for online \
+merchants.",,fintech financial_services payments saas software tech,
+Blue River Dental,blueriverdental.example,MEDICAL_PRACTICE,A family dental practice with two clinics.,,\
+healthcare healthcare_providers,
+Widget Works,widgetworks.example,MACHINERY,Widget Works manufactures industrial pumps and valves.,,\
+manufacturing tech,wrong on purpose: not tech
+"""
+
+
+def test_the_blind_company_set_is_the_highest_numbered_file(tmp_path: Path) -> None:
+    assert company_holdout_path(tmp_path) is None
+    for name in (
+        "companies_holdout.csv",
+        "companies_holdout2.csv",
+        "companies_holdout10.csv",
+        "companies.csv",
+    ):
+        (tmp_path / name).write_text(BLIND, encoding="utf-8")
+    assert company_holdout_path(tmp_path) == tmp_path / "companies_holdout10.csv"
+
+
+def test_the_blind_company_set_is_reported_and_its_misses_withheld(
+    db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    blind = tmp_path / "companies_holdout.csv"
+    blind.write_text(BLIND, encoding="utf-8")
+    report = company_report(db, holdout=blind)
+    ho = report["holdout"]
+    assert ho["file"] == "companies_holdout.csv" and ho["rows"] == 3
+    assert ho["per_group"]["tech"] == {"support": 2, "predicted": 1, "precision": 1.0, "recall": 0.5}
+    assert ho["per_group"]["payments"]["recall"] == 1.0
+    assert ho["groups_below_target"] == ["tech"]
+    assert ho["exact_rows"] == 2 and ho["micro_precision"] == 1.0 and ho["micro_recall"] < 1.0
+    # whoever reads a blind miss has spent the set: only the count, unless spent
+    assert ho["misses_withheld"] == 1 and "misses" not in ho
+    assert "Widget Works" not in repr(report)
+    spent = company_report(db, holdout=blind, spend_holdout=True)["holdout"]
+    assert spent["misses"] == [{"name": "Widget Works", "missing": ["tech"], "extra": []}]
+    # the development rows are all of companies.csv, the same either way
+    assert spent["rows"] == 3 and report["dev"]["rows"] == len(load_companies())
 
 
 def test_questions_are_interpreted_as_a_person_would(db: psycopg.Connection[Any]) -> None:

@@ -249,3 +249,124 @@ def test_derive_trigger_tokenizes_once_with_the_same_result(db: psycopg.Connecti
     for rid, title, seniority, department, want_seniority, want_department in rows:
         assert (seniority, department) == (want_seniority, want_department), (rid, title)
     assert {r[0]: r[2:4] for r in rows}["t0"] == ("director", "engineering")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The storage step that ends an initial sync (crmindex.index.maintain): rebuilding crm.contact_index's indexes.
+
+# An org whose uuid sorts first, loaded after another org: its ascending ids and record ids land in the middle of the
+# primary key and the unique key (the bench's big org; PostgreSQL then splits those pages 50/50).
+EARLY = uuid.UUID("00000000-0000-4000-8000-000000000001")
+LATE = uuid.UUID("ffffffff-0000-4000-8000-000000000001")
+
+MID_TREE_LOAD = """
+INSERT INTO crm.org (org_id) VALUES (%(org)s) ON CONFLICT DO NOTHING;
+INSERT INTO crm.contact_index (org_id, crm_source, crm_record_id, first_name, last_name, email, job_title,
+                               crm_updated_at)
+SELECT %(org)s, 'hubspot', (1000000 + g)::text, 'First' || (g %% 997), 'Last' || (g %% 991),
+       'person' || g || '@' || %(domain)s, 'VP of Sales', now()
+FROM generate_series(1, %(contacts)s) AS g
+"""
+
+
+def _mid_tree(conn: psycopg.Connection[Any], contacts: int = 20_000) -> None:
+    for org, domain in ((LATE, "late.example"), (EARLY, "early.example")):
+        for statement in filter(str.strip, MID_TREE_LOAD.split(";\n")):
+            conn.execute(statement, {"org": org, "domain": domain, "contacts": contacts})
+    conn.execute("VACUUM ANALYZE crm.contact_index")
+
+
+def _index_defs(conn: psycopg.Connection[Any]) -> dict[str, tuple[str, bool]]:
+    rows = conn.execute(
+        "SELECT c.relname, pg_get_indexdef(c.oid), i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = 'crm.contact_index'::regclass"
+    ).fetchall()
+    return {str(r[0]): (str(r[1]), bool(r[2])) for r in rows}
+
+
+def test_reindex_packs_the_mid_tree_btrees_and_keeps_every_index(db: psycopg.Connection[Any]) -> None:
+    from crmindex.index.maintain import reindex_contact_index
+
+    _mid_tree(db)
+    defs = _index_defs(db)
+    seen: list[tuple[int, int, str]] = []
+    rebuilt = reindex_contact_index(db, on_index=lambda done, total, r: seen.append((done, total, r.index)))
+    assert {r.index for r in rebuilt} == set(defs)
+    assert [s[:2] for s in seen] == [(i, len(defs)) for i in range(1, len(defs) + 1)]
+    assert _index_defs(db) == defs  # same names, definitions, all valid
+    by_name = {r.index: r for r in rebuilt}
+    for name in ("contact_index_pkey", "contact_index_org_id_crm_source_crm_record_id_key"):
+        r = by_name[name]
+        assert r.bytes_after < 0.8 * r.bytes_before, r  # 50/50 splits in the middle -> packed leaves
+    assert sum(r.bytes_after for r in rebuilt) < sum(r.bytes_before for r in rebuilt)
+    # still used: the upserts' conflict target and a search by id
+    row = db.execute(
+        "SELECT count(*) FROM crm.contact_index WHERE org_id = %s AND crm_source = 'hubspot' AND crm_record_id = '1000007'",
+        (EARLY,),
+    ).fetchone()
+    assert row is not None and row[0] == 1
+    assert ("contact_index", "contact_index_org_id_crm_source_crm_record_id_key") in _scans(
+        db,
+        "SELECT id FROM crm.contact_index WHERE org_id = %s AND crm_source = 'hubspot' AND crm_record_id = '1000007'",
+        (EARLY,),
+    )
+
+
+def test_reindex_drops_what_an_interrupted_run_left_and_needs_autocommit(db_dsn: str) -> None:
+    from crmindex.errors import CrmIndexError
+    from crmindex.index.maintain import reindex_contact_index
+
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        _mid_tree(conn, 200)
+        # an interrupted REINDEX CONCURRENTLY leaves an invalid <name>_ccnew copy; a failed unique build does too
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(
+                "CREATE UNIQUE INDEX CONCURRENTLY contact_index_pkey_ccnew ON crm.contact_index (org_id)"
+            )
+        assert _index_defs(conn)["contact_index_pkey_ccnew"][1] is False
+        rebuilt = reindex_contact_index(conn)
+        defs = _index_defs(conn)
+        assert "contact_index_pkey_ccnew" not in defs
+        assert "contact_index_pkey_ccnew" not in {r.index for r in rebuilt}
+        assert all(valid for _, valid in defs.values())
+    with psycopg.connect(db_dsn) as conn, pytest.raises(CrmIndexError, match="autocommit"):
+        reindex_contact_index(conn)
+
+
+def test_after_initial_sync_rebuilds_only_for_a_large_share_and_as_the_owner(
+    db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmindex.index import maintain
+
+    _mid_tree(db, 2_000)
+    small = maintain.after_initial_sync(db, 2_000)  # below REINDEX_MIN_CONTACTS
+    assert small.rebuilt == [] and small.skipped is not None and "threshold" in small.skipped
+    monkeypatch.setattr(maintain, "REINDEX_MIN_CONTACTS", 1_000)
+    share = maintain.after_initial_sync(db, 500)  # 500 of 4,000 rows: below the share
+    assert share.rebuilt == [] and share.skipped is not None
+    db.execute("SET ROLE crm_worker")  # the worker does not own the table: it says how, does nothing
+    try:
+        not_owner = maintain.after_initial_sync(db, 2_000)
+    finally:
+        db.execute("RESET ROLE")
+    assert (
+        not_owner.rebuilt == []
+        and not_owner.skipped is not None
+        and "maintain --reindex" in not_owner.skipped
+    )
+    done = maintain.after_initial_sync(db, 2_000)
+    assert done.skipped is None and {r.index for r in done.rebuilt} == set(_index_defs(db))
+
+
+def test_cli_maintain_reindex(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from crmindex.cli import main
+
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        _mid_tree(conn, 500)
+        names = set(_index_defs(conn))
+    assert main(["maintain", "--dsn", db_dsn]) == 2  # nothing asked
+    assert main(["maintain", "--reindex", "--dsn", db_dsn]) == 0
+    out = capsys.readouterr().out
+    assert f"rebuilding {len(names)} indexes of crm.contact_index concurrently" in out
+    assert all(f" {name}: " in out for name in names)
+    assert f"{len(names)}/{len(names)}" in out and "crm.contact_index indexes:" in out

@@ -34,6 +34,7 @@ from crmindex.crm.hubspot.lister import HubSpotLister
 from crmindex.crm.protocols import Lister, Page
 from crmindex.freshness.lists import sync_lists
 from crmindex.freshness.metadata import refresh_for_sync
+from crmindex.index.maintain import AfterSync, Rebuilt, after_initial_sync
 from crmindex.index.writes import upsert_rows
 from crmindex.platform.bounds import is_email
 from crmindex.platform.db import Conn, translate_errors
@@ -86,6 +87,8 @@ class SyncReport:
     steps: list[StepReport] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
+    # the storage step at the end (crmindex.index.maintain.after_initial_sync): indexes rebuilt, or why not
+    storage: AfterSync | None = None
 
     @property
     def records(self) -> int:
@@ -164,6 +167,25 @@ def _state(conn: Conn, org: str, source: str, step: str) -> tuple[str | None, st
         (org, source, step),
     ).fetchone()
     return (None, None) if row is None else (str(row[0]), None if row[1] is None else str(row[1]))
+
+
+def _storage_step(conn: Conn, org: str, progress: bool) -> AfterSync:
+    """A sync that brought a large share of the table packs crm.contact_index's indexes (see maintain.py)."""
+    row = conn.execute("SELECT count(*) FROM crm.contact_index WHERE org_id = %s", (org,)).fetchone()
+    contacts = int(row[0]) if row else 0
+    bar: Any = None
+
+    def on_index(done: int, total: int, rebuilt: Rebuilt) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="rebuilding contact indexes", unit=" idx", leave=True)
+        bar.update(1)
+
+    try:
+        return after_initial_sync(conn, contacts, on_index=on_index if progress else None)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def run_sync(
@@ -257,5 +279,6 @@ def run_sync(
     margin: timedelta = getattr(lister, "watermark_margin", timedelta(0))
     conn.execute("SELECT crm.sync_advance_watermark(%s, %s, %s)", (org, source, sync_started - margin))
     clear_auth_failure(conn, org, source)  # the CRM accepted the token again
+    report.storage = _storage_step(conn, org, progress)
     report.finished_at = datetime.now(UTC)
     return report

@@ -69,6 +69,8 @@ DECLARE
     v_group text;
     v_found boolean;
     v_company text[];
+    v_cw text;
+    v_cased boolean;
     v_num numeric;
     v_num2 numeric;
     v_pre text;
@@ -1236,16 +1238,25 @@ BEGIN
             END IF;
             -- a company name only when the words look like one: written capitalised (or with a digit), or a
             -- company or domain the org knows; else not understood ("at publicly traded companies", "at risk")
-            IF cardinality(v_company) > 0 AND NOT EXISTS (
-                SELECT 1 FROM unnest(v_company) AS w
-                WHERE w ~ '[0-9]' OR strpos(p_query, initcap(w)) > 0 OR strpos(p_query, upper(w)) > 0
-            ) AND NOT EXISTS (
-                SELECT 1 FROM crm.company_index AS co
-                WHERE co.org_id = p_org_id AND co.deleted_at IS NULL AND (
-                    lower(crm.norm_text(co.name)) = v_phrase OR lower(crm.norm_text(co.name)) LIKE v_phrase || ' %'
-                    OR lower(co.domain) LIKE v_phrase || '.%'
-                )
-            ) THEN
+            -- (v_cased: written so, or known; a loop, then the lookup only when needed: as one statement the
+            -- lookup was planned again on every call, issue 18)
+            v_cased := FALSE;
+            FOREACH v_cw IN ARRAY coalesce(v_company, '{}') LOOP
+                IF v_cw ~ '[0-9]' OR strpos(p_query, initcap(v_cw)) > 0 OR strpos(p_query, upper(v_cw)) > 0 THEN
+                    v_cased := TRUE;
+                    EXIT;
+                END IF;
+            END LOOP;
+            IF cardinality(v_company) > 0 AND NOT v_cased THEN
+                v_cased := EXISTS (
+                    SELECT 1 FROM crm.company_index AS co
+                    WHERE co.org_id = p_org_id AND co.deleted_at IS NULL AND (
+                        lower(crm.norm_text(co.name)) = v_phrase OR lower(crm.norm_text(co.name)) LIKE v_phrase || ' %'
+                        OR lower(co.domain) LIKE v_phrase || '.%'
+                    )
+                );
+            END IF;
+            IF cardinality(v_company) > 0 AND NOT v_cased THEN
                 IF v_nu_end IS NOT NULL THEN
                     v_nu := v_nu || array_to_string(v_words[v_nu_start:v_nu_end], ' ');
                 END IF;

@@ -3,6 +3,7 @@
 --
 --   crm.search_contacts(p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit int DEFAULT 50)
 --   crm.search_companies(p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit int DEFAULT 50)
+--     (and crm.search_deals: in index/search_records.sql)
 --   crm.interpret_query(p_org_id uuid, p_query text) -> jsonb   "VPs at fintech companies" -> filters + text
 --   crm.search(p_org_id uuid, p_query text, p_limit int DEFAULT 50, p_after text DEFAULT NULL) -> jsonb
 --   crm.resolve_contact(p_org_id uuid, p_text text, p_limit int DEFAULT 5)   "Stan from Acme" -> candidates
@@ -25,7 +26,8 @@
 --     tier 0 (exact): emails (btree), domains (email_domain btree, company domain btree -> company_crm_id
 --     btree), every word as a whole word of name / company / title, the last also as a prefix (tsvector
 --     GIN); tier 1: names by soundex (btree); tier 2: names with typos (per-token word_similarity `<%` at
---     a threshold of 0.3 set for the call, on the name trigram GIN); tier 3: the contacts of companies
+--     a threshold of 0.3 set for the call, on the name trigram GIN); tier 3: the last name by soundex and the
+--     first name by its first letter (btree range); tier 4: the contacts of companies
 --     whose name matches the text (company trigram / double-metaphone GINs). The search stops after the
 --     first tier that found someone: typo tolerance costs nothing when the words match exactly;
 --   * every candidate is scored by the same expression (per word: best of its word similarity to the name,
@@ -82,6 +84,65 @@ RETURN array_to_tsvector(array_remove(
 CREATE OR REPLACE FUNCTION crm.name_soundex(p text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN nullif(soundex(crm.unaccent_text(p)), '');
+
+-- A soundex code ([A-Z][0-9]{3}, crm.name_soundex) as an integer, losslessly: the letter's place (1..26) x 1000 + the
+-- three digits, 1000..26999; 0 for NULL (a name without letters); NULL for any other text (soundex gives none in a
+-- UTF-8 database: its first character is an ASCII letter, the rest digits).
+CREATE OR REPLACE FUNCTION crm.soundex_int(p_code text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN p_code IS NULL THEN 0
+    WHEN p_code ~ '^[A-Z][0-9]{3}$' THEN (ascii(p_code) - 64) * 1000 + substr(p_code, 2)::integer
+END;
+
+-- The key of contact_index_name_soundex_idx (tier 1 of a name search): the last name's and the first name's soundex
+-- in one int4, last x 27000 + first (crm.soundex_int; at most 728,999,999). One 4-byte key instead of two 5-byte
+-- texts: 8 bytes less per index entry (migration 0021 also defines it, for the index it builds). The codes of the
+-- last name are one range of keys (crm.search_soundex_condition).
+CREATE OR REPLACE FUNCTION crm.name_soundex_key(p_first text, p_last text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN crm.soundex_int(crm.name_soundex(p_last)) * 27000 + crm.soundex_int(crm.name_soundex(p_first));
+
+-- Tier 1 of a name search (crm.search_contact_plan), on contact_index_name_soundex_idx: contacts whose names sound
+-- like the query's alphabetic words. One word: the last name (the range of keys of that last-name code); two or
+-- three words: the first and the last word as first and last name, in either order. A word without a soundex code
+-- matches nothing (a NULL key); NULL (no tier 1) for other word counts.
+CREATE OR REPLACE FUNCTION crm.search_soundex_condition(p_words text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT
+        CASE
+            WHEN cardinality(p_words) = 1
+                THEN format(
+                    'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %L AND %L',
+                    k.f * 27000, k.f * 27000 + 26999
+                )
+            WHEN cardinality(p_words) BETWEEN 2 AND 3
+                THEN format(
+                    'crm.name_soundex_key(c.first_name, c.last_name) IN (%L, %L)',
+                    k.l * 27000 + k.f, k.f * 27000 + k.l
+                )
+        END
+    FROM (
+        SELECT
+            nullif(crm.soundex_int(crm.name_soundex(p_words[1])), 0) AS f,
+            nullif(crm.soundex_int(crm.name_soundex(p_words[cardinality(p_words)])), 0) AS l
+    ) AS k;
+END;
+
+-- Tier 3 of a name search (H18Y, issue 18 item 3): when nobody sounds like both names (tier 1) and no name is
+-- trigram-close to every word (tier 2: both words misspelt), contacts whose last name sounds like the last word and
+-- whose first name starts with the first word's letter, before the company tier. That order only (in the reverse
+-- order an intact first name read as a last name finds other people). On contact_index_name_soundex_idx: one range
+-- of keys (last code x 27000 + the 1000 first-name codes of that letter). A word without a soundex code matches nothing
+-- (NULL bounds). One expression (inlined into the caller's cached plan), each word's soundex computed once.
+CREATE OR REPLACE FUNCTION crm.search_soundex_initial_condition(p_words text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN format(
+    'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %1$L AND %1$L::integer + 999',
+    nullif(crm.soundex_int(crm.name_soundex(p_words[cardinality(p_words)])), 0) * 27000
+    + nullif(crm.soundex_int(crm.name_soundex(p_words[1])), 0) / 1000 * 1000
+);
 
 -- Double-metaphone codes of the words of a (company) name, sorted and distinct.
 CREATE OR REPLACE FUNCTION crm.name_phonetic_keys(p text) RETURNS text[]
@@ -612,6 +673,71 @@ CREATE OR REPLACE FUNCTION crm.search_contact_company_condition(p_org_id uuid, p
 LANGUAGE sql STABLE
 RETURN crm.search_related_company_condition(p_org_id, 'c', p_company_cond);
 
+-- The contact condition of a company filter naming companies (p_names) and nothing else on the company side, when
+-- some company has every word of a name (crm.search_company_name_condition's 'words' mode; the last word also as a
+-- prefix): the same condition crm.search_contact_company_condition gives for that mode, found with one static
+-- statement (its generic plan kept for the session: a bitmap scan of company_index_search_doc_idx) instead of three
+-- dynamic ones planned on every call (issue 18, "Stan from Acme"). NULL when no company has the words: the caller
+-- then takes the general path (trigram, then phonetic names, crm.search_company_condition).
+CREATE OR REPLACE FUNCTION crm.search_company_words_condition(p_org_id uuid, p_names text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_q tsquery;
+    v_name text;
+    v_words text[];
+    v_n bigint;
+    v_part text;
+    v_mode text;
+BEGIN
+    FOREACH v_name IN ARRAY coalesce(p_names, '{}') LOOP
+        v_words := ARRAY(SELECT w FROM unnest((crm.search_query_parts(v_name)).words) AS w WHERE length(w) >= 2);
+        CONTINUE WHEN cardinality(v_words) = 0;
+        v_name := (
+            SELECT string_agg(
+                quote_literal(t.w) || CASE WHEN t.ord = cardinality(v_words) AND length(t.w) >= 3 THEN ':*' ELSE '' END,
+                ' & ' ORDER BY t.ord
+            )
+            FROM unnest(v_words) WITH ORDINALITY AS t (w, ord)
+        );
+        -- doc @@ (a || b) is doc @@ a OR doc @@ b: the OR of the names' conditions
+        v_q := CASE WHEN v_q IS NULL THEN v_name::tsquery ELSE v_q || v_name::tsquery END;
+    END LOOP;
+    IF v_q IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_mode := current_setting('plan_cache_mode');
+    PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+    SELECT sum(s.n), string_agg(
+        format('(c.crm_source = %L AND c.company_crm_id = ANY(%L::text[]))', s.crm_source, s.ids), ' OR '
+        ORDER BY s.crm_source
+    )
+    INTO v_n, v_part
+    FROM (
+        SELECT x.crm_source, count(*) AS n, array_agg(x.crm_record_id ORDER BY x.crm_record_id) AS ids
+        FROM (
+            -- (the org test IS TRUE: not an index condition, else the generic plan ANDs the words bitmap with a
+            -- bitmap of the whole org from company_index_industry_groups_idx)
+            SELECT co.crm_source, co.crm_record_id FROM crm.company_index AS co
+            WHERE (co.org_id = p_org_id) IS TRUE AND co.deleted_at IS NULL AND crm.company_search_doc(co.name) @@ v_q
+            LIMIT 101
+        ) AS x
+        GROUP BY x.crm_source
+    ) AS s;
+    PERFORM set_config('plan_cache_mode', v_mode, true);
+    IF v_n IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v_n > 100 THEN
+        RETURN format(
+            'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = c.org_id AND co.crm_source = c.crm_source'
+            ' AND co.crm_record_id = c.company_crm_id AND co.deleted_at IS NULL AND %s)',
+            crm.search_company_name_condition(p_names, 'words')
+        );
+    END IF;
+    RETURN '(' || v_part || ')';
+END
+$$;
+
 -- The owners a filter names (owner ids, emails, full, first or last names; lower case), as a condition on
 -- p_alias.owner_crm_id; FALSE when the org has no such owner.
 CREATE OR REPLACE FUNCTION crm.search_owner_condition(p_org_id uuid, p_alias text, p_values text[]) RETURNS text
@@ -885,7 +1011,8 @@ $$;
 --   tier 0 (exact): emails, domains, every word as a word prefix of the name / company / title;
 --   tier 1: names by soundex (first and last name, either order);
 --   tier 2: names by trigram word similarity, every word (threshold 0.3, set for the call);
---   tier 3: contacts of the 20 companies whose name best matches the text (trigram, else phonetic).
+--   tier 3: the last word's soundex as the last name, the first word's first letter as the first name's;
+--   tier 4: contacts of the 20 companies whose name best matches the text (trigram, else phonetic).
 -- The stop depends on the data only, so every page of a query sees the same candidates. score_sql ranks
 -- the candidates ($1, bigint[]) and applies the keyset cursor and the limit.
 CREATE OR REPLACE FUNCTION crm.search_contact_plan(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
@@ -911,6 +1038,7 @@ DECLARE
     v_after_id bigint;
     v_domain_cos text := 'FALSE';
     v_senior boolean;
+    v_company text;
 BEGIN
     v_f := crm.search_plan_filters(p_org_id, 'contacts', p_filters, p_limit);
     v_q := crm.search_query_parts(p_query);
@@ -926,8 +1054,17 @@ BEGIN
     -- filters
     v_where := ARRAY[format('c.org_id = %L', p_org_id), 'c.deleted_at IS NULL']
         || crm.search_record_conditions(p_org_id, 'c', v_f);
-    v_cond := crm.search_company_condition(p_org_id, v_f);
-    IF v_cond IS NOT NULL AND (v_f ? 'company' OR v_f ? 'company_domain') THEN
+    -- companies named and nothing else on the company side ("Stan from Acme"): one static statement when some company
+    -- has the words (crm.search_company_words_condition), else the general path
+    IF v_f ? 'company' AND NOT v_f ?| ARRAY[
+        'company_domain', 'industry', 'industry_group', 'employees_min', 'employees_max', 'revenue_min', 'revenue_max'
+    ] THEN
+        v_company := crm.search_company_words_condition(p_org_id, ARRAY(SELECT jsonb_array_elements_text(v_f -> 'company')));
+    END IF;
+    v_cond := CASE WHEN v_company IS NULL THEN crm.search_company_condition(p_org_id, v_f) END;
+    IF v_company IS NOT NULL THEN
+        v_where := v_where || v_company;
+    ELSIF v_cond IS NOT NULL AND (v_f ? 'company' OR v_f ? 'company_domain') THEN
         v_where := v_where || crm.search_contact_company_condition(p_org_id, v_cond);
     ELSIF v_cond IS NOT NULL AND v_senior AND (v_f - ARRAY['seniority', 'after', 'industry_group']) = '{}'
         AND crm.search_company_group_share(ARRAY(SELECT jsonb_array_elements_text(v_f -> 'industry_group'))) >= 0.07 THEN
@@ -1039,15 +1176,10 @@ BEGIN
         ));
     END IF;
     -- tier 1: soundex names
-    IF cardinality(v_alpha) = 1 THEN
-        v_sources := v_sources || jsonb_build_object('tier', 1, 'name', 'soundex', 'cond',
-            format('crm.name_soundex(c.last_name) = %L', crm.name_soundex(v_alpha[1])));
-    ELSIF cardinality(v_alpha) BETWEEN 2 AND 3 THEN
-        v_sources := v_sources || jsonb_build_object('tier', 1, 'name', 'soundex', 'cond', format(
-            '((crm.name_soundex(c.last_name) = %1$L AND crm.name_soundex(c.first_name) = %2$L)'
-            ' OR (crm.name_soundex(c.last_name) = %2$L AND crm.name_soundex(c.first_name) = %1$L))',
-            crm.name_soundex(v_alpha[cardinality(v_alpha)]), crm.name_soundex(v_alpha[1])
-        ));
+    IF cardinality(v_alpha) BETWEEN 1 AND 3 THEN
+        v_sources := v_sources || jsonb_build_object(
+            'tier', 1, 'name', 'soundex', 'cond', crm.search_soundex_condition(v_alpha)
+        );
     END IF;
     -- tier 2: trigram names
     IF cardinality(v_w3) BETWEEN 1 AND 4 AND cardinality(v_w3) = cardinality(v_w2) THEN
@@ -1055,9 +1187,16 @@ BEGIN
             'tier', 2, 'name', 'trigram', 'cond', crm.search_trigram_condition(v_w3, v_name)
         );
     END IF;
-    -- tier 3: the text names a company (typos allowed): the contacts of the 20 closest such companies
+    -- tier 3 (H18Y): nobody's name is that close: the last name sounds like the last word and the first name starts
+    -- with the first word's letter (both words misspelt beyond trigram reach), before companies
+    IF cardinality(v_alpha) BETWEEN 2 AND 3 THEN
+        v_sources := v_sources || jsonb_build_object(
+            'tier', 3, 'name', 'soundex_initial', 'cond', crm.search_soundex_initial_condition(v_alpha)
+        );
+    END IF;
+    -- tier 4: the text names a company (typos allowed): the contacts of the 20 closest such companies
     IF cardinality(v_w2) BETWEEN 1 AND 4 THEN
-        v_sources := v_sources || jsonb_build_object('tier', 3, 'name', 'company', 'cond', format(
+        v_sources := v_sources || jsonb_build_object('tier', 4, 'name', 'company', 'cond', format(
             '(c.crm_source, c.company_crm_id) IN (SELECT co.crm_source, co.crm_record_id FROM crm.company_index AS co'
             ' WHERE co.org_id = %L AND co.deleted_at IS NULL AND (%s OR %s)'
             ' ORDER BY crm.trgm_sim(%L, crm.norm_text(co.name)) DESC, co.id + 0 LIMIT 20)',
@@ -1305,309 +1444,8 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------------------
--- Companies
+-- The copilot's entry point (companies and deals: index/search_records.sql)
 ------------------------------------------------------------------------------------------------------------
-
--- How a company search runs (see crm.search_contact_plan). Tiers: 0 domains (also of emails in the text)
--- and names having every word (the last also as a prefix); 1 names matching every word by trigram word
--- similarity >= 0.3; 2 names matching every word by double metaphone ("stirpe" -> Stripe).
-CREATE OR REPLACE FUNCTION crm.search_company_plan(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET "pg_trgm.word_similarity_threshold" = '0.3'
-SET enable_seqscan = off
-AS $$
-DECLARE
-    v_f jsonb;
-    v_q record;
-    v_where text[];
-    v_base text;
-    v_cond text;
-    v_sources jsonb := '[]';
-    v_score text;
-    v_name text := 'crm.norm_text(co.name)';
-    v_w2 text[];
-    v_w3 text[];
-    v_after_id bigint;
-BEGIN
-    v_f := crm.search_plan_filters(p_org_id, 'companies', p_filters, p_limit);
-    v_q := crm.search_query_parts(p_query);
-
-    v_where := ARRAY[format('co.org_id = %L', p_org_id), 'co.deleted_at IS NULL'];
-    v_cond := crm.search_company_condition(p_org_id, v_f);
-    IF v_cond IS NOT NULL THEN
-        v_where := v_where || v_cond;
-    END IF;
-    v_where := v_where || crm.search_record_conditions(p_org_id, 'co', v_f);
-    v_base := array_to_string(v_where, ' AND ');
-    v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;  -- NULL without a cursor
-
-    -- an email in the text means its domain
-    v_q.domains := ARRAY(SELECT DISTINCT d FROM unnest(v_q.domains || ARRAY(SELECT split_part(e, '@', 2) FROM unnest(v_q.emails) AS e)) AS d);
-    v_w2 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 2);
-    v_w3 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 3);
-
-    IF cardinality(v_q.domains) = 0 AND cardinality(v_w2) = 0 THEN
-        RETURN jsonb_build_object('mode', 'filter', 'sql', format(
-            'SELECT co.id, 0::double precision AS score FROM crm.company_index AS co WHERE %s AND co.id > %s ORDER BY co.id LIMIT %s',
-            v_base, coalesce(v_after_id, 0), p_limit
-        ));
-    END IF;
-
-    IF cardinality(v_q.domains) > 0 THEN
-        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'domain', 'cond', format('co.domain = ANY(%L::text[])', v_q.domains));
-    END IF;
-    IF cardinality(v_w2) > 0 THEN
-        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'words',
-            'cond', crm.search_company_name_condition(ARRAY[v_q.phrase], 'words'));
-    END IF;
-    IF cardinality(v_w3) BETWEEN 1 AND 4 AND cardinality(v_w3) = cardinality(v_w2) THEN
-        v_sources := v_sources || jsonb_build_object(
-            'tier', 1, 'name', 'trigram', 'cond', crm.search_trigram_condition(v_w3, v_name)
-        );
-    END IF;
-    IF cardinality(v_w2) BETWEEN 1 AND 4 THEN
-        v_sources := v_sources || jsonb_build_object('tier', 2, 'name', 'phonetic',
-            'cond', crm.search_company_name_condition(ARRAY[v_q.phrase], 'phonetic'));
-    END IF;
-
-    -- per word: the best of its word similarity to the name and (x0.5) the domain, +0.3 when it sounds
-    -- like a word of the name; averaged; plus 0.25 x similarity of the whole text to the name, 2 for a
-    -- domain match
-    v_score := format(
-        $s$round((
-            CASE WHEN co.domain = ANY(%1$L::text[]) THEN 2.0 ELSE 0 END
-            + %2$s
-            + CASE WHEN %3$L <> '' THEN 0.25 * crm.trgm_sim(%3$L, x.nm) ELSE 0 END
-        )::numeric, 4)::double precision$s$,
-        v_q.domains,
-        coalesce((
-            SELECT '(' || string_agg(format(
-                'greatest(crm.trgm_word_sim(%1$L, x.nm), 0.5 * crm.trgm_word_sim(%1$L, co.domain), 0)'
-                ' + CASE WHEN x.pk @> ARRAY[%2$L] THEN 0.3 ELSE 0 END',
-                w, coalesce(crm.word_phonetic_key(w), '-')
-            ), ' + ') || format(') / %s', cardinality(v_q.words))
-            FROM unnest(v_q.words) AS w
-        ), '0'),
-        v_q.phrase
-    );
-    RETURN jsonb_build_object(
-        'mode', 'text',
-        'sources', crm.search_plan_sources('crm.company_index', 'co', v_base, v_sources, crm.search_candidate_cap()),
-        'score_sql', crm.search_plan_score_sql(
-            'crm.company_index', 'co', p_org_id, v_score, v_name || ' AS nm, crm.name_phonetic_keys(co.name) AS pk',
-            v_f, p_limit
-        )
-    );
-END
-$$;
-
--- Candidate ids and scores, best first: ids and scores only, never row data (SECURITY DEFINER).
-CREATE OR REPLACE FUNCTION crm.search_company_ids(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
-RETURNS TABLE (id bigint, score double precision)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-ROWS 50
-SET search_path = pg_catalog, pg_temp
-SET "pg_trgm.word_similarity_threshold" = '0.3'
-SET enable_seqscan = off
-AS $$
-BEGIN
-    IF p_org_id IS NOT NULL AND crm.current_org_id() IS NULL AND NOT crm.session_sees_every_org() THEN
-        RETURN;
-    END IF;
-    RETURN QUERY SELECT r.id, r.score FROM crm.run_search_plan(crm.search_company_plan(p_org_id, p_query, p_filters, p_limit)) AS r;
-END
-$$;
-
--- Companies matching p_query (name words with typos, domain) and p_filters, best first.
-CREATE OR REPLACE FUNCTION crm.search_companies(
-    p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit integer DEFAULT 50
-)
-RETURNS TABLE (
-    id bigint,
-    crm_source text,
-    crm_record_id text,
-    name text,
-    domain text,
-    industry text,
-    industry_groups text[],
-    employee_count integer,
-    annual_revenue numeric,
-    city text,
-    country text,
-    is_materialized boolean,
-    materialized_company_id uuid,
-    crm_updated_at timestamptz,
-    region text,
-    description text,
-    tags text[],
-    owner_crm_id text,
-    owner_name text,
-    crm_created_at timestamptz,
-    score double precision,
-    cursor text
-)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_text_size('query', p_query, crm.input_cap('query'));
-    RETURN QUERY
-    SELECT
-        co.id, co.crm_source, co.crm_record_id, co.name, co.domain, co.industry, co.industry_groups,
-        co.employee_count, co.annual_revenue, co.city, co.country, co.is_materialized,
-        co.materialized_company_id, co.crm_updated_at, co.region, co.description, co.tags, co.owner_crm_id,
-        crm.owner_name(o.first_name, o.last_name, o.email), co.crm_created_at,
-        r.score, r.score::text || ':' || co.id::text
-    FROM crm.search_company_ids(p_org_id, p_query, p_filters, p_limit) WITH ORDINALITY AS r (id, score, ord)
-    INNER JOIN crm.company_index AS co ON co.org_id = p_org_id AND co.id = r.id AND co.deleted_at IS NULL
-    LEFT JOIN crm.crm_owner AS o ON o.org_id = co.org_id AND o.crm_source = co.crm_source AND o.owner_id = co.owner_crm_id
-    ORDER BY r.ord;
-END
-$$;
-
-------------------------------------------------------------------------------------------------------------
--- Deals
-------------------------------------------------------------------------------------------------------------
-
--- How a deal search runs (see crm.search_contact_plan): filters on the deal (stage and pipeline by label or id,
--- open / won, amount, close date, owner, created, lists) and on its company (name, domain, industry group, place,
--- size, revenue: an id list or a semi-join); text matches every word of the deal's name (whole words, the last as a
--- prefix; deals are few next to contacts, so no index), ranked by similarity to the name.
-CREATE OR REPLACE FUNCTION crm.search_deal_plan(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
-AS $$
-DECLARE
-    v_f jsonb;
-    v_q record;
-    v_where text[];
-    v_base text;
-    v_cond text;
-    v_w2 text[];
-    v_after_id bigint;
-BEGIN
-    v_f := crm.search_plan_filters(p_org_id, 'deals', p_filters, p_limit);
-    v_q := crm.search_query_parts(p_query);
-    -- a domain or an email in the text names the deal's company (its domain)
-    IF cardinality(v_q.domains) + cardinality(v_q.emails) > 0 THEN
-        v_f := v_f || jsonb_build_object('company_domain', (
-            SELECT jsonb_agg(DISTINCT x ORDER BY x) FROM (
-                SELECT jsonb_array_elements_text(coalesce(v_f -> 'company_domain', '[]')) AS x
-                UNION SELECT unnest(v_q.domains)
-                UNION SELECT split_part(e, '@', 2) FROM unnest(v_q.emails) AS e
-            ) AS u
-        ));
-    END IF;
-    v_where := ARRAY[format('d.org_id = %L', p_org_id), 'd.deleted_at IS NULL']
-        || crm.search_record_conditions(p_org_id, 'd', v_f);
-    v_cond := crm.search_company_condition(p_org_id, v_f);
-    IF v_cond IS NOT NULL AND (v_f ? 'company' OR v_f ? 'company_domain') THEN
-        v_where := v_where || crm.search_related_company_condition(p_org_id, 'd', v_cond);
-    ELSIF v_cond IS NOT NULL THEN
-        v_where := v_where || format(
-            'EXISTS (SELECT 1 FROM crm.company_index AS co WHERE co.org_id = d.org_id AND co.crm_source = d.crm_source'
-            ' AND co.crm_record_id = d.company_crm_id AND co.deleted_at IS NULL AND %s)',
-            v_cond
-        );
-    END IF;
-    v_base := array_to_string(v_where, ' AND ');
-    v_after_id := split_part(v_f ->> 'after', ':', 2)::bigint;
-    v_w2 := ARRAY(SELECT w FROM unnest(v_q.words) AS w WHERE length(w) >= 2);
-    IF cardinality(v_w2) = 0 THEN
-        RETURN jsonb_build_object('mode', 'filter', 'sql', format(
-            'SELECT d.id, 0::double precision AS score FROM crm.deal_index AS d WHERE %s AND d.id > %s ORDER BY d.id LIMIT %s',
-            v_base, coalesce(v_after_id, 0), p_limit
-        ));
-    END IF;
-    RETURN jsonb_build_object(
-        'mode', 'text',
-        'sources', crm.search_plan_sources('crm.deal_index', 'd', v_base, jsonb_build_array(jsonb_build_object(
-            'tier', 0, 'name', 'words', 'cond', (
-                SELECT string_agg(format('crm.norm_text(d.name) ~ %L', '\m' || w || CASE WHEN t.ord < cardinality(v_w2) THEN '\M' ELSE '' END), ' AND ')
-                FROM unnest(v_w2) WITH ORDINALITY AS t (w, ord)
-            )
-        )), crm.search_candidate_cap()),
-        'score_sql', crm.search_plan_score_sql(
-            'crm.deal_index', 'd', p_org_id,
-            format('round(crm.trgm_sim(%L, x.nm)::numeric, 4)::double precision', v_q.phrase),
-            'crm.norm_text(d.name) AS nm', v_f, p_limit
-        )
-    );
-END
-$$;
-
--- Candidate ids and scores, best first: ids and scores only, never row data (SECURITY DEFINER).
-CREATE OR REPLACE FUNCTION crm.search_deal_ids(p_org_id uuid, p_query text, p_filters jsonb, p_limit integer)
-RETURNS TABLE (id bigint, score double precision)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-ROWS 50
-SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
-AS $$
-BEGIN
-    IF p_org_id IS NOT NULL AND crm.current_org_id() IS NULL AND NOT crm.session_sees_every_org() THEN
-        RETURN;
-    END IF;
-    RETURN QUERY SELECT r.id, r.score FROM crm.run_search_plan(crm.search_deal_plan(p_org_id, p_query, p_filters, p_limit)) AS r;
-END
-$$;
-
--- Deals matching p_query (words of the deal name) and p_filters (crm.search_filter_types('deals')), best first, with
--- their stage and pipeline labels, owner name and company. Cursor pagination as for contacts.
-CREATE OR REPLACE FUNCTION crm.search_deals(
-    p_org_id uuid, p_query text, p_filters jsonb DEFAULT '{}', p_limit integer DEFAULT 50
-)
-RETURNS TABLE (
-    id bigint,
-    crm_source text,
-    crm_record_id text,
-    name text,
-    stage text,
-    stage_label text,
-    pipeline text,
-    pipeline_label text,
-    amount numeric,
-    close_date date,
-    is_open boolean,
-    is_closed boolean,
-    owner_crm_id text,
-    owner_name text,
-    company_crm_id text,
-    company_id bigint,
-    company_name text,
-    company_domain text,
-    crm_created_at timestamptz,
-    crm_updated_at timestamptz,
-    score double precision,
-    cursor text
-)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    PERFORM crm.check_text_size('query', p_query, crm.input_cap('query'));
-    RETURN QUERY
-    SELECT
-        d.id, d.crm_source, d.crm_record_id, d.name, d.stage, d.stage_label, d.pipeline, d.pipeline_label, d.amount,
-        d.close_date, d.is_active, d.is_closed, d.owner_crm_id, crm.owner_name(o.first_name, o.last_name, o.email),
-        d.company_crm_id, co.id, co.name, co.domain, d.crm_created_at, d.crm_updated_at, r.score,
-        r.score::text || ':' || d.id::text
-    FROM crm.search_deal_ids(p_org_id, p_query, p_filters, p_limit) WITH ORDINALITY AS r (id, score, ord)
-    INNER JOIN crm.deal_index AS d ON d.org_id = p_org_id AND d.id = r.id AND d.deleted_at IS NULL
-    LEFT JOIN crm.company_index AS co
-        ON
-            co.org_id = d.org_id AND co.crm_source = d.crm_source AND co.crm_record_id = d.company_crm_id
-            AND co.deleted_at IS NULL
-    LEFT JOIN crm.crm_owner AS o ON o.org_id = d.org_id AND o.crm_source = d.crm_source AND o.owner_id = d.owner_crm_id
-    ORDER BY r.ord;
-END
-$$;
 
 -- The copilot's search: interpret p_query, search its subject (contacts, companies or deals) with the filters and
 -- text it found. Returns {"interpretation": <crm.interpret_query>, "subject", "results": [<search_contacts /

@@ -126,7 +126,7 @@ RETURN CASE p_table
     WHEN 'crm.contact_index'::regclass
         THEN
             ARRAY[
-                'org_id', 'id', 'created_at', 'updated_at', 'email_domain', 'seniority', 'department',
+                'org_id', 'id', 'updated_at', 'email_domain', 'seniority', 'department',
                 'has_active_deal', 'deal_stage', 'deal_value',
                 'materialized_contact_id', 'is_materialized', 'materialized_at', 'field_versions', 'merged_into'
             ]
