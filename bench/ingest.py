@@ -5,9 +5,9 @@ crm.upsert_contacts in the batch size the sync uses (1,000 rows = one round trip
 500,000 derived rows by COPY into an identical table (LIKE ... INCLUDING ALL: same columns, defaults,
 constraints and indexes) holding the same other-org rows: the floor. Two floors, in the same run: COPY into
 that table as it is (``copy_floor``, no triggers: LIKE copies none; the ratio committed before issue 18), and
-COPY into a second identical table that also has crm.contact_index's own triggers (``copy_floor_same_triggers``:
-the derive trigger that computes email_domain, seniority and department runs for COPY as for the upsert,
-"the same table"). Reports rows/s, both ratios, and bytes per contact (heap + TOAST + every index): as the upserts
+COPY into a second identical table that also has crm.contact_index's own triggers and foreign key
+(``copy_floor_same_triggers``: the derive trigger that computes seniority and department, the other triggers and
+the org check run for COPY as for the upsert, "the same table"). Reports rows/s, both ratios, and bytes per contact (heap + TOAST + every index): as the upserts
 left the table (``storage_as_loaded``) and after the storage step that ends the product's initial sync
 (``storage``: crmindex.index.maintain.after_initial_sync rebuilds the contact indexes concurrently).
 
@@ -105,6 +105,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'crm.contact_index'::regclass "
             "AND NOT tgisinternal"
         ).fetchall()
+        # LIKE copies no foreign key either: the upsert checks every row's org against crm.org (the key's internal
+        # trigger), so the same-table floor checks it too
+        foreign_keys = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'crm.contact_index'::regclass "
+            "AND contype = 'f'"
+        ).fetchall()
         for table, with_triggers in (("bench.contact_copy", False), ("bench.contact_copy_trg", True)):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"CREATE TABLE {table} (LIKE crm.contact_index INCLUDING ALL)")
@@ -115,6 +121,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if with_triggers:
                 for (definition,) in triggers:
                     conn.execute(str(definition).replace(" ON crm.contact_index ", f" ON {table} "))
+                for (definition,) in foreign_keys:
+                    conn.execute(f"ALTER TABLE {table} ADD {definition}")
             conn.execute(f"VACUUM ANALYZE {table}")
         buf = io.BytesIO()
         with conn.cursor().copy(
@@ -157,6 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "rows_per_s": round(args.contacts / copy_trg_s),
                 "seconds": round(copy_trg_s, 2),
                 "triggers": [str(d) for (d,) in triggers],
+                "foreign_keys": [str(d) for (d,) in foreign_keys],
             },
             "ratio_upsert_time_to_copy_time": round(times["contacts"] / copy_s, 3),
             "ratio_upsert_time_to_copy_time_same_triggers": round(times["contacts"] / copy_trg_s, 3),

@@ -16,7 +16,11 @@
 Peak memory (max RSS of this process, which runs the sync; the fake has its own) at two CRM sizes shows
 whether memory grows with the CRM's size.
 
-    python -m bench.sync [--contacts 500000] [--limited-contacts 100000] [--skip-unlimited] [--allow-busy]
+``--writers 2`` writes contacts and companies on two connections at once in every run (``run_sync(writers=2)``):
+under load the index's writes, not the rate limits, bound both syncs (issue 18 item 6).
+
+    python -m bench.sync [--contacts 500000] [--limited-contacts 100000] [--skip-unlimited] [--writers 2]
+        [--allow-busy]
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ def _start_fake(contacts: int, limits: bool) -> tuple[subprocess.Popen[str], str
     return proc, f"http://127.0.0.1:{port}"
 
 
-def run(dsn: str, contacts: int, limited: bool, split: bool = False) -> dict[str, Any]:
+def run(dsn: str, contacts: int, limited: bool, split: bool = False, writers: int = 1) -> dict[str, Any]:
     org = uuid.uuid4()
     proc, base_url = _start_fake(contacts, limited)
     try:
@@ -101,7 +105,7 @@ def run(dsn: str, contacts: int, limited: bool, split: bool = False) -> dict[str
             client.http.on_response = on_response
             lister = HubSpotLister(client, split=split)
             started = time.perf_counter()
-            report = run_sync(conn, org, lister, progress=False)
+            report = run_sync(conn, org, lister, progress=False, writers=writers)
             elapsed = time.perf_counter() - started
             client.close()
             limiter.close()
@@ -113,6 +117,7 @@ def run(dsn: str, contacts: int, limited: bool, split: bool = False) -> dict[str
             "contacts": contacts,
             "rate_limited": limited,
             "split": split,
+            "writers": writers,
             "seconds": round(elapsed, 1),
             "api_calls": calls,
             "api_calls_general": counted["general"],
@@ -148,20 +153,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--limited-contacts", type=int, default=100_000, help="(a) and (c) rate-limited")
     ap.add_argument("--skip-unlimited", action="store_true", help="only (a) and (c)")
     ap.add_argument("--skip-split", action="store_true", help="leave out (c)")
+    ap.add_argument(
+        "--writers",
+        type=int,
+        default=1,
+        help="database connections writing pages at once in every run (run_sync(writers=...))",
+    )
     add_load_args(ap)
     args = ap.parse_args(argv)
     load = LoadWatch.begin(args)
     figures: dict[str, Any] = {"params": vars(args)}
     with bench_database("crmindex_bench_sync") as dsn:
         if not args.skip_unlimited:
-            figures["unlimited_small"] = run(dsn, args.small, limited=False)
+            figures["unlimited_small"] = run(dsn, args.small, limited=False, writers=args.writers)
             print(json.dumps(figures["unlimited_small"]), flush=True)
-            figures["unlimited"] = run(dsn, args.contacts, limited=False)
+            figures["unlimited"] = run(dsn, args.contacts, limited=False, writers=args.writers)
             print(json.dumps(figures["unlimited"]), flush=True)
-        listed = figures["rate_limited"] = run(dsn, args.limited_contacts, limited=True)
+        listed = figures["rate_limited"] = run(dsn, args.limited_contacts, limited=True, writers=args.writers)
         print(json.dumps(listed), flush=True)
         if not args.skip_split:
-            split = figures["split"] = run(dsn, args.limited_contacts, limited=True, split=True)
+            split = figures["split"] = run(
+                dsn, args.limited_contacts, limited=True, split=True, writers=args.writers
+            )
             bound = listed["api_calls"] / 10.0  # the list-only sync's requests at 100 per 10 s
             split["list_only_bound_seconds"] = round(bound, 1)
             split["ratio_to_list_only_bound"] = round(split["seconds"] / bound, 3)

@@ -20,7 +20,7 @@ NOT_IN_MODEL = {
         "id",
         "crm_source",
         "updated_at",
-        "email_domain",
+        "email_domain",  # no column since 0021 (computed: crm.email_domain(email)), still refused as derived
         "seniority",
         "department",
         "has_active_deal",

@@ -217,6 +217,24 @@ def test_text_finds_the_contact_first(crm: psycopg.Connection[Any], query: str, 
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_typo_tier_reads_the_name_vocabulary(crm: psycopg.Connection[Any]) -> None:
+    """Tier 2 of a name search (issue 18 item 3) finds misspelt names through the org's name words
+    (crm.contact_name_word), which triggers keep: a contact inserted later, then renamed, is found by a misspelt name
+    whose soundex codes differ from the name's (tiers 0 and 1 miss it), in its org only."""
+    row = {"crm_record_id": "c-voc", "first_name": "Ottoline", "last_name": "Vanderkamp"}
+    upsert_contacts(crm, ORG_A, "hubspot", [{**row, "crm_updated_at": T0}])
+    assert _rec(s.search_contacts(crm, ORG_A, "Ottokine Vanperkamp").hits) == ["c-voc"]
+    assert s.search_contacts(crm, ORG_B, "Ottokine Vanperkamp").hits == []
+    renamed = {**row, "first_name": "Philippa", "crm_updated_at": "2026-02-01T00:00:00Z"}
+    upsert_contacts(crm, ORG_A, "hubspot", [renamed])
+    assert _rec(s.search_contacts(crm, ORG_A, "Phikippa Vanperkamp").hits) == ["c-voc"]
+    words = crm.execute(
+        "SELECT array_agg(word ORDER BY word) FROM crm.contact_name_word WHERE org_id = %s AND word = ANY(%s)",
+        (ORG_A, ["ottoline", "philippa"]),
+    ).fetchone()
+    assert words == (["ottoline", "philippa"],)  # insert-only: the old first name stays
+
+
 @pytest.mark.parametrize("query", ["stripe.com", "@stripe.com", "  STRIPE.COM "])
 def test_domain_finds_everyone_there(crm: psycopg.Connection[Any], query: str) -> None:
     assert sorted(_rec(s.search_contacts(crm, ORG_A, query).hits)) == ["c1", "c8", "c9"]

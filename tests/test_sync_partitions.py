@@ -520,3 +520,126 @@ def test_the_registry_splits_hubspot_syncs_unless_a_connection_opts_out() -> Non
         assert not off.split and off.watermark_margin == timedelta(0)
     finally:
         client.close()
+
+
+def test_fake_id_probes_answer_as_the_general_path_without_building_the_seed() -> None:
+    """The split sync's probes (no filter, sorted by ``hs_object_id`` descending / ascending, one result) are answered
+    from the id order: the same answer as the general path (forced by a filter every record matches), without
+    building the lazily seeded records (a 100K seed took ~9 s for the first probe, which a list-only sync never
+    pays). Fails if an unfiltered or descending id search builds the seed again."""
+    with FakeHubSpot(limits=False) as fake:
+        fake.seed_from(SyntheticCRM(seed=25, contacts=700, deals=0))
+        store = fake.store("contacts")
+        ids = list(store.ids_from(0))
+        for oid in (ids[-1], ids[0], ids[300]):  # the highest and lowest are archived: the probes skip them
+            rec = store.get(oid)
+            assert rec is not None
+            store.archive(rec)
+
+        def ask(direction: str, groups: list[dict[str, Any]], after: str | None = None) -> dict[str, Any]:
+            body: dict[str, Any] = {
+                "filterGroups": groups,
+                "sorts": [{"propertyName": "hs_object_id", "direction": direction}],
+                "properties": ["hs_object_id"],
+                "limit": 1,
+            }
+            if after is not None:
+                body["after"] = after
+            resp = requests.post(
+                f"{fake.base_url}/crm/v3/objects/contacts/search",
+                json=body,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=10,
+            )
+            assert resp.status_code == 200
+            return dict(resp.json())
+
+        asks = [("DESCENDING", None), ("ASCENDING", None), ("DESCENDING", "5")]
+        fast = [ask(d, [], after) for d, after in asks]
+        assert store.seed is not None  # not built
+        every = [{"filters": [{"propertyName": "createdate", "operator": "GTE", "value": "0"}]}]
+        general = [ask(d, every, after) for d, after in asks]
+        assert store.seed is None  # the general path built it
+        assert fast == general
+        assert [int(a["results"][0]["id"]) for a in fast[:2]] == [ids[-2], ids[1]]
+        assert fast[0]["total"] == len(ids) - 3
+
+
+def test_parallel_writers_checkpoint_in_order_and_surface_errors(two_accounts: Conn) -> None:
+    """``run_sync(writers=2)``'s bookkeeping: a group written before the one ahead of it is not checkpointed until
+    that one is (a cursor past an unwritten page would skip it on resume); a writer's error reaches the sync with
+    the cursor left after the last group written in order."""
+    import contextlib
+
+    from crmindex.crm.protocols import Page
+    from crmindex.freshness.sync import StepReport, _Checkpoints, _Writers
+
+    db = two_accounts
+    db.execute("SELECT crm.sync_restart(%s, 'hubspot')", (ORG_A,))
+    release = threading.Event()
+
+    class Boom(Exception):
+        pass
+
+    def write(conn: object, rows: list[dict[str, Any]]) -> None:
+        if rows[0]["g"] == 0:
+            assert release.wait(10)
+        if rows[0]["g"] == 2:
+            raise Boom
+
+    def cursor() -> object:
+        row = db.execute(
+            "SELECT cursor FROM crm.sync_state WHERE org_id = %s AND object_type = 'contacts'", (ORG_A,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    pool = _Writers(lambda: contextlib.nullcontext(db), 2, write)
+    done = _Checkpoints(db, str(ORG_A), "hubspot", "contacts", StepReport("contacts"), _NoBar(), None)
+    try:
+        for seq in range(2):
+            pool.submit(seq, [{"g": seq}])
+            done.pending.append((seq, [Page([], f"after-{seq}")], 1))
+        wait_for(lambda: 1 in pool._done, 10, "group 1 written")
+        assert done.advance(pool, wait=False) is None  # group 1 is written, group 0 is not: nothing moves
+        assert cursor() is None
+        release.set()
+        assert done.advance(pool, wait=True) == "after-1"
+        assert cursor() == "after-1" and done.report.pages == 2
+        pool.submit(2, [{"g": 2}])
+        done.pending.append((2, [Page([], "after-2")], 1))
+        with pytest.raises(Boom):
+            done.advance(pool, wait=True)
+        assert cursor() == "after-1"
+    finally:
+        release.set()
+        pool.close()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+
+def test_split_sync_with_parallel_writers_equals_list_only_and_resumes(
+    two_accounts: Conn, db_dsn: str
+) -> None:
+    """The split sync written on two connections at once (``writers=2``), stopped half-way and run again, indexes
+    the same rows as a list-only sync."""
+    db = two_accounts
+    with FakeHubSpot(limits=False, search_cap=400) as fake:
+        fake.seed_from(SyntheticCRM(seed=26, contacts=2_500))
+        _sync(db, db_dsn, ORG_A, fake, split=False)
+        client = HubSpotClient(fake.base_url, lambda: TOKEN, None, search_cap=400)
+
+        class Stop(Exception):
+            pass
+
+        def stop_at(step: str, pages: int) -> None:
+            if step == "contacts" and pages == 4:
+                raise Stop
+
+        with pytest.raises(Stop):
+            run_sync(db, ORG_B, HubSpotLister(client, split=True), progress=False, on_page=stop_at, writers=2)
+        run_sync(db, ORG_B, HubSpotLister(client, split=True), progress=False, writers=2)
+        client.close()
+    _same_rows(db)

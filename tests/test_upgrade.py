@@ -68,7 +68,8 @@ DROPPED_BY_UPGRADE: dict[str, set[str]] = {
     # 0019 (issue 17): keywords are whole words with weights; the prefix/substring kinds fired on Finch, Cardboard...
     "crm.industry_keyword": {"match_kind"},
     # 0021 (issue 18, storage): when the index row was first written; read by nothing, 8 bytes per contact.
-    "crm.contact_index": {"created_at"},
+    # 0021 (issue 18, storage): email_domain was a stored function of the email; now crm.email_domain(email).
+    "crm.contact_index": {"created_at", "email_domain"},
 }
 
 

@@ -76,7 +76,9 @@ def test_normalization_and_derived_columns(db: Conn, org: uuid.UUID) -> None:
             )
         ],
     )
-    c = _contact(db, "7", "email", "email_domain", "first_name", "seniority", "department")
+    c = _contact(
+        db, "7", "email", "crm.email_domain(email) AS email_domain", "first_name", "seniority", "department"
+    )
     assert c == {
         "email": "jane.doe@stripe.com",
         "email_domain": "stripe.com",
@@ -139,6 +141,48 @@ def test_absent_keys_keep_values_and_null_clears(db: Conn, org: uuid.UUID) -> No
     }
 
 
+def test_rows_with_different_keys_in_one_batch_keep_what_each_lacks(db: Conn, org: uuid.UUID) -> None:
+    # a batch whose rows have different keys is written key set by key set; one whose rows all have the same keys
+    # is written as given (crm.write_index_rows): both keep the stored value of a key a row lacks
+    rows = [
+        {"crm_record_id": r, "first_name": "A" + r, "phone": "+1 " + r, "crm_updated_at": T0.isoformat()}
+        for r in "12"
+    ]
+    upsert_contacts(db, org, "hubspot", rows)
+    t1 = (T0 + timedelta(hours=1)).isoformat()
+    upsert_contacts(
+        db,
+        org,
+        "hubspot",
+        [
+            {"crm_record_id": "1", "first_name": "B1", "crm_updated_at": t1},
+            {"crm_record_id": "2", "phone": "+2 2", "crm_updated_at": t1},
+        ],
+    )
+    assert _contact(db, "1", "first_name", "phone") == {"first_name": "B1", "phone": "+1 1"}
+    assert _contact(db, "2", "first_name", "phone") == {"first_name": "A2", "phone": "+2 2"}
+    t2 = (T0 + timedelta(hours=2)).isoformat()
+    upsert_contacts(
+        db, org, "hubspot", [{"crm_record_id": r, "phone": "+3 " + r, "crm_updated_at": t2} for r in "12"]
+    )
+    assert _contact(db, "1", "first_name", "phone") == {"first_name": "B1", "phone": "+3 1"}
+    assert _contact(db, "2", "first_name", "phone") == {"first_name": "A2", "phone": "+3 2"}
+
+
+def test_rows_that_only_look_suspect_are_accepted(db: Conn, org: uuid.UUID) -> None:
+    # the per-row test sends these to the precise pass (a row longer than the largest cap; text that looks like
+    # a JSON object, array or boolean value in the row's text), which finds nothing: the batch is written
+    rows = [
+        {"crm_record_id": "1", "job_title": "t" * 1000, "company_name": "c" * 1000},
+        {"crm_record_id": "2", "job_title": 'say ": true", ": false", ": {", ": ["'},
+        {"crm_record_id": "3", "company_crm_id": "9" * 200, "first_name": "ü" * 1000},
+    ]
+    upsert_contacts(db, org, "hubspot", rows)
+    assert _count(db) == 3
+    assert _contact(db, "2", "job_title")["job_title"] == 'say ": true", ": false", ": {", ": ["'
+    assert len(_contact(db, "1", "company_name")["company_name"]) == 1000
+
+
 def test_duplicates_in_one_batch_keep_the_newest(db: Conn, org: uuid.UUID) -> None:
     res = upsert_contacts(
         db,
@@ -181,6 +225,14 @@ BAD_ROWS: list[tuple[dict[str, Any], str]] = [
     ({"crm_record_id": "x", "first_name": {"a": 1}}, "JSON object for the text column 'first_name'"),
     ({"crm_record_id": "x", "job_title": ["CTO"]}, "JSON array for the text column 'job_title'"),
     ({"crm_record_id": "x", "phone": True}, "JSON boolean for the text column 'phone'"),
+    # crm.check_index_rows' per-row test (issue 18 item 5) measures keys capped below the largest cap, bounds the rest
+    # by the row's JSON text, and goes through the keys only for a row longer than the largest cap: each of these
+    # is caught by a different branch of it
+    ({"crm_record_id": "x", "company_crm_id": "9" * 201}, "company_crm_id longer than 200"),
+    ({"crm_record_id": "x", "owner_crm_id": int("9" * 201)}, "owner_crm_id longer than 200"),
+    ({"crm_record_id": "x", "job_title": "t" * 1001}, "job_title longer than 1000"),
+    ({"crm_record_id": "x", "first_name": "ü" * 1001}, "first_name longer than 1000"),
+    ({"crm_record_id": "x", "job_title": "t" * 900, "shoe_size": 44}, "unknown key"),
 ]
 
 

@@ -16,6 +16,9 @@ the archived listings; Attio: companies, contacts, deals); every state change is
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from tqdm import tqdm
 
 from crmindex.crm.attio.lister import AttioLister
@@ -160,6 +164,167 @@ def _prefetch(
         t.join(timeout=60)  # no fetch keeps running (or holding the limiter) after the sync returns
 
 
+WriteConnections = Callable[[], contextlib.AbstractContextManager[Conn]]
+# the object types written on several connections at once (``run_sync(writers=...)``): each row's write touches only
+# its own row (and a per-org metadata note). Not deals: two deal pages naming the same contacts would update those
+# contacts' deal summaries in different orders (a deadlock the database would break by failing one).
+PARALLEL_WRITES = ("contacts", "companies")
+
+
+def _same_database(conn: Conn) -> WriteConnections:
+    """Connections to ``conn``'s database as the same user (its DSN and password), closed after use."""
+
+    @contextlib.contextmanager
+    def opened() -> Iterator[Conn]:
+        with psycopg.connect(conn.info.dsn, password=conn.info.password or None, autocommit=True) as c:
+            yield c
+
+    return opened
+
+
+class _Writers:
+    """Writes a step's page groups on ``n`` connections at once, and checkpoints them in order on the sync's own.
+
+    A group's rows commit on their own (``crm.upsert_*`` in one transaction, as before); its pages' cursors are
+    checkpointed only once every group before it has committed, so the saved cursor never passes a page whose rows
+    are not written: a sync stopped anywhere resumes from there and reads again at most the groups written after it
+    (upserts are idempotent). Nothing waits while holding a transaction open, so two writers can never wait on each
+    other. Used when the database is the bottleneck (issue 18 item 6: the split sync reads ~2,000 records/s)."""
+
+    def __init__(
+        self, connections: WriteConnections, n: int, write: Callable[[Conn, list[dict[str, Any]]], None]
+    ) -> None:
+        self._stack = contextlib.ExitStack()
+        self._write = write
+        self._jobs: queue.Queue[tuple[int, list[dict[str, Any]]] | None] = queue.Queue(maxsize=n)
+        self._lock = threading.Lock()
+        self._done: set[int] = set()
+        self._failed: BaseException | None = None
+        self._changed = threading.Condition(self._lock)
+        self._threads: list[threading.Thread] = []
+        try:
+            conns = [self._stack.enter_context(connections()) for _ in range(n)]
+        except BaseException:
+            self._stack.close()
+            raise
+        for i, c in enumerate(conns):
+            t = threading.Thread(target=self._run, args=(c,), name=f"crmindex-sync-write-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _run(self, conn: Conn) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            seq, rows = job
+            try:
+                if self._failed is None:
+                    self._write(conn, rows)
+            except BaseException as exc:  # surfaced in the sync's thread
+                with self._changed:
+                    self._failed = self._failed or exc
+                    self._changed.notify_all()
+                continue
+            with self._changed:
+                self._done.add(seq)
+                self._changed.notify_all()
+
+    def submit(self, seq: int, rows: list[dict[str, Any]]) -> None:
+        while True:
+            self.check()
+            try:
+                self._jobs.put((seq, rows), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def check(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+
+    def written(self, seq: int, wait: bool) -> bool:
+        """Whether group ``seq`` is written (waiting for it with ``wait``); raises a writer's error."""
+        with self._changed:
+            while True:
+                if self._failed is not None:
+                    raise self._failed
+                if seq in self._done:
+                    self._done.discard(seq)
+                    return True
+                if not wait:
+                    return False
+                self._changed.wait(0.5)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            while any(t.is_alive() for t in self._threads):
+                try:
+                    self._jobs.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    with contextlib.suppress(queue.Empty):
+                        self._jobs.get_nowait()
+        for t in self._threads:
+            t.join(timeout=60)
+        self._stack.close()
+
+
+@dataclass
+class _Checkpoints:
+    """A step's bookkeeping once its groups are written: checkpoints (writers > 1), the report, progress."""
+
+    conn: Conn
+    org: str
+    source: str
+    step: str
+    report: StepReport
+    bar: Any
+    on_page: Callable[[str, int], None] | None
+    # groups handed to the writers and not checkpointed yet: (seq, pages, rows)
+    pending: collections.deque[tuple[int, list[Page], int]] = field(default_factory=collections.deque)
+
+    def written(self, group: list[Page], n_rows: int) -> str | None:
+        """Count a group written and checkpointed; the cursor after it."""
+        self.report.records += n_rows
+        self.report.pages += len(group)
+        self.bar.update(n_rows)
+        if self.on_page is not None:
+            self.on_page(self.step, self.report.pages)
+        return group[-1].next_cursor
+
+    def advance(self, pool: _Writers, wait: bool) -> str | None:
+        """Checkpoint the groups the writers have finished, in order (every one with ``wait``); the last cursor
+        checkpointed, None when none was."""
+        cursor = None
+        while self.pending and pool.written(self.pending[0][0], wait):
+            _, group, n_rows = self.pending.popleft()
+            with self.conn.transaction():
+                _checkpoint(self.conn, self.org, self.source, self.step, group)
+            cursor = self.written(group, n_rows)
+        return cursor
+
+
+def _write(conn: Conn, rows: list[dict[str, Any]], *, object_type: str, org: str, source: str) -> None:
+    with conn.transaction(), translate_errors():
+        if rows:
+            upsert_rows(conn, object_type, org, source, rows)
+
+
+def _checkpoint(conn: Conn, org: str, source: str, step: str, group: list[Page]) -> None:
+    """The cursors after a group's pages (in the caller's transaction); the last one ends the step."""
+    last = group[-1]
+    for page in group[:-1]:
+        conn.execute(
+            "SELECT crm.sync_checkpoint(%s, %s, %s, %s, %s, FALSE)",
+            (org, source, step, page.next_cursor, len(page.rows)),
+        )
+    conn.execute(
+        "SELECT crm.sync_checkpoint(%s, %s, %s, %s, %s, %s)",
+        (org, source, step, last.next_cursor, len(last.rows), last.next_cursor is None),
+    )
+
+
 def _state(conn: Conn, org: str, source: str, step: str) -> tuple[str | None, str | None]:
     """(status, cursor) of a step, (None, None) before its first page."""
     row = conn.execute(
@@ -197,8 +362,15 @@ def run_sync(
     read_ahead: int = 8,
     restart: bool = False,
     on_page: Callable[[str, int], None] | None = None,
+    writers: int = 1,
+    write_connections: WriteConnections | None = None,
 ) -> SyncReport:
-    """Sync (or resume syncing) one org's CRM into the index; ``conn`` must be autocommit."""
+    """Sync (or resume syncing) one org's CRM into the index; ``conn`` must be autocommit.
+
+    ``writers`` > 1: contacts and companies pages are written on that many connections at once
+    (``write_connections``, by default new connections to ``conn``'s database as its user) and checkpointed in order
+    on ``conn`` (:class:`_Writers`).
+    """
     org = str(org_id)
     source = lister.source
     report = SyncReport(uuid.UUID(org), source)
@@ -228,31 +400,33 @@ def run_sync(
             leave=True,
         )
         stop = threading.Event()
+        pool: _Writers | None = None
+        done = _Checkpoints(conn, org, source, step, step_report, bar, on_page)
         try:
-            for group in _prefetch(lister.pages(step, cursor), read_ahead, stop):
+            if writers > 1 and object_type in PARALLEL_WRITES:
+                pool = _Writers(
+                    write_connections or _same_database(conn),
+                    writers,
+                    functools.partial(_write, object_type=object_type, org=org, source=source),
+                )
+            for seq, group in enumerate(_prefetch(lister.pages(step, cursor), read_ahead, stop)):
                 rows = sanitize(
                     [r for page in group for r in page.rows], f"{source} {step} page after cursor {cursor!r}"
                 )
-                last = group[-1]
+                if pool is not None:
+                    pool.submit(seq, rows)
+                    done.pending.append((seq, group, len(rows)))
+                    lister.remember(conn, org)
+                    cursor = done.advance(pool, wait=False) or cursor
+                    continue
                 with conn.transaction(), translate_errors():
                     if rows:
                         upsert_rows(conn, object_type, org, source, rows)
-                    for page in group[:-1]:
-                        conn.execute(
-                            "SELECT crm.sync_checkpoint(%s, %s, %s, %s, %s, FALSE)",
-                            (org, source, step, page.next_cursor, len(page.rows)),
-                        )
-                    conn.execute(
-                        "SELECT crm.sync_checkpoint(%s, %s, %s, %s, %s, %s)",
-                        (org, source, step, last.next_cursor, len(last.rows), last.next_cursor is None),
-                    )
-                cursor = last.next_cursor
+                    _checkpoint(conn, org, source, step, group)
                 lister.remember(conn, org)  # e.g. Attio: its webhooks name objects by ids the pages showed
-                step_report.records += len(rows)
-                step_report.pages += len(group)
-                bar.update(len(rows))
-                if on_page is not None:
-                    on_page(step, step_report.pages)
+                cursor = done.written(group, len(rows))
+            if pool is not None:
+                cursor = done.advance(pool, wait=True) or cursor
             if step_report.pages == 0:
                 conn.execute("SELECT crm.sync_checkpoint(%s, %s, %s, NULL, 0, TRUE)", (org, source, step))
         except CrmError as exc:
@@ -270,6 +444,8 @@ def run_sync(
             ) from exc
         finally:
             stop.set()
+            if pool is not None:
+                pool.close()
             bar.close()
     sync_lists(conn, org, lister)  # the account's lists (Attio pipelines) and their entries
     # fresh statistics right away: until autovacuum gets to a bulk-loaded table, its plans are guesses

@@ -518,66 +518,74 @@ RETURN regexp_replace(
 );
 
 -- The terms keywords are matched against: the words of p (accent-folded, lower-case, split at anything but letters
--- and digits, plurals folded) and every run of 2 or 3 neighbouring words. Sorted, distinct.
+-- and digits, plurals folded) and every run of 2 or 3 neighbouring words. Sorted, distinct. (PL/pgSQL on arrays:
+-- the same as a SQL query over the words, without planning that query again for every company written.)
 CREATE OR REPLACE FUNCTION crm.industry_text_terms(p text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    WITH w AS (
-        SELECT
-            t.w,
-            t.n
-        FROM
-            unnest(string_to_array(
-                crm.industry_fold(btrim(regexp_replace(coalesce(crm.norm_text(p), ''), '[^[:alnum:]]+', ' ', 'g'))), ' '
-            )) WITH ORDINALITY AS t (w, n)
-        WHERE t.w <> ''
-    )
-
-    SELECT coalesce(array_agg(DISTINCT x.term ORDER BY x.term), '{}')
-    FROM (
-        SELECT w.w AS term FROM w
-        UNION ALL
-        SELECT a.w || ' ' || b.w FROM w AS a INNER JOIN w AS b ON b.n = a.n + 1
-        UNION ALL
-        SELECT a.w || ' ' || b.w || ' ' || c.w
-        FROM w AS a INNER JOIN w AS b ON b.n = a.n + 1 INNER JOIN w AS c ON c.n = a.n + 2
-    ) AS x;
-END;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_w text[] := string_to_array(btrim(regexp_replace(coalesce(crm.norm_text(p), ''), '[^[:alnum:]]+', ' ', 'g')), ' ');
+    v_n integer := coalesce(cardinality(v_w), 0);
+BEGIN
+    -- plurals folded word by word (crm.industry_fold only changes a word ending in s; its regular expressions over a
+    -- whole 4,000-character description cost milliseconds)
+    v_w := ARRAY(
+        SELECT CASE WHEN right(u.w, 1) = 's' THEN crm.industry_fold(u.w) ELSE u.w END
+        FROM unnest(v_w) WITH ORDINALITY AS u (w, n)
+        ORDER BY u.n
+    );
+    RETURN ARRAY(
+        SELECT DISTINCT x.term
+        FROM (
+            SELECT u.a AS term FROM unnest(v_w) AS u (a)
+            WHERE u.a <> ''
+            UNION ALL
+            SELECT u.a || ' ' || u.b FROM unnest(v_w[1:v_n - 1], v_w[2:v_n]) AS u (a, b)
+            WHERE u.a <> '' AND u.b <> ''
+            UNION ALL
+            SELECT u.a || ' ' || u.b || ' ' || u.c FROM unnest(v_w[1:v_n - 2], v_w[2:v_n - 1], v_w[3:v_n]) AS u (a, b, c)
+            WHERE u.a <> '' AND u.b <> '' AND u.c <> ''
+        ) AS x
+        ORDER BY x.term
+    );
+END
+$$;
 
 -- A regular expression matching the company's name in its own description, whole or by its leading words (at
 -- least two: "Cloud Nine" of "Cloud Nine Bakery", not "Blockchain" of "Blockchain Capital"), on crm.norm_text;
 -- NULL when the name has no word.
 CREATE OR REPLACE FUNCTION crm.industry_name_pattern(p_name text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    WITH w AS (
-        SELECT
-            t.w,
-            t.n
-        FROM
-            unnest(regexp_split_to_array(btrim(coalesce(crm.norm_text(p_name), '')), '[^[:alnum:]]+'))
-            WITH ORDINALITY AS t (w, n)
-        WHERE t.w <> ''
-    )
-
-    SELECT '\m(' || string_agg(p.p, '|' ORDER BY p.n DESC) || ')\M'
-    FROM (
-        SELECT
-            e.n,
-            (
-                SELECT string_agg(w.w, '[^[:alnum:]]+' ORDER BY w.n) FROM w
-                WHERE w.n <= e.n
-            ) AS p
-        FROM w AS e
-        WHERE e.n >= 2 OR e.n = (SELECT max(w.n) FROM w)
-    ) AS p
-    HAVING count(*) > 0;
-END;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_w text[] := regexp_split_to_array(btrim(coalesce(crm.norm_text(p_name), '')), '[^[:alnum:]]+');
+    v_last integer;
+    v_prefix text;
+    v_parts text[] := '{}';
+BEGIN
+    FOR i IN REVERSE cardinality(v_w)..1 LOOP
+        IF v_w[i] <> '' THEN
+            v_last := i;
+            EXIT;
+        END IF;
+    END LOOP;
+    IF v_last IS NULL THEN
+        RETURN NULL;
+    END IF;
+    FOR i IN 1..v_last LOOP
+        CONTINUE WHEN v_w[i] = '';
+        v_prefix := CASE WHEN v_prefix IS NULL THEN v_w[i] ELSE v_prefix || '[^[:alnum:]]+' || v_w[i] END;
+        IF i >= 2 OR i = v_last THEN
+            v_parts := v_prefix || v_parts;
+        END IF;
+    END LOOP;
+    RETURN '\m(' || array_to_string(v_parts, '|') || ')\M';
+END
+$$;
 
 -- Evidence per group (group -> summed weight) from an industry and the terms of a text and of a name (see
 -- crm.company_industry_groups); p_in: the groups a first pass found (NULL: the first pass, which reads only the
 -- keywords without applies_to_groups). Of the keywords of a group that match, one that is part of a longer one that
 -- matches does not count: the most specific phrase carries its own weight ("open banking" is not "banking").
+-- (The definition; crm.company_industry_groups computes the same on arrays.)
 CREATE OR REPLACE FUNCTION crm.industry_evidence(p_industry text, p_text text[], p_name text[], p_in text[])
 RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -625,7 +633,9 @@ END;
 
 -- The groups whose evidence reaches 1, closed over crm.industry_group.parents (each member group adds 1 to each of
 -- its parents, once: payments -> fintech -> financial_services) and without the groups a member group excludes
--- (crm.industry_group.excluded_by: a SaaS company is not a professional-services firm). Sorted.
+-- (crm.industry_group.excluded_by: a SaaS company is not a professional-services firm), unless the excluded group's own
+-- evidence reaches 3 (three times what a group needs: the company says so outright, as a game-streaming platform is
+-- media as well as gaming or a conglomerate names each business; tests/eval/README.md, "Readings decided"). Sorted.
 CREATE OR REPLACE FUNCTION crm.industry_groups_of(p_score jsonb) RETURNS text[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
@@ -652,7 +662,7 @@ BEGIN
     v_in := ARRAY(SELECT e.key FROM jsonb_each_text(v_score) AS e WHERE e.value::real >= 0.999);
     RETURN ARRAY(
         SELECT g.group_name FROM crm.industry_group AS g
-        WHERE g.group_name = ANY(v_in) AND NOT g.excluded_by && v_in
+        WHERE g.group_name = ANY(v_in) AND (NOT g.excluded_by && v_in OR (v_score ->> g.group_name)::real >= 2.999)
         ORDER BY g.group_name
     );
 END
@@ -663,27 +673,163 @@ $$;
 -- industry and the unconditional keywords, then also the keywords whose applies_to_groups meet what the first
 -- pass found ("patients" says healthtech of a software company, not of a hospital). Runs for every company
 -- written (the index trigger) and when the taxonomy changes (crm.refresh_company_industry_groups).
+-- Computes exactly crm.industry_groups_of(crm.industry_evidence(...)) of each pass (those two are the definition;
+-- tests/test_derive.py compares them on every row of tests/eval/companies.csv), but fast (issue 18: the two
+-- functions cost 1-50 ms a company, ~80% of writing companies): one query fetches the industry's members, the
+-- matching keywords (an index lookup of the terms), whether a longer matching keyword contains each (with or without
+-- applies_to_groups) and the group table; both passes and the closure over parents then run on those arrays, and the
+-- second pass runs only when a keyword with applies_to_groups meeting the first pass's groups matches (else it reads
+-- the same keywords). A change of the logic goes into both places.
 CREATE OR REPLACE FUNCTION crm.company_industry_groups(
     p_industry text, p_name text, p_domain text, p_description text DEFAULT NULL, p_tags text[] DEFAULT NULL
 ) RETURNS text[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_industry text := nullif(btrim(upper(regexp_replace(p_industry, '[^A-Za-z0-9]+', '_', 'g')), '_'), '');
-    v_pattern text := crm.industry_name_pattern(p_name);
     v_desc text := crm.norm_text(left(p_description, 4000));
-    v_text text[];
-    v_name text[] := '{}';
+    v_pattern text;
+    v_terms text[];
+    v_skip text := 'name';
+    v_grp text[];        -- evidence rows: the industry's members, then the matching keywords
+    v_weight real[];
+    v_keyword boolean[];
+    v_for text[];        -- a keyword's applies_to_groups (text[] as text), NULL for any company
+    v_sup boolean[];     -- a longer matching keyword without applies_to_groups contains it
+    v_sup_for text[];    -- the applies_to_groups of the longer matching keywords with them that contain it
+    v_gname text[];      -- crm.industry_group, sorted by name
+    v_parents text[];
+    v_excl text[];
+    v_sg text[];         -- evidence per group
+    v_ss real[];
+    v_in text[];
+    v_credited text[];
+    v_mp text[];
+    v_mn integer[];
+    v_at integer;
+    v_at2 integer;
+    v_g text;
+    v_p text;
     v_first text[];
+    v_out text[];
 BEGIN
-    IF v_pattern IS NOT NULL AND v_desc IS NOT NULL THEN
-        v_desc := regexp_replace(v_desc, v_pattern, ' . ', 'g');
+    -- every alternative of the name's pattern starts with its first word: no pattern to build (and compile) without it
+    IF strpos(v_desc, (regexp_match(crm.norm_text(p_name), '[[:alnum:]]+'))[1]) > 0 THEN
+        v_pattern := crm.industry_name_pattern(p_name);
+        IF v_pattern IS NOT NULL THEN
+            v_desc := regexp_replace(v_desc, v_pattern, ' . ', 'g');
+        END IF;
     END IF;
-    v_text := crm.industry_text_terms(concat_ws(' . ', v_desc, array_to_string(p_tags, ' . ')));
-    IF cardinality(v_text) = 0 THEN
-        v_name := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
+    v_terms := crm.industry_text_terms(concat_ws(' . ', v_desc, array_to_string(p_tags, ' . ')));
+    IF cardinality(v_terms) = 0 THEN
+        v_terms := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
+        v_skip := 'description';
     END IF;
-    v_first := crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, NULL));
-    RETURN crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, v_first));
+    WITH k AS MATERIALIZED (
+        SELECT k.group_name, k.keyword, k.field, k.term, k.weight, k.applies_to_groups
+        FROM crm.industry_keyword AS k
+        WHERE k.term = ANY(v_terms) AND k.field <> v_skip
+    ),
+    e AS (
+        SELECT m.group_name, m.weight, false AS keyword, NULL::text AS for_groups, false AS sup, NULL::text AS sup_for, 0 AS o
+        FROM crm.industry_group_member AS m
+        WHERE m.industry = v_industry
+        UNION ALL
+        SELECT
+            k.group_name, k.weight, true, k.applies_to_groups::text,
+            coalesce(bool_or(l.term IS NOT NULL AND l.applies_to_groups IS NULL), false),
+            (array_agg(DISTINCT a.g) FILTER (WHERE a.g IS NOT NULL))::text,
+            1
+        FROM k
+        LEFT JOIN k AS l
+            ON l.group_name = k.group_name AND l.term <> k.term
+            AND strpos(' ' || l.term || ' ', ' ' || k.term || ' ') > 0
+        LEFT JOIN LATERAL unnest(l.applies_to_groups) AS a (g) ON true
+        GROUP BY k.group_name, k.keyword, k.field, k.weight, k.applies_to_groups
+    )
+    SELECT
+        array_agg(e.group_name ORDER BY e.o), array_agg(e.weight ORDER BY e.o), array_agg(e.keyword ORDER BY e.o),
+        array_agg(e.for_groups ORDER BY e.o), array_agg(e.sup ORDER BY e.o), array_agg(e.sup_for ORDER BY e.o),
+        (SELECT array_agg(g.group_name ORDER BY g.group_name) FROM crm.industry_group AS g),
+        (SELECT array_agg(g.parents::text ORDER BY g.group_name) FROM crm.industry_group AS g),
+        (SELECT array_agg(g.excluded_by::text ORDER BY g.group_name) FROM crm.industry_group AS g)
+    INTO v_grp, v_weight, v_keyword, v_for, v_sup, v_sup_for, v_gname, v_parents, v_excl
+    FROM e;
+    FOR v_pass IN 1..2 LOOP
+        -- evidence
+        v_sg := '{}';
+        v_ss := '{}';
+        FOR i IN 1..coalesce(cardinality(v_grp), 0) LOOP
+            IF v_keyword[i] THEN
+                CONTINUE WHEN v_for[i] IS NOT NULL AND (v_pass = 1 OR NOT v_for[i]::text[] && v_first);
+                CONTINUE WHEN v_sup[i] OR (v_pass = 2 AND v_sup_for[i] IS NOT NULL AND v_sup_for[i]::text[] && v_first);
+            END IF;
+            v_at := array_position(v_sg, v_grp[i]);
+            IF v_at IS NULL THEN
+                v_sg := v_sg || v_grp[i];
+                v_ss := v_ss || v_weight[i];
+            ELSE
+                v_ss[v_at] := v_ss[v_at] + v_weight[i];
+            END IF;
+        END LOOP;
+        -- closure over parents
+        v_credited := '{}';
+        FOR v_it IN 1..7 LOOP
+            v_in := '{}';
+            FOR j IN 1..cardinality(v_sg) LOOP
+                IF v_ss[j] >= 0.999 THEN
+                    v_in := v_in || v_sg[j];
+                END IF;
+            END LOOP;
+            EXIT WHEN v_it = 7;
+            v_mp := '{}';
+            v_mn := '{}';
+            FOREACH v_g IN ARRAY v_in LOOP
+                CONTINUE WHEN v_g = ANY(v_credited);
+                v_at := array_position(v_gname, v_g);
+                CONTINUE WHEN v_at IS NULL;
+                FOREACH v_p IN ARRAY v_parents[v_at]::text[] LOOP
+                    v_at2 := array_position(v_mp, v_p);
+                    IF v_at2 IS NULL THEN
+                        v_mp := v_mp || v_p;
+                        v_mn := v_mn || 1;
+                    ELSE
+                        v_mn[v_at2] := v_mn[v_at2] + 1;
+                    END IF;
+                END LOOP;
+            END LOOP;
+            EXIT WHEN cardinality(v_mp) = 0;
+            v_credited := v_credited || v_in;
+            FOR j IN 1..cardinality(v_mp) LOOP
+                v_at := array_position(v_sg, v_mp[j]);
+                IF v_at IS NULL THEN
+                    v_sg := v_sg || v_mp[j];
+                    v_ss := v_ss || v_mn[j]::real;
+                ELSE
+                    v_ss[v_at] := v_ss[v_at] + v_mn[j]::real;
+                END IF;
+            END LOOP;
+        END LOOP;
+        -- exclusions
+        v_out := '{}';
+        FOR j IN 1..coalesce(cardinality(v_gname), 0) LOOP
+            CONTINUE WHEN NOT v_gname[j] = ANY(v_in);
+            IF NOT v_excl[j]::text[] && v_in OR v_ss[array_position(v_sg, v_gname[j])] >= 2.999 THEN
+                v_out := v_out || v_gname[j];
+            END IF;
+        END LOOP;
+        EXIT WHEN v_pass = 2;
+        v_first := v_out;
+        -- a second pass differs only when a keyword with applies_to_groups meeting the first pass's groups matches
+        v_at := NULL;
+        FOR i IN 1..coalesce(cardinality(v_grp), 0) LOOP
+            IF v_for[i] IS NOT NULL AND v_for[i]::text[] && v_first THEN
+                v_at := i;
+                EXIT;
+            END IF;
+        END LOOP;
+        EXIT WHEN v_at IS NULL;
+    END LOOP;
+    RETURN v_out;
 END
 $$;
 
