@@ -60,9 +60,15 @@ def _storage(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     ).fetchone()
     assert heap is not None
     heap_b, table_b, total_b, n = (int(v) for v in heap)
+    # The per-org vocabulary of name words (typo tier 2) exists only for contact search: counted with the contacts.
+    vocab_row = conn.execute("SELECT pg_total_relation_size('crm.contact_name_word')").fetchone()
+    assert vocab_row is not None
+    vocab_b = int(vocab_row[0])
     return {
         "contacts_in_table": n,
         "bytes_per_contact_total": round(total_b / n, 1),
+        "bytes_per_contact_name_vocabulary": round(vocab_b / n, 1),
+        "bytes_per_contact_with_vocabulary": round((total_b + vocab_b) / n, 1),
         "bytes_per_contact_heap": round(heap_b / n, 1),
         "bytes_per_contact_toast_fsm_vm": round((table_b - heap_b) / n, 1),
         "bytes_per_contact_by_index": {str(name): round(int(size) / n, 1) for name, size in sizes},

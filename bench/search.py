@@ -289,9 +289,13 @@ def storage(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "SELECT c.relname, pg_relation_size(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE i.indrelid = 'crm.company_index'::regclass ORDER BY 2 DESC"
     ).fetchall()
+    # The per-org vocabulary of name words (typo tier 2) exists only for contact search: counted with the contacts.
+    vocab = int(conn.execute("SELECT pg_total_relation_size('crm.contact_name_word')").fetchone()[0])  # type: ignore[index]
     return {
         "contacts_in_table": n,
         "bytes_per_contact_total": round(int(total) / n, 1),
+        "bytes_per_contact_name_vocabulary": round(vocab / n, 1),
+        "bytes_per_contact_with_vocabulary": round((int(total) + vocab) / n, 1),
         "bytes_per_contact_table": round(int(heap) / n, 1),
         "bytes_per_contact_by_index": {str(k): round(int(v) / n, 1) for k, v in sizes},
         "company_index_bytes_by_index": {str(k): int(v) for k, v in companies},

@@ -240,6 +240,51 @@ def _company_part(
     }
 
 
+def agreement_path(holdout: Path) -> Path | None:
+    """A second annotator's labels of the blind set, made without seeing the first's: ``agreement/<stem>_b.csv``."""
+    path = holdout.parent / "agreement" / f"{holdout.stem}_b.csv"
+    return path if path.exists() else None
+
+
+def _agreed_part(
+    companies: Sequence[Company],
+    second: Sequence[Company],
+    got: Sequence[frozenset[str]],
+    groups: Sequence[str],
+) -> dict[str, Any]:
+    """The set's figures over the (company, group) labels both annotators gave alike only: what the rules get wrong
+    where people agree, apart from where they do not (tests/eval/README.md, "Agreement")."""
+    by_name = {c.name: c for c in second}
+    scores = {g: GroupScore() for g in groups}
+    agreed = total = 0
+    for c, have in zip(companies, got, strict=True):
+        other = by_name.get(c.name)
+        if other is None:
+            continue
+        for name, s in scores.items():
+            total += 1
+            if (name in c.groups) != (name in other.groups):
+                continue
+            agreed += 1
+            s.support += name in c.groups
+            s.predicted += name in have
+            s.tp += name in c.groups and name in have
+    return {
+        "rows": sum(c.name in by_name for c in companies),
+        "labels_agreed": agreed,
+        "labels_disagreed": total - agreed,
+        "groups_below_target": sorted(
+            g for g, s in scores.items() if s.precision < TARGET or s.recall < TARGET
+        ),
+        "micro_precision": round(
+            sum(s.tp for s in scores.values()) / max(1, sum(s.predicted for s in scores.values())), 3
+        ),
+        "micro_recall": round(
+            sum(s.tp for s in scores.values()) / max(1, sum(s.support for s in scores.values())), 3
+        ),
+    }
+
+
 def _company_misses(companies: Sequence[Company], got: Sequence[frozenset[str]]) -> list[dict[str, Any]]:
     return [
         {"name": c.name, "missing": sorted(c.groups - g), "extra": sorted(g - c.groups)}
@@ -271,6 +316,11 @@ def company_report(
     blind = load_companies(holdout)
     blind_got = classify(conn, blind)
     out["holdout"] = {"file": holdout.name, **_company_part(blind, blind_got, groups)}
+    second = agreement_path(holdout)
+    if second is not None:
+        out["holdout"]["agreed_labels"] = {"file": f"agreement/{second.name}"} | _agreed_part(
+            blind, load_companies(second), blind_got, groups
+        )
     misses = _company_misses(blind, blind_got)
     if spend_holdout:
         out["holdout"]["misses"] = misses
@@ -590,6 +640,13 @@ def print_table(figures: Mapping[str, Any]) -> None:
     if ho:
         b = cg["holdout"]
         print(f"blind companies ({b['file']}): micro P {b['micro_precision']:.3f} R {b['micro_recall']:.3f}")
+        if "agreed_labels" in b:
+            a = b["agreed_labels"]
+            print(
+                f"  on the labels both annotators gave alike ({a['labels_disagreed']} of "
+                f"{a['labels_agreed'] + a['labels_disagreed']} differ): micro P {a['micro_precision']:.3f} "
+                f"R {a['micro_recall']:.3f}, {len(a['groups_below_target'])} groups below target"
+            )
     q = figures["questions"]
     print(
         f"questions: {q['exact']}/{q['questions']} exact ({q['exact_rate']:.1%}); the issue's: {q['issue_six_exact']}"

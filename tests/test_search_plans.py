@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
 from crmindex.index.writes import ensure_org, upsert_contacts
 from tests.conftest import PgServer
@@ -544,6 +546,77 @@ def test_senior_level_plans(big: psycopg.Connection[Any], level: str, group: str
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
+    ("level", "group", "company_way"),
+    [("vp", "fintech", "SubPlan"), ("manager", "fintech", "SubPlan"), ("vp", "payments", "hashed SubPlan")],
+)
+def test_senior_level_static_path(
+    big: psycopg.Connection[Any], level: str, group: str, company_way: str
+) -> None:
+    """Issue 18 item 1: "<level> at <group> companies" is read by crm.search_senior_group_ids' static statements (no
+    plan built, nothing planned per call: fails when crm.search_contact_ids builds the plan again); their generic plans
+    (the ones kept for the session) read contact_index_senior_idx in id order, index only (fails when the partial
+    index's predicate is not repeated: a generic plan cannot prove it); the rows and pages are the plan's."""
+    filters = {"seniority": level, "industry_group": group}
+    plan, _ = _plan_nodes(big, filters)
+    big.execute("SET track_functions = 'all'")
+    count = "SELECT funcname, calls FROM pg_stat_xact_user_functions"
+    after: str | None = None
+    for _page in range(3):
+        f = json.dumps(filters | ({"after": after} if after else {}))
+        with big.transaction():
+            before = dict(big.execute(count).fetchall())
+            got = big.execute(
+                "SELECT * FROM crm.search_contact_ids(%s, '', %s::jsonb, 20)", (BIG, f)
+            ).fetchall()
+            seen = {
+                k: v - before.get(k, 0) for k, v in big.execute(count).fetchall() if v != before.get(k, 0)
+            }
+        assert seen.get("search_senior_group_ids") == 1 and "search_contact_plan" not in seen, seen
+        row = big.execute("SELECT crm.search_contact_plan(%s, '', %s::jsonb, 20)", (BIG, f)).fetchone()
+        assert row is not None
+        want = big.execute("SELECT * FROM crm.run_search_plan(%s::jsonb)", (json.dumps(row[0]),)).fetchall()
+        assert got == want and (len(got) > 0 or after is not None)
+        if len(got) < 20:
+            break
+        after = f"{got[-1][1]}:{got[-1][0]}"
+    assert "sample_sql" not in plan
+    src = big.execute("SELECT prosrc FROM pg_proc WHERE proname = 'search_senior_group_ids'").fetchone()
+    assert src is not None
+    stmts = re.findall(r"RETURN QUERY\n(.*?);\n", src[0], re.S)
+    assert len(stmts) == 2
+    stmt = stmts[0] if company_way == "SubPlan" else stmts[1]
+    for var, param in (
+        ("p_org_id", "$1"),
+        ("v_level", "$2"),
+        ("v_groups", "$3"),
+        ("v_after_id", "$4"),
+        ("p_limit", "$5"),
+    ):
+        stmt = stmt.replace(var, param)
+    with big.transaction():
+        big.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        big.execute("SET LOCAL enable_seqscan = off")
+        big.execute(f"PREPARE senior_group (uuid, text, text[], bigint, integer) AS {stmt}")
+        # EXPLAIN takes no bind parameters: the values as literals
+        row = big.execute(
+            pgsql.SQL("EXPLAIN (FORMAT JSON) EXECUTE senior_group({}, {}, {}, 0, 50)").format(
+                pgsql.Literal(BIG), pgsql.Literal(level), pgsql.Literal([group])
+            )
+        ).fetchone()
+        big.execute("DEALLOCATE senior_group")
+    assert row is not None
+    doc = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+    nodes = list(_nodes(doc[0]["Plan"]))
+    top = [n for n in nodes if n.get("Relation Name") == "contact_index"]
+    assert [(n["Node Type"], n.get("Index Name")) for n in top] == [
+        ("Index Only Scan", "contact_index_senior_idx")
+    ]
+    assert not any(n["Node Type"] in ("Seq Scan", "Sort") for n in nodes)
+    assert ("hashed SubPlan" in top[0].get("Filter", "")) == (company_way == "hashed SubPlan")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
     "names",
     [
         ["acme ledger"],  # a few companies: their ids
@@ -660,6 +733,84 @@ def test_name_word_plan(big: psycopg.Connection[Any], query: str) -> None:
     with big.transaction():
         big.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
         assert big.execute(srcs[0]["sql"]).fetchall(), query
+
+
+def test_typo_tier_builders_are_not_planned_per_search(db: psycopg.Connection[Any]) -> None:
+    """Building a name search's plan (crm.search_contact_plan, every "name with typos" search; issue 18 item 3, H20A)
+    runs no SQL-language function of the typo tiers as a call: crm.soundex_int is inlined into the soundex builders'
+    plans and the builders are plpgsql (their plans kept for the session). Called as SQL functions they were parsed
+    and planned again on every search: ~40% of the plan build (A/B at 500K). Their texts: soundex keys (last code x
+    27000 + first code; J500 -> 10500, S530 -> 19530), either order for two words, a range for one, NULL keys for a
+    word without a code."""
+    org = OTHERS[0]
+    ensure_org(db, org)
+    db.execute("SELECT set_config('crm.org_id', %s, false)", (str(org),))
+    db.execute("SET track_functions = 'all'")
+    count = (
+        "SELECT f.funcname, f.calls, l.lanname FROM pg_stat_xact_user_functions AS f"
+        " JOIN pg_proc AS p ON p.oid = f.funcid JOIN pg_language AS l ON l.oid = p.prolang"
+    )
+    with db.transaction():
+        before = {r[0]: r[1] for r in db.execute(count).fetchall()}
+        db.execute("SELECT crm.search_contact_plan(%s, 'Jonh Smiht', '{}'::jsonb, 50)", (org,)).fetchone()
+        after = db.execute(count).fetchall()
+    called = {f: lang for f, n, lang in after if n != before.get(f)}
+    assert "search_soundex_condition" in called and "search_name_word_condition" in called, called
+    builders = {
+        "soundex_int",
+        "search_soundex_condition",
+        "search_soundex_initial_condition",
+        "search_name_word_condition",
+    }
+    assert not {f for f, lang in called.items() if lang == "sql"} & builders, called
+    key = "crm.name_soundex_key(c.first_name, c.last_name)"
+    texts = [
+        (
+            ["john", "smith"],
+            f"{key} IN ('527320500', '283519530')",
+            f"{key} BETWEEN '527320000' AND '527320000'::integer + 999",
+        ),
+        (
+            ["smith"],
+            f"{key} BETWEEN '527310000' AND '527336999'",
+            f"{key} BETWEEN '527329000' AND '527329000'::integer + 999",
+        ),
+        (["123", "smith"], f"{key} IN (NULL, NULL)", f"{key} BETWEEN NULL AND NULL::integer + 999"),
+        ([], None, f"{key} BETWEEN NULL AND NULL::integer + 999"),
+    ]
+    for words, tier1, tier3 in texts:
+        row = db.execute(
+            "SELECT crm.search_soundex_condition(%s::text[]), crm.search_soundex_initial_condition(%s::text[])",
+            (words, words),
+        ).fetchone()
+        assert row == (tier1, tier3), (words, row)
+
+
+def test_contact_name_norm_is_inlined(db: psycopg.Connection[Any]) -> None:
+    """crm.contact_name_norm (the name every name search ranks by and tier 2 rechecks, once per candidate row) is an
+    inlined expression, not an SQL function call (with concat_ws, which is stable, it never was: ~50 us a row; H20A),
+    and gives what coalesce(crm.norm_text(concat_ws(' ', first, last)), '') gives: a NULL name skipped, '' for none."""
+    names = [
+        (None, None),
+        ("", None),
+        (None, ""),
+        ("", ""),
+        (" Jane ", None),
+        (None, "Ó Brien"),
+        ("Zoë", "Ñúñez-López"),
+    ]
+    names += [("JEAN-luc", "  d'Arc "), ("a", "b")]
+    for first, last in names:
+        row = db.execute(
+            "SELECT crm.contact_name_norm(%s, %s), coalesce(crm.norm_text(concat_ws(' ', %s::text, %s::text)), '')",
+            (first, last, first, last),
+        ).fetchone()
+        assert row is not None and row[0] == row[1], (first, last, row)
+    plan = db.execute(
+        "EXPLAIN (VERBOSE, FORMAT JSON) SELECT crm.contact_name_norm(c.first_name, c.last_name) FROM crm.contact_index AS c"
+    ).fetchone()
+    assert plan is not None
+    assert "contact_name_norm" not in json.dumps(plan[0]), plan[0]
 
 
 def test_owner_name_is_inlined(db: psycopg.Connection[Any]) -> None:

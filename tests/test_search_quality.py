@@ -89,6 +89,18 @@ def test_the_blind_company_set_is_reported_and_its_misses_withheld(
     assert spent["misses"] == [{"name": "Widget Works", "missing": ["tech"], "extra": []}]
     # the development rows are all of companies.csv, the same either way
     assert spent["rows"] == 3 and report["dev"]["rows"] == len(load_companies())
+    assert "agreed_labels" not in ho
+    # a second annotator's labels: the figures over the labels both gave alike (here they differ on Widget Works'
+    # tech, the one the rules miss, so what is left is all right)
+    (tmp_path / "agreement").mkdir()
+    (tmp_path / "agreement" / "companies_holdout_b.csv").write_text(
+        BLIND.replace("manufacturing tech,wrong on purpose", "manufacturing,wrong on purpose"),
+        encoding="utf-8",
+    )
+    agreed = company_report(db, holdout=blind)["holdout"]["agreed_labels"]
+    assert agreed["file"] == "agreement/companies_holdout_b.csv" and agreed["rows"] == 3
+    assert agreed["labels_disagreed"] == 1 and agreed["labels_agreed"] == 3 * report["groups"] - 1
+    assert agreed["micro_precision"] == agreed["micro_recall"] == 1.0 and agreed["groups_below_target"] == []
 
 
 def test_questions_are_interpreted_as_a_person_would(db: psycopg.Connection[Any]) -> None:

@@ -39,7 +39,7 @@ def resolve_contacts(
 
     Index ids (``#123`` or an int), emails (lower-cased; a live record before a deleted one, then the most
     recently updated), CRM record ids (a bare string of digits falls back to an index id). Emails and CRM ids
-    are limited to ``source`` when given. The rule is ``crm.resolve_contact_refs`` (``sql/index/search.sql``),
+    are limited to ``source`` when given. The rule is ``crm.resolve_contact_refs`` (``sql/index/refs.sql``),
     which the SQL API functions taking a reference use too.
     """
     if not refs:

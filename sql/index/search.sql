@@ -109,41 +109,55 @@ RETURN crm.soundex_int(crm.name_soundex(p_last)) * 27000 + crm.soundex_int(crm.n
 -- three words: the first and the last word as first and last name, in either order. A word without a soundex code
 -- matches nothing (a NULL key); NULL (no tier 1) for other word counts.
 CREATE OR REPLACE FUNCTION crm.search_soundex_condition(p_words text[]) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT
-        CASE
-            WHEN cardinality(p_words) = 1
-                THEN format(
-                    'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %L AND %L',
-                    k.f * 27000, k.f * 27000 + 26999
-                )
-            WHEN cardinality(p_words) BETWEEN 2 AND 3
-                THEN format(
-                    'crm.name_soundex_key(c.first_name, c.last_name) IN (%L, %L)',
-                    k.l * 27000 + k.f, k.f * 27000 + k.l
-                )
-        END
-    FROM (
-        SELECT
-            nullif(crm.soundex_int(crm.name_soundex(p_words[1])), 0) AS f,
-            nullif(crm.soundex_int(crm.name_soundex(p_words[cardinality(p_words)])), 0) AS l
-    ) AS k;
-END;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_code text;
+    v_f integer;
+    v_l integer;
+BEGIN
+    -- codes in variables: crm.soundex_int of a variable is inlined into the plans kept for the session; of a call it
+    -- ran as an SQL function, planned on every search like this function's old SQL body (H20A)
+    v_code := crm.name_soundex(p_words[1]);
+    v_f := nullif(crm.soundex_int(v_code), 0);
+    v_code := crm.name_soundex(p_words[cardinality(p_words)]);
+    v_l := nullif(crm.soundex_int(v_code), 0);
+    RETURN CASE
+        WHEN cardinality(p_words) = 1
+            THEN format(
+                'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %L AND %L', v_f * 27000, v_f * 27000 + 26999
+            )
+        WHEN cardinality(p_words) BETWEEN 2 AND 3
+            THEN format(
+                'crm.name_soundex_key(c.first_name, c.last_name) IN (%L, %L)', v_l * 27000 + v_f, v_f * 27000 + v_l
+            )
+    END;
+END
+$$;
 
 -- Tier 3 of a name search (H18Y, issue 18 item 3): when nobody sounds like both names (tier 1) and no name is
 -- trigram-close to every word (tier 2: both words misspelt), contacts whose last name sounds like the last word and
 -- whose first name starts with the first word's letter, before the company tier. That order only (in the reverse
 -- order an intact first name read as a last name finds other people). On contact_index_name_soundex_idx: one range
 -- of keys (last code x 27000 + the 1000 first-name codes of that letter). A word without a soundex code matches nothing
--- (NULL bounds). One expression (inlined into the caller's cached plan), each word's soundex computed once.
+-- (NULL bounds). Each word's soundex computed once.
 CREATE OR REPLACE FUNCTION crm.search_soundex_initial_condition(p_words text[]) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN format(
-    'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %1$L AND %1$L::integer + 999',
-    nullif(crm.soundex_int(crm.name_soundex(p_words[cardinality(p_words)])), 0) * 27000
-    + nullif(crm.soundex_int(crm.name_soundex(p_words[1])), 0) / 1000 * 1000
-);
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_code text;
+    v_f integer;
+    v_l integer;
+BEGIN
+    -- as in crm.search_soundex_condition (H20A)
+    v_code := crm.name_soundex(p_words[1]);
+    v_f := nullif(crm.soundex_int(v_code), 0);
+    v_code := crm.name_soundex(p_words[cardinality(p_words)]);
+    v_l := nullif(crm.soundex_int(v_code), 0);
+    RETURN format(
+        'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %1$L AND %1$L::integer + 999',
+        v_l * 27000 + v_f / 1000 * 1000
+    );
+END
+$$;
 
 -- Double-metaphone codes of the words of a (company) name, sorted and distinct.
 CREATE OR REPLACE FUNCTION crm.name_phonetic_keys(p text) RETURNS text[]
@@ -1334,6 +1348,18 @@ BEGIN
             END IF;
         END IF;
     END IF;
+    -- "<level> at <group> companies": static statements (crm.search_senior_group_ids, index/search_phrases.sql)
+    IF p_query = '' AND p_filters ? 'seniority' AND p_filters ? 'industry_group' THEN
+        v_f := crm.search_plan_filters(p_org_id, 'contacts', p_filters, p_limit);
+        IF jsonb_array_length(coalesce(v_f -> 'seniority', '[]')) = 1
+            AND (v_f -> 'seniority' ->> 0) = ANY(ARRAY['c_suite', 'vp', 'head', 'director', 'manager'])
+            AND jsonb_array_length(coalesce(v_f -> 'industry_group', '[]')) > 0
+            AND (v_f - ARRAY['seniority', 'after', 'industry_group']) = '{}'
+        THEN
+            RETURN QUERY SELECT r.id, r.score FROM crm.search_senior_group_ids(p_org_id, v_f, p_limit) AS r;
+            RETURN;
+        END IF;
+    END IF;
     RETURN QUERY SELECT r.id, r.score FROM crm.run_search_plan(crm.search_contact_plan(p_org_id, p_query, p_filters, p_limit)) AS r;
 END
 $$;
@@ -1553,16 +1579,19 @@ DECLARE
     v_i jsonb;
     v_filters jsonb;
     v_text text;
-    v_parts record;
+    v_emails text[] := '{}';
 BEGIN
     PERFORM crm.assert_org(p_org_id);
     PERFORM crm.check_text_size('query', p_text, crm.input_cap('query'));
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 100 THEN
         RAISE EXCEPTION 'limit must be between 1 and 100' USING ERRCODE = 'CX002';
     END IF;
-    v_parts := crm.search_query_parts(p_text);
-    IF cardinality(v_parts.emails) > 0 THEN
-        v_text := array_to_string(v_parts.emails, ' ');
+    -- the text's emails (none without an '@': no parser call then; issue 18)
+    IF strpos(p_text, '@') > 0 THEN
+        v_emails := (crm.search_query_parts(p_text)).emails;
+    END IF;
+    IF cardinality(v_emails) > 0 THEN
+        v_text := array_to_string(v_emails, ' ');
         v_filters := '{}';
     ELSE
         v_i := crm.interpret_query(p_org_id, p_text);
@@ -1598,8 +1627,8 @@ BEGIN
             + CASE WHEN h.has_active_deal THEN 0.03 ELSE 0 END)::numeric, 4)::double precision AS score,
         concat_ws(
             '; ',
-            CASE WHEN h.email = ANY(v_parts.emails) THEN 'exact email' END,
-            CASE WHEN v_text <> '' AND h.email <> ALL(v_parts.emails) THEN
+            CASE WHEN h.email = ANY(v_emails) THEN 'exact email' END,
+            CASE WHEN v_text <> '' AND h.email <> ALL(v_emails) THEN
                 format('%s matches %s', quote_literal(concat_ws(' ', h.first_name, h.last_name)), quote_literal(v_text)) END,
             CASE WHEN h.pass = 1 AND v_filters ? 'company' THEN
                 format('company %s matches %s', quote_literal(coalesce(h.company_name, '')),
@@ -1612,96 +1641,5 @@ BEGIN
     FROM hits AS h
     ORDER BY 12 DESC, h.id
     LIMIT p_limit;
-END
-$$;
-
--- Which indexed contacts do these references name? p_refs: index ids ('#123'), CRM record ids, or emails
--- (crmindex/index/refs.py and the API functions that take a contact reference use this one rule):
---   * '#<digits>': the contact with that index id (any CRM);
---   * text with an '@': the contact with that email (lower-cased), limited to p_source when given;
---   * anything else: the contact with that CRM record id (limited to p_source); a bare string of digits that
---     matches no CRM id falls back to the index id (HubSpot ids are numeric).
--- Among several matches a live record comes before a deleted one, then the most recently updated. One row per
--- reference, in order (ord from 1); id and the rest are NULL where nothing matches. A reference that is empty,
--- longer than 320 characters or a malformed '#' id is CX002; more than crm.input_cap('refs') references too.
--- Runs as the caller: under row-level security for crm_app (which may execute it), every org for workers.
-CREATE OR REPLACE FUNCTION crm.resolve_contact_refs(p_org_id uuid, p_refs text[], p_source text DEFAULT NULL)
-RETURNS TABLE (
-    ord integer,
-    ref text,
-    id bigint,
-    crm_source text,
-    crm_record_id text,
-    email text,
-    is_materialized boolean,
-    deleted boolean
-)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v_kinds text[] := '{}';
-    v_values text[] := '{}';
-    v_text text;
-BEGIN
-    PERFORM crm.assert_org(p_org_id);
-    IF coalesce(cardinality(p_refs), 0) > crm.input_cap('refs') THEN
-        RAISE EXCEPTION 'at most % references at once (got %)', crm.input_cap('refs'), cardinality(p_refs)
-            USING ERRCODE = 'CX002';
-    END IF;
-    FOR i IN 1..coalesce(cardinality(p_refs), 0) LOOP
-        v_text := btrim(p_refs[i]);
-        IF v_text IS NULL OR v_text = '' OR length(v_text) > 320 THEN
-            RAISE EXCEPTION 'a contact reference is an index id, a CRM record id or an email' USING ERRCODE = 'CX002';
-        ELSIF left(v_text, 1) = '#' THEN
-            IF ltrim(v_text, '#') !~ '^[0-9]{1,18}$' THEN
-                RAISE EXCEPTION 'not an index id: %', quote_literal(left(v_text, 40)) USING ERRCODE = 'CX002';
-            END IF;
-            v_kinds := v_kinds || 'id'::text;
-            v_values := v_values || ltrim(v_text, '#');
-        ELSIF strpos(v_text, '@') > 0 THEN
-            v_kinds := v_kinds || 'email'::text;
-            v_values := v_values || lower(v_text);
-        ELSE
-            v_kinds := v_kinds || 'crm'::text;
-            v_values := v_values || v_text;
-        END IF;
-    END LOOP;
-    RETURN QUERY
-    WITH wanted AS (
-        SELECT w.n::integer AS n, w.kind, w.val,
-            CASE WHEN w.kind = 'id' OR (w.kind = 'crm' AND w.val ~ '^[0-9]{1,18}$') THEN w.val::bigint END AS as_id
-        FROM unnest(v_kinds, v_values) WITH ORDINALITY AS w (kind, val, n)
-    ),
-    -- MATERIALIZED: read once. Inlined (a CTE named once is), the LATERAL below ran this whole statement, its
-    -- window included, again for every reference: 1,000 references took 80 s at 20K contacts (bench.materialize).
-    found AS MATERIALIZED (
-        SELECT c.id, c.crm_source, c.crm_record_id, c.email, c.is_materialized, c.deleted_at IS NOT NULL AS deleted,
-            (p_source IS NULL OR c.crm_source = p_source) AS in_source,
-            row_number() OVER (ORDER BY c.deleted_at IS NOT NULL, c.crm_updated_at DESC NULLS LAST, c.crm_source) AS rank
-        FROM crm.contact_index AS c
-        WHERE c.org_id = p_org_id AND (
-            c.id = ANY(ARRAY(SELECT x.as_id FROM wanted AS x WHERE x.as_id IS NOT NULL))
-            OR (
-                (
-                    c.email = ANY(ARRAY(SELECT x.val FROM wanted AS x WHERE x.kind = 'email'))
-                    OR c.crm_record_id = ANY(ARRAY(SELECT x.val FROM wanted AS x WHERE x.kind = 'crm'))
-                )
-                AND (p_source IS NULL OR c.crm_source = p_source)
-            )
-        )
-    )
-    SELECT w.n, p_refs[w.n], m.id, m.crm_source, m.crm_record_id, m.email, m.is_materialized, m.deleted
-    FROM wanted AS w
-    LEFT JOIN LATERAL (
-        SELECT f.* FROM found AS f
-        WHERE CASE w.kind
-            WHEN 'id' THEN f.id = w.as_id
-            WHEN 'email' THEN f.in_source AND f.email = w.val
-            ELSE (f.in_source AND f.crm_record_id = w.val) OR f.id = w.as_id
-        END
-        -- a CRM id before the index-id fallback of a numeric reference
-        ORDER BY w.kind = 'crm' AND NOT (f.in_source AND f.crm_record_id = w.val), f.rank
-        LIMIT 1
-    ) AS m ON TRUE
-    ORDER BY w.n;
 END
 $$;

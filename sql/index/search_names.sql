@@ -83,14 +83,20 @@ $$;
 CREATE OR REPLACE FUNCTION crm.search_name_word_condition(
     p_org_id uuid, p_words text[], p_doc text, p_name text
 ) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT format(
-        'c.id = ANY(ARRAY(SELECT c.id FROM crm.contact_index AS c WHERE (c.org_id = %L) IS TRUE'
-        ' AND c.deleted_at IS NULL AND %s AND %s LIMIT %s))',
-        p_org_id,
-        string_agg(format('%s @@ (SELECT crm.search_name_word_query(%L, ARRAY[%L]))', p_doc, p_org_id, w), ' AND '),
-        string_agg(format('crm.trgm_word_sim(%L, %s) >= 0.3', w, p_name), ' AND '),
-        crm.search_candidate_cap()
-    )
-    FROM unnest(p_words) AS w;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- plpgsql: its statement's plan is kept for the session (as an SQL function it was parsed and planned again on
+    -- every name search; H20A)
+    RETURN (
+        SELECT format(
+            'c.id = ANY(ARRAY(SELECT c.id FROM crm.contact_index AS c WHERE (c.org_id = %L) IS TRUE'
+            ' AND c.deleted_at IS NULL AND %s AND %s LIMIT %s))',
+            p_org_id,
+            string_agg(format('%s @@ (SELECT crm.search_name_word_query(%L, ARRAY[%L]))', p_doc, p_org_id, w), ' AND '),
+            string_agg(format('crm.trgm_word_sim(%L, %s) >= 0.3', w, p_name), ' AND '),
+            crm.search_candidate_cap()
+        )
+        FROM unnest(p_words) AS w
+    );
+END
 $$;
