@@ -498,6 +498,7 @@ def run(dsn: str, p: Params, *, say: Any = print) -> dict[str, Any]:
         limiter.configure(LimitClass.HUBSPOT_GENERAL, p.limit, WINDOW_S, p.headroom)
         limiter.close()
         drainers = _spawn_drainers(dsn, p.drainers, logs)
+        stack.callback(_stop_drainers, drainers, logs)  # also when the run fails: no drainer outlives it
         clients = Clients(dsn)
         stack.callback(clients.close)
 
