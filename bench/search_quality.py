@@ -226,11 +226,18 @@ def _company_part(
             }
             for g, s in scores.items()
         },
+        "exact_rows": sum(g == c.groups for c, g in zip(companies, got, strict=True)),
+        **_totals(scores),
+    }
+
+
+def _totals(scores: Mapping[str, GroupScore]) -> dict[str, Any]:
+    """The groups below target and the micro figures: over every (company, group) label counted, the share of
+    assigned groups that are right, of right ones found."""
+    return {
         "groups_below_target": sorted(
             g for g, s in scores.items() if s.precision < TARGET or s.recall < TARGET
         ),
-        "exact_rows": sum(g == c.groups for c, g in zip(companies, got, strict=True)),
-        # over every (company, group) label: the share of assigned groups that are right, of right ones found
         "micro_precision": round(
             sum(s.tp for s in scores.values()) / max(1, sum(s.predicted for s in scores.values())), 3
         ),
@@ -253,7 +260,7 @@ def _agreed_part(
     groups: Sequence[str],
 ) -> dict[str, Any]:
     """The set's figures over the (company, group) labels both annotators gave alike only: what the rules get wrong
-    where people agree, apart from where they do not (tests/eval/README.md, "Agreement")."""
+    where people agree, apart from where they do not (tests/eval/README.md, "Agreement between two people")."""
     by_name = {c.name: c for c in second}
     scores = {g: GroupScore() for g in groups}
     agreed = total = 0
@@ -273,15 +280,7 @@ def _agreed_part(
         "rows": sum(c.name in by_name for c in companies),
         "labels_agreed": agreed,
         "labels_disagreed": total - agreed,
-        "groups_below_target": sorted(
-            g for g, s in scores.items() if s.precision < TARGET or s.recall < TARGET
-        ),
-        "micro_precision": round(
-            sum(s.tp for s in scores.values()) / max(1, sum(s.predicted for s in scores.values())), 3
-        ),
-        "micro_recall": round(
-            sum(s.tp for s in scores.values()) / max(1, sum(s.support for s in scores.values())), 3
-        ),
+        **_totals(scores),
     }
 
 
