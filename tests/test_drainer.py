@@ -377,6 +377,80 @@ def test_a_failed_write_with_a_newer_change_queued_keeps_one_open_job(
     assert (props["jobtitle"], props["phone"]) == ("B", "2")
 
 
+def test_a_renew_chosen_as_deadlock_victim_runs_again_and_every_job_lands(
+    org: Conn, db_dsn: str, fake: FakeHubSpot, clients: Clients
+) -> None:
+    """Another session's statement crosses the drainer's renew (it holds one job of the next send group, then
+    waits for the other, which the renew holds): the server rolls the renew back as the deadlock victim. The
+    drainer runs it again, sends every job and completes it, instead of dropping its connection and leaving the
+    claimed jobs to their leases' expiry (how a CI run once lost a minute)."""
+    rids = [FIRST_ID + 20 + i for i in range(4)]
+    ids = [enqueue_update(org, rid, {"jobtitle": f"T{i}"}) for i, rid in enumerate(rids)]
+    writer = clients.writer(str(ORG), "hubspot")
+    assert writer is not None
+    errors: list[BaseException] = []
+    crossing: list[threading.Thread] = []
+
+    def cross() -> None:
+        """Hold the second group's last job, then (once the renew waits for it) update its first job."""
+        try:
+            with psycopg.connect(db_dsn) as side:
+                side.execute("SET deadlock_timeout = '20s'")  # the renew (1 s) detects the cycle: its victim
+                side.execute("SELECT 1 FROM crm.writeback_queue WHERE id = %s FOR UPDATE", (ids[3],))
+                held.set()
+                # the renew has locked ids[2] and waits for ids[3]; then cross it before its deadlock check
+                # runs (once, deadlock_timeout after it began to wait)
+                wait_for(lambda: waiting(side) == 1, 10, "the renew waiting for the held job")
+                side.execute("UPDATE crm.writeback_queue SET updated_at = now() WHERE id = %s", (ids[2],))
+                side.rollback()
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    held = threading.Event()
+
+    def waiting(conn: Conn) -> int:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    class Crossed:
+        """Sends in groups of two; the first send starts the crossing session."""
+
+        source = "hubspot"
+        max_batch = 2
+
+        def update(self, entity_type: str, items: Any) -> Any:
+            if not crossing:
+                crossing.append(threading.Thread(target=cross))
+                crossing[0].start()
+                assert held.wait(5)
+            return writer.update(entity_type, items)
+
+        def create(self, entity_type: str, items: Any) -> Any:
+            raise AssertionError("no creates here")
+
+    def deadlocks() -> int:
+        row = org.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    before = deadlocks()
+    d = Drainer(db_dsn, lambda o, s: Crossed(), poll_s=0.2)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("SET deadlock_timeout = '2s'")
+        assert d.drain_account(conn, str(ORG), "hubspot") == 4  # no error reached the caller
+    crossing[0].join(10)
+    assert errors == []
+    assert d.lost == 0 and d.completed == 4
+    assert statuses(org) == {"completed": 4}
+    assert [fake.properties("contacts", rid)["jobtitle"] for rid in rids] == ["T0", "T1", "T2", "T3"]
+    wait_for(lambda: deadlocks() > before, 5, "a deadlock counted")  # the crossing really was one
+
+
 # ---------------------------------------------------------------------------------------------- Attio
 def test_attio_updates_and_idempotent_creates(
     db: Conn, db_dsn: str, clients: Clients, monkeypatch: pytest.MonkeyPatch

@@ -445,7 +445,12 @@ def wait_drained(db: Conn, timeout: float, storm_end: float) -> None:
             return
         assert time.monotonic() < deadline, f"{row[0]} jobs still open after {timeout} s"
         if time.monotonic() > storm_end:
-            db.execute("UPDATE crm.writeback_queue SET next_retry_at = now() WHERE status = 'failed'")
+            # skip what a drainer holds: a plain multi-row UPDATE keeps the locks it takes on rows claimed under
+            # it and can deadlock with the drainer renewing them (it did, in CI)
+            db.execute(
+                "UPDATE crm.writeback_queue SET next_retry_at = now() WHERE id IN (SELECT id FROM "
+                "crm.writeback_queue WHERE status = 'failed' FOR UPDATE SKIP LOCKED)"
+            )
         time.sleep(0.2)
 
 

@@ -115,6 +115,32 @@ def test_concurrent_claimers_never_share_a_job(db_dsn: str, orgs: Conn) -> None:
     assert row == (2000,)
 
 
+def test_holding_an_account_skips_the_jobs_another_session_holds(db_dsn: str, orgs: Conn) -> None:
+    """``crm.queue_hold_account`` (a rejected token) pushes the account's waiting jobs out without waiting for a
+    job another session has locked (a claim, a finish): waiting there is how it could deadlock with a drainer."""
+    ids = [enqueue_job(orgs, A, "hydrate", {"i": i}, source="hubspot") for i in range(3)]
+    other = enqueue_job(orgs, B, "hydrate", {}, source="hubspot")
+    with psycopg.connect(db_dsn) as side:  # a transaction holding the first job, as a claim in progress does
+        side.execute("SELECT 1 FROM crm.job WHERE id = %s FOR UPDATE", (ids[0],))
+        orgs.execute("SET statement_timeout = '3s'")  # waiting for the side transaction would fail the call
+        try:
+            row = orgs.execute(
+                "SELECT crm.queue_hold_account(%s, 'crm.job', 'hubspot', 'token rejected', 600)", (A,)
+            ).fetchone()
+        finally:
+            orgs.execute("RESET statement_timeout")
+        side.rollback()
+    assert row == (2,)
+    held = {
+        int(str(i)): str(e)
+        for i, e in orgs.execute(
+            "SELECT id, last_error FROM crm.job WHERE next_retry_at > now() + interval '500 seconds'"
+        ).fetchall()
+    }
+    assert held == {ids[1]: "token rejected", ids[2]: "token rejected"}  # not the locked one, not org B's
+    assert other not in held
+
+
 def test_dedupe_key_coalesces_open_jobs_only(orgs: Conn) -> None:
     a = enqueue_job(orgs, A, "refetch", {"fields": {"a": 1}}, dedupe_key="rec-1")
     b = enqueue_job(orgs, A, "refetch", {"more": True}, dedupe_key="rec-1")

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -30,6 +30,9 @@ from crmindex.platform.db import Conn, translate_errors
 log = logging.getLogger("crmindex.queue")
 
 NOTIFY_CHANNEL = "crm_queue"
+ROLLED_BACK_TRIES = 4  # a statement chosen as a deadlock victim (or a serialization failure) runs this often
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,27 @@ class Worker:
     def install_signal_handlers(self) -> None:
         """SIGTERM / SIGINT: finish the batch in hand, release the rest, leave the loop."""
         install_stop_signals(self.stop, f"worker {self.worker_id}")
+
+
+def rerun_if_rolled_back(conn: Conn, call: Callable[[], T], what: str) -> T:
+    """``call()`` (one statement on ``conn``), run again when the server rolled it back as a deadlock victim or a
+    serialization failure (40P01, 40001): up to ``ROLLED_BACK_TRIES`` times, a few ms apart.
+
+    A worker's queue statements take row locks that a concurrent statement of another session can cross (a
+    multi-row UPDATE in READ COMMITTED keeps the locks it took while re-checking rows that changed under it). The
+    statement rolled back whole, so it is safe to run again; giving up instead drops the connection and leaves
+    the worker's claimed jobs waiting for their leases to expire. Only on an autocommit connection: inside a
+    caller's transaction the whole transaction is gone and the error goes to the caller.
+    """
+    for attempt in range(1, ROLLED_BACK_TRIES + 1):
+        try:
+            return call()
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            if attempt == ROLLED_BACK_TRIES or not conn.autocommit:
+                raise
+            log.warning("%s rolled back (%s: %s); running it again", what, exc.sqlstate, type(exc).__name__)
+            time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
 
 
 def wait_for_wakeup(conn: Conn, queue: Queue, poll_s: float, stop: threading.Event) -> bool:

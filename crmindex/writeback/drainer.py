@@ -44,7 +44,15 @@ from crmindex.crm.http import send_deadline
 from crmindex.crm.outcomes import outcome_for
 from crmindex.crm.protocols import CrmWriter, WriteResult, WriterFactory
 from crmindex.platform.db import Conn
-from crmindex.platform.queue import Job, Outcome, Queue, default_worker_id, install_stop_signals, run_loop
+from crmindex.platform.queue import (
+    Job,
+    Outcome,
+    Queue,
+    default_worker_id,
+    install_stop_signals,
+    rerun_if_rolled_back,
+    run_loop,
+)
 
 log = logging.getLogger("crmindex.drainer")
 
@@ -82,11 +90,15 @@ class Drainer:
 
     def _claim(self, conn: Conn, org_id: str, source: str) -> tuple[list[Job], int, int]:
         """(the jobs to send, how many were claimed, how many were coalesced into others)."""
-        rows = conn.execute(
-            "SELECT org_id, id, lease_token, attempts, disposition, job "
-            "FROM crm.writeback_claim(%s, %s, %s, %s, %s, %s)",
-            (org_id, source, self.worker_id, self.batch, self.lease_s, HELD_BACK_DELAY_S),
-        ).fetchall()
+        rows = rerun_if_rolled_back(
+            conn,
+            lambda: conn.execute(
+                "SELECT org_id, id, lease_token, attempts, disposition, job "
+                "FROM crm.writeback_claim(%s, %s, %s, %s, %s, %s)",
+                (org_id, source, self.worker_id, self.batch, self.lease_s, HELD_BACK_DELAY_S),
+            ).fetchall(),
+            "writeback_claim",
+        )
         jobs = [
             Job(WRITEBACK.table, r[0], int(str(r[1])), r[2], int(str(r[3])), r[5])
             for r in rows
@@ -98,10 +110,14 @@ class Drainer:
         """Extend the leases still ours; {job id: its payload now} (a job missing is no longer ours)."""
         if not jobs:
             return {}
-        rows = conn.execute(
-            "SELECT id, payload FROM crm.writeback_renew(%s, %s, %s, %s)",
-            (org_id, [j.id for j in jobs], [j.lease_token for j in jobs], self.lease_s),
-        ).fetchall()
+        rows = rerun_if_rolled_back(
+            conn,
+            lambda: conn.execute(
+                "SELECT id, payload FROM crm.writeback_renew(%s, %s, %s, %s)",
+                (org_id, [j.id for j in jobs], [j.lease_token for j in jobs], self.lease_s),
+            ).fetchall(),
+            "writeback_renew",
+        )
         return {int(str(r[0])): r[1] for r in rows}
 
     def _send(
@@ -138,9 +154,13 @@ class Drainer:
             }
             for job, out in outcomes.items()
         ]
-        rows = conn.execute(
-            "SELECT action, jobs FROM crm.writeback_finish(%s, %s)", (org_id, Jsonb(items))
-        ).fetchall()
+        rows = rerun_if_rolled_back(
+            conn,
+            lambda: conn.execute(
+                "SELECT action, jobs FROM crm.writeback_finish(%s, %s)", (org_id, Jsonb(items))
+            ).fetchall(),
+            "writeback_finish",
+        )
         return {str(a): int(str(n)) for a, n in rows}
 
     def drain_account(self, conn: Conn, org_id: str, source: str) -> int:

@@ -343,6 +343,9 @@ $$;
 
 -- Push an account's waiting jobs of a queue-core table p_delay_s out, attempts untouched: no worker of any
 -- process sends them while the CRM rejects the account's token (p_kind narrows crm.job to one kind). The number held.
+-- Jobs locked right now (being claimed, finished or merged by another session) are skipped, not waited for: a plain
+-- multi-row UPDATE keeps the locks it takes on rows that changed under it (claimed meanwhile) and so could deadlock
+-- with a drainer renewing them; a job skipped meets the rejected token and is held by its own worker.
 CREATE OR REPLACE FUNCTION crm.queue_hold_account(
     p_org_id uuid, p_queue text, p_source text, p_note text, p_delay_s double precision, p_kind text DEFAULT NULL
 ) RETURNS integer
@@ -357,12 +360,14 @@ BEGIN
         RAISE EXCEPTION 'unknown queue %', coalesce(quote_literal(left(p_queue, 60)), 'NULL') USING ERRCODE = 'CX002';
     END IF;
     EXECUTE format(
-        'UPDATE %s SET next_retry_at = greatest(next_retry_at, clock_timestamp() + make_interval(secs => $1)), '
+        'UPDATE %1$s AS j '
+        'SET next_retry_at = greatest(j.next_retry_at, clock_timestamp() + make_interval(secs => $1)), '
         'last_error = $2, updated_at = now() '
-        'WHERE org_id = $3 AND crm_source = $4 AND status IN (''pending'', ''failed'') '
-        'AND ($5::text IS NULL OR %s)',
+        'FROM (SELECT q.org_id, q.id FROM %1$s AS q WHERE q.org_id = $3 AND q.crm_source = $4 '
+        'AND q.status IN (''pending'', ''failed'') AND ($5::text IS NULL OR %2$s) FOR UPDATE SKIP LOCKED) AS h '
+        'WHERE j.org_id = h.org_id AND j.id = h.id',
         p_queue,
-        CASE WHEN p_queue = 'crm.job' THEN 'kind = $5' ELSE 'TRUE' END
+        CASE WHEN p_queue = 'crm.job' THEN 'q.kind = $5' ELSE 'TRUE' END
     )
     USING least(greatest(coalesce(p_delay_s, 60), 0), 86400), left(p_note, 4000), p_org_id, p_source, p_kind;
     GET DIAGNOSTICS v_n = ROW_COUNT;
