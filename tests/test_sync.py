@@ -87,6 +87,9 @@ def test_sync_indexes_everything_archived_as_deleted_and_twice_converges(
     ).fetchone()
     assert row is not None and int(str(row[0])) > 0
     assert report.records >= fake.count("contacts")
+    # the time the records were all searchable, before the storage step (bench/sync.py times the two apart)
+    assert report.finished_at is not None and report.indexed_at is not None
+    assert report.started_at < report.indexed_at <= report.finished_at
     again = run_sync(org, ORG, HubSpotLister(client), progress=False)
     assert counts(org) == (fake.count("contacts"), 3)
     assert again.records == report.records

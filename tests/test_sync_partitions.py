@@ -615,6 +615,48 @@ def test_parallel_writers_checkpoint_in_order_and_surface_errors(two_accounts: C
         pool.close()
 
 
+def test_a_split_sync_writes_on_two_connections_by_default_and_a_list_only_one_on_its_own(
+    two_accounts: Conn, db_dsn: str
+) -> None:
+    """The split sync reads ~2,000 records/s, more than one connection writes on a busy machine: by default its
+    contacts and companies are written on SPLIT_SYNC_WRITERS connections; a list-only sync (1,000/s) writes on the
+    sync's own connection. Both index the same rows."""
+    import contextlib
+
+    from crmindex.freshness.sync import SPLIT_SYNC_WRITERS
+
+    db = two_accounts
+    opened: dict[uuid.UUID, int] = {ORG_A: 0, ORG_B: 0}
+
+    def counting(org: uuid.UUID) -> Callable[[], contextlib.AbstractContextManager[Conn]]:
+        @contextlib.contextmanager
+        def connection() -> Iterator[Conn]:
+            opened[org] += 1
+            with psycopg.connect(db_dsn, autocommit=True) as c:
+                yield c
+
+        return connection
+
+    with FakeHubSpot(limits=False, search_cap=400) as fake:
+        fake.seed_from(SyntheticCRM(seed=27, contacts=1_500))
+        client = HubSpotClient(fake.base_url, lambda: TOKEN, None, search_cap=400)
+        try:
+            for org, split in ((ORG_A, False), (ORG_B, True)):
+                run_sync(
+                    db,
+                    org,
+                    HubSpotLister(client, split=split),
+                    progress=False,
+                    write_connections=counting(org),
+                )
+        finally:
+            client.close()
+    assert SPLIT_SYNC_WRITERS == 2
+    # companies, contacts and their archived listings, two writers each; deals on the sync's own connection
+    assert opened == {ORG_A: 0, ORG_B: 4 * SPLIT_SYNC_WRITERS}
+    _same_rows(db)
+
+
 class _NoBar:
     def update(self, n: int) -> None:
         pass

@@ -90,6 +90,8 @@ class SyncReport:
     source: str
     steps: list[StepReport] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # when every record was written, checkpointed and analyzed (searchable), before the storage step
+    indexed_at: datetime | None = None
     finished_at: datetime | None = None
     # the storage step at the end (crmindex.index.maintain.after_initial_sync): indexes rebuilt, or why not
     storage: AfterSync | None = None
@@ -169,6 +171,11 @@ WriteConnections = Callable[[], contextlib.AbstractContextManager[Conn]]
 # its own row (and a per-org metadata note). Not deals: two deal pages naming the same contacts would update those
 # contacts' deal summaries in different orders (a deadlock the database would break by failing one).
 PARALLEL_WRITES = ("contacts", "companies")
+# run_sync's default writers for a lister that reads through two budgets at once (HubSpot's split sync, ~2,000
+# records/s on Free/Starter): one connection upserts ~2,200 contacts/s on a quiet 2-core machine (bench/sync.py,
+# unlimited), so a single writer is the split sync's bottleneck as soon as the database has other work (100K contacts
+# at load 4.3: 152.8 s with one writer, 85-97 s with two; /work/notes/lead24). A list-only sync reads 1,000/s: one.
+SPLIT_SYNC_WRITERS = 2
 
 
 def _same_database(conn: Conn) -> WriteConnections:
@@ -362,15 +369,18 @@ def run_sync(
     read_ahead: int = 8,
     restart: bool = False,
     on_page: Callable[[str, int], None] | None = None,
-    writers: int = 1,
+    writers: int | None = None,
     write_connections: WriteConnections | None = None,
 ) -> SyncReport:
     """Sync (or resume syncing) one org's CRM into the index; ``conn`` must be autocommit.
 
     ``writers`` > 1: contacts and companies pages are written on that many connections at once
     (``write_connections``, by default new connections to ``conn``'s database as its user) and checkpointed in order
-    on ``conn`` (:class:`_Writers`).
+    on ``conn`` (:class:`_Writers`). By default :data:`SPLIT_SYNC_WRITERS` for a lister reading through two budgets
+    at once (``lister.split``: HubSpot's split sync), else one.
     """
+    if writers is None:
+        writers = SPLIT_SYNC_WRITERS if getattr(lister, "split", False) is True else 1
     org = str(org_id)
     source = lister.source
     report = SyncReport(uuid.UUID(org), source)
@@ -430,6 +440,11 @@ def run_sync(
             if step_report.pages == 0:
                 conn.execute("SELECT crm.sync_checkpoint(%s, %s, %s, NULL, 0, TRUE)", (org, source, step))
         except CrmError as exc:
+            if pool is not None:
+                # the groups read before the CRM failed are being written: checkpoint them, so that a rerun resumes
+                # after them as it does with one writer (a writer's own error leaves the cursor where it was)
+                with contextlib.suppress(Exception):
+                    cursor = done.advance(pool, wait=True) or cursor
             if isinstance(exc, AuthError):  # say so on the connection too (``crmindex status``)
                 flag_auth_failure(conn, org, source, str(exc))
             conn.execute(
@@ -455,6 +470,7 @@ def run_sync(
     margin: timedelta = getattr(lister, "watermark_margin", timedelta(0))
     conn.execute("SELECT crm.sync_advance_watermark(%s, %s, %s)", (org, source, sync_started - margin))
     clear_auth_failure(conn, org, source)  # the CRM accepted the token again
+    report.indexed_at = datetime.now(UTC)
     report.storage = _storage_step(conn, org, progress)
     report.finished_at = datetime.now(UTC)
     return report
