@@ -27,7 +27,7 @@ from crmindex.platform.pgcluster import LocalCluster
 from crmindex.testing import FakeHubSpot
 from crmindex.testing.synthetic import SyntheticCRM
 from tests.orgs import ORG
-from tests.test_drainer import DRAINER_SCRIPT, TOKEN, TOKEN_ENV, connect
+from tests.test_drainer import DRAINER_SCRIPT, FAST_FORWARD_FAILED, TOKEN, TOKEN_ENV, connect
 
 Conn = psycopg.Connection[tuple[object, ...]]
 SEED = 23
@@ -141,7 +141,7 @@ def wait_drained(db: Conn, drainers: Drainers, timeout: float) -> float:
         assert time.monotonic() - started < timeout, (
             f"{open_jobs(db)} jobs still open after {timeout} s\n{drainers.crashed()}"
         )
-        db.execute("UPDATE crm.writeback_queue SET next_retry_at = now() WHERE status = 'failed'")
+        db.execute(FAST_FORWARD_FAILED)
         time.sleep(0.25)
     return time.monotonic() - started
 

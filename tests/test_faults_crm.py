@@ -61,7 +61,7 @@ from tests.fault_helpers import (
 )
 from tests.test_chaos import ORG, Ledger, check_crm, check_queue
 from tests.test_convergence import World, mismatches
-from tests.test_drainer import TOKEN, TOKEN_ENV
+from tests.test_drainer import FAST_FORWARD_FAILED, TOKEN, TOKEN_ENV
 
 SEED = 29
 CONTACTS = 600  # 6 list pages of 100: a fault can start with pages left
@@ -445,12 +445,7 @@ def wait_drained(db: Conn, timeout: float, storm_end: float) -> None:
             return
         assert time.monotonic() < deadline, f"{row[0]} jobs still open after {timeout} s"
         if time.monotonic() > storm_end:
-            # skip what a drainer holds: a plain multi-row UPDATE keeps the locks it takes on rows claimed under
-            # it and can deadlock with the drainer renewing them (it did, in CI)
-            db.execute(
-                "UPDATE crm.writeback_queue SET next_retry_at = now() WHERE id IN (SELECT id FROM "
-                "crm.writeback_queue WHERE status = 'failed' FOR UPDATE SKIP LOCKED)"
-            )
+            db.execute(FAST_FORWARD_FAILED)
         time.sleep(0.2)
 
 
