@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import pytest
@@ -13,6 +11,7 @@ from crmindex.errors import InvalidInputError, NotFoundError
 from crmindex.index.refs import resolve_contact, resolve_contacts
 from crmindex.index.writes import ContactRow, ensure_org, upsert_contacts
 from tests.orgs import ORG
+from tests.plan_helpers import explain_nested, plan_nodes
 
 Conn = psycopg.Connection[tuple[object, ...]]
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -46,34 +45,6 @@ def test_many_refs_resolve_in_order_with_the_single_ref_rules(db: Conn) -> None:
         resolve_contacts(db, ORG, ["503", "#abc"])
 
 
-def _explain_nested(db: Conn) -> list[dict[str, Any]]:
-    """The plans of every statement run from now on in this session, nested ones included (auto_explain, sent to
-    this client as notices): those reading crm.contact_index."""
-    plans: list[dict[str, Any]] = []
-
-    def keep(diag: psycopg.errors.Diagnostic) -> None:
-        text = diag.message_primary or ""
-        if '"Plan"' in text and "contact_index" in text:
-            plans.append(json.loads(text[text.index("{") :]))
-
-    db.add_notice_handler(keep)
-    db.execute("LOAD 'auto_explain'")
-    for setting, value in [
-        ("auto_explain.log_min_duration", "0"),
-        ("auto_explain.log_analyze", "on"),
-        ("auto_explain.log_buffers", "on"),
-        ("auto_explain.log_nested_statements", "on"),
-        ("auto_explain.log_format", "json"),
-        ("auto_explain.log_level", "notice"),
-    ]:
-        db.execute("SELECT set_config(%s, %s, false)", (setting, value))
-    return plans
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan] + [n for c in plan.get("Plans", []) for n in _nodes(c)]
-
-
 def test_many_refs_read_the_contacts_once(db: Conn) -> None:
     """1,000 references read crm.contact_index once, not once per reference (bench.materialize's bulk case took 80 s
     when the matching contacts' CTE was inlined into the per-reference LATERAL: with that text this test sees a Seq
@@ -86,11 +57,11 @@ def test_many_refs_read_the_contacts_once(db: Conn) -> None:
     upsert_contacts(db, ORG, "hubspot", rows)
     db.execute("ANALYZE crm.contact_index")
     refs = [f"p{i}@x.io" if i % 2 else str(9000 + i) for i in range(1000)]
-    plans = _explain_nested(db)
+    plans = explain_nested(db, analyze=True)
     found = resolve_contacts(db, ORG, refs, source="hubspot")
     db.execute("SET auto_explain.log_min_duration = -1")
     assert [f.crm_record_id if f else None for f in found] == [str(9000 + i) for i in range(1000)]
-    readers = [n for p in plans for n in _nodes(p["Plan"]) if n.get("Relation Name") == "contact_index"]
+    readers = [n for p in plans for n in plan_nodes(p["Plan"]) if n.get("Relation Name") == "contact_index"]
     assert readers, plans
     assert all(n["Actual Loops"] == 1 for n in readers), [
         (n["Node Type"], n["Actual Loops"]) for n in readers
@@ -112,7 +83,7 @@ def test_a_crm_id_is_read_at_its_key_whatever_the_crm(db: Conn) -> None:
         upsert_contacts(db, ORG, "hubspot", rows)
     upsert_contacts(db, ORG, "attio", [ContactRow(crm_record_id="p-1", email="a@y.io", crm_updated_at=T0)])
     db.execute("VACUUM ANALYZE crm.contact_index")
-    plans = _explain_nested(db)
+    plans = explain_nested(db, analyze=True)
     for i in range(8):
         assert resolve_contact(db, ORG, str(7000 + i)).crm_record_id == str(7000 + i)
     assert resolve_contact(db, ORG, "p-1").crm_source == "attio"
@@ -120,7 +91,9 @@ def test_a_crm_id_is_read_at_its_key_whatever_the_crm(db: Conn) -> None:
     assert len(plans) >= 9
     for plan in plans:
         readers = [
-            n for n in _nodes(plan["Plan"]) if n.get("Relation Name") == "contact_index" or "Index Name" in n
+            n
+            for n in plan_nodes(plan["Plan"])
+            if n.get("Relation Name") == "contact_index" or "Index Name" in n
         ]
         assert readers and all(n["Node Type"] != "Seq Scan" for n in readers), readers
         pages = {

@@ -20,6 +20,7 @@ from psycopg import sql as pgsql
 
 from crmindex.index.writes import ensure_org, upsert_contacts
 from tests.conftest import PgServer
+from tests.plan_helpers import explain_nested
 
 BIG = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
 OTHERS = [uuid.UUID(f"00000000-0000-4000-8000-0000000000c{i}") for i in range(1, 4)]
@@ -679,6 +680,47 @@ def test_company_words_condition(big: psycopg.Connection[Any], names: list[str])
     assert not any(n["Node Type"] in ("Seq Scan", "BitmapAnd") for n in nodes)
 
 
+@pytest.mark.slow
+def test_company_ids_stay_literal_in_the_words_source(big: psycopg.Connection[Any]) -> None:
+    """Issue 18 ("Stan from Acme", H24A): a common first name at 101 to 1,000 companies. The text's words source
+    (tier 0) ANDs the words' bitmap with contact_index_company_idx read at the companies' literal ids. Tried and
+    rejected: the ids as one InitPlan value, `ANY((SELECT list)::text[])` (no planning id by id: 2.2 -> 0.2 ms for
+    585 ids at 500K); the planner takes such a value for 10 ids and here ("Stan", 168 companies: 2 rows estimated,
+    2,003 planned with the literals) reads contact_index_company_idx alone and computes the search doc of every
+    contact of the companies (37 us a contact: 206 ms for 585 companies at 500K, against 4 ms). This test fails on
+    that form."""
+    names = ["acme ledger", "acme pay", "acme bank", "acme health"]  # 101 to 1,000 companies
+    row = big.execute("SELECT crm.search_company_words_condition(%s, %s)", (BIG, names)).fetchone()
+    assert row is not None and row[0].startswith("((c.crm_source = ")
+    literal = str(row[0])
+    n = literal.count(",") + 1
+    assert 100 < n <= 1000, n
+    row = big.execute(
+        "SELECT c.first_name FROM crm.contact_index AS c WHERE c.org_id = %s AND c.deleted_at IS NULL AND "
+        + literal
+        + " ORDER BY c.id LIMIT 1",
+        (BIG,),
+    ).fetchone()
+    assert row is not None
+    first = str(row[0])
+    row = big.execute(
+        "SELECT crm.search_contact_plan(%s, %s, %s::jsonb, 50)", (BIG, first, json.dumps({"company": names}))
+    ).fetchone()
+    assert row is not None
+    sources = row[0]["sources"]
+    words = [s for s in sources if s["name"] == "words"]
+    assert len(words) == 1 and all(literal in s["sql"] for s in sources)
+    nodes = _explain(big, words[0]["sql"])
+    shape = [(n["Node Type"], n.get("Index Name"), n.get("Plan Rows")) for n in nodes]
+    assert any(n["Node Type"] == "BitmapAnd" for n in nodes), (first, n, shape)
+    assert {n.get("Index Name") for n in nodes if "Index Name" in n} == {
+        "contact_index_company_idx",
+        "contact_index_search_doc_idx",
+    }, shape
+    assert not any(n["Node Type"] in ("Seq Scan", "Index Scan") for n in nodes), shape
+    assert big.execute(words[0]["sql"]).fetchall()
+
+
 def crm_words(conn: psycopg.Connection[Any], names: list[str]) -> str:
     row = conn.execute("SELECT crm.search_company_name_condition(%s, 'words')", (names,)).fetchone()
     assert row is not None
@@ -882,3 +924,103 @@ def test_email_fast_path_skips_the_parser(db: psycopg.Connection[Any]) -> None:
     with pytest.raises(psycopg.Error, match="limit must be between 1 and 1000") as err:
         db.execute("SELECT * FROM crm.search_contacts(%s, 'bob@acme.com', '{}', 0)", (org,))
     assert err.value.sqlstate == "CX002"
+
+
+def _seed_people(db: psycopg.Connection[Any], n: int) -> uuid.UUID:
+    """n x (John Smith, Jane Smyth, Bob Jones) in the first other org, emails p<i>@example.com; analyzed."""
+    org = OTHERS[0]
+    ensure_org(db, org)
+    people = [("John", "Smith"), ("Jane", "Smyth"), ("Bob", "Jones")] * n
+    rows = [
+        {
+            "crm_record_id": f"p{i}",
+            "first_name": f,
+            "last_name": ln,
+            "crm_updated_at": "2026-01-01T00:00:00Z",
+            "email": f"p{i}@example.com",
+        }
+        for i, (f, ln) in enumerate(people)
+    ]
+    upsert_contacts(db, org, "hubspot", rows)
+    db.execute("ANALYZE crm.contact_index")
+    return org
+
+
+def test_text_plans_run_without_parallel_workers(db: psycopg.Connection[Any]) -> None:
+    """The statements of a text search's plan (its tiers' candidate sources and the ranking, crm.run_search_plan) run
+    without parallel workers, whatever the parallel costs; the session's setting is back afterwards. Each reads a few
+    hundred rows at most, but the soundex key has no statistics (its index is partial), so at 500K contacts tier 1 of
+    every name search was planned as a Gather of 2 workers: launching them cost 10-35 ms on a busy 2-CPU machine,
+    against 0.05 ms for the scan (issue 18 item 3, H24B). Here parallel plans are made free in the session, which
+    puts a Gather into the tier statements of the old function text. Plans from auto_explain sent to this client."""
+    org = _seed_people(db, 40)
+    db.execute("SELECT set_config('crm.org_id', %s, false)", (str(org),))
+    for setting, value in [
+        ("parallel_setup_cost", "0"),
+        ("parallel_tuple_cost", "0"),
+        ("min_parallel_table_scan_size", "0"),
+        ("min_parallel_index_scan_size", "0"),
+        ("max_parallel_workers_per_gather", "2"),
+    ]:
+        db.execute("SELECT set_config(%s, %s, false)", (setting, value))
+    plans = explain_nested(db)
+    got = db.execute(
+        "SELECT first_name, last_name FROM crm.search_contacts(%s, 'Jonh Smiht', '{}'::jsonb, 5)", (org,)
+    ).fetchall()
+    db.execute("SET auto_explain.log_min_duration = -1")
+    assert got and all(r == ("John", "Smith") for r in got), got
+    nodes = [n for p in plans for n in _nodes(p["Plan"])]
+    # tier 1 (soundex) ran, and the ranking
+    assert any(n.get("Index Name") == "contact_index_name_soundex_idx" for n in nodes), plans
+    assert any(n.get("Function Name") == "unnest" for n in nodes), plans
+    assert not [n["Node Type"] for n in nodes if n["Node Type"] in ("Gather", "Gather Merge")], plans
+    assert db.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("2",)
+
+
+def test_name_search_ranking_plan_is_kept(db: psycopg.Connection[Any]) -> None:
+    """A plain name search (text words only: no email, no domain) ranks its candidates with crm.run_search_plan's
+    static statement, whose generic plan is kept for the session (plan_cache_mode = force_generic_plan on the
+    function): the words, org, cursor and limit are parameters, never literals planned on every call (issue 18 item 3,
+    H24C: planning the dynamic score_sql took 1.4 ms per search, more than running it). Seen in the plans
+    auto_explain sends to this client: the ranking's condition on contact_index reads parameters ($n) on every call.
+    Fails on the old code: the ranking was score_sql under EXECUTE, with the org and words as literals. A search
+    with an email keeps the dynamic statement (its email and domain terms)."""
+    org = _seed_people(db, 10)
+    db.execute("SELECT set_config('crm.org_id', %s, false)", (str(org),))
+    plans = explain_nested(db, "ORDER BY r.score DESC")
+    for q in ["Jonh Smiht", "Jane Smith", "Bob Jnoes", "jane"]:
+        got = db.execute(
+            "SELECT first_name, last_name FROM crm.search_contacts(%s, %s, '{}'::jsonb, 5)", (org, q)
+        ).fetchall()
+        assert got, q
+    got = db.execute(
+        "SELECT first_name FROM crm.search_contacts(%s, 'Bob p2@example.com', '{}'::jsonb, 5)", (org,)
+    ).fetchall()
+    db.execute("SET auto_explain.log_min_duration = -1")
+    assert got
+    assert len(plans) == 5, [p["Query Text"][:200] for p in plans]
+    for p in plans[:4]:
+        conds = [
+            n["Index Cond"]
+            for n in _nodes(p["Plan"])
+            if "contact_index" in n.get("Relation Name", "") and "Index Cond" in n
+        ]
+        assert conds and all("$" in c and str(org) not in c for c in conds), (conds, p["Query Text"][:300])
+    # with an email: the dynamic statement, literals
+    assert "example.com" in plans[4]["Query Text"]
+    # the same rows and scores as score_sql (the plan without "name_score"), and after a cursor
+    for q in ["Jonh Smiht", "jane smyth", "Bob Jnoes", "smith a b c d"]:
+        f: dict[str, str] = {}
+        for _ in range(2):
+            row = db.execute(
+                "SELECT crm.search_contact_plan(%s, %s, %s::jsonb, 2)", (org, q, json.dumps(f))
+            ).fetchone()
+            assert row is not None and "name_score" in row[0], q
+            static = db.execute(
+                "SELECT * FROM crm.run_search_plan(%s::jsonb)", (json.dumps(row[0]),)
+            ).fetchall()
+            dynamic = db.execute(
+                "SELECT * FROM crm.run_search_plan(%s::jsonb)", (json.dumps({**row[0], "name_score": None}),)
+            ).fetchall()
+            assert static and static == dynamic, (q, f, static, dynamic)
+            f = {"after": f"{static[-1][1]!r}:{static[-1][0]}"}

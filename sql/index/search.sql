@@ -704,6 +704,9 @@ RETURN crm.search_related_company_condition(p_org_id, 'c', p_company_cond);
 -- ANDs the contacts' word bitmap with every contact of the org (contact_index_name_trgm_idx read on its org key
 -- alone, 500,000 entries: 130-220 ms at 500K, a sixth of the bench's phrases); with the lists it ANDs it with
 -- contact_index_company_idx (measured at 500K: "Kathryn from Vivid", 222 companies: 220 ms -> 2-18 ms).
+-- Literals, not one InitPlan value (`ANY((SELECT list)::text[])`, no planning id by id: 2.2 -> 0.2 ms for 585 ids):
+-- the planner takes such a value for 10 ids and, for a common first name, reads the companies' contacts alone and
+-- computes each one's search doc (206 ms for 585 companies at 500K; H24A, test_company_ids_stay_literal_...).
 CREATE OR REPLACE FUNCTION crm.search_company_words_condition(p_org_id uuid, p_names text[]) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -1265,7 +1268,15 @@ BEGIN
             'crm.name_soundex(c.first_name) AS sf, crm.name_soundex(c.last_name) AS sl',
             v_f, p_limit
         )
-    );
+    ) || CASE WHEN cardinality(v_q.emails) = 0 AND cardinality(v_q.domains) = 0 THEN jsonb_build_object(
+        -- text words only (H24C): the email and domain terms are 0, so crm.run_search_plan ranks with its static
+        -- statement (the same score as score_sql, a plan kept for the session) from these values
+        'name_score', jsonb_build_object(
+            'org', p_org_id, 'words', v_q.words, 'phrase', v_q.phrase, 'limit', p_limit,
+            'sounds', ARRAY(SELECT coalesce(crm.name_soundex(w), '-') FROM unnest(v_q.words) WITH ORDINALITY AS t (w, o) ORDER BY o),
+            'after_score', split_part(v_f ->> 'after', ':', 1), 'after_id', v_after_id
+        )
+    ) ELSE '{}' END;
 END
 $$;
 
@@ -1274,6 +1285,7 @@ CREATE OR REPLACE FUNCTION crm.run_search_plan(p_plan jsonb) RETURNS TABLE (id b
 LANGUAGE plpgsql STABLE
 ROWS 50
 SET "pg_trgm.word_similarity_threshold" = '0.3'
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_ids bigint[] := '{}';
@@ -1281,6 +1293,14 @@ DECLARE
     v_n bigint;
     v_tier integer;
     v_src jsonb;
+    v_workers text;
+    v_words text[];
+    v_sounds text[];
+    v_phrase text;
+    v_org uuid;
+    v_after double precision;
+    v_after_id bigint;
+    v_limit bigint;
 BEGIN
     IF p_plan ->> 'mode' = 'filter' THEN
         IF p_plan ->> 'sample_sql' IS NOT NULL THEN
@@ -1293,6 +1313,14 @@ BEGIN
         RETURN QUERY EXECUTE p_plan ->> 'sql';
         RETURN;
     END IF;
+    -- no parallel workers for a text plan's statements (H24B, issue 18 item 3): each reads a few hundred rows at most
+    -- (the candidate cap, the ranked candidates), but the planner has no statistics for the soundex key (its index is
+    -- partial: expression statistics of partial indexes are not used) and estimates 0.5% of the table per key. At 500K
+    -- contacts beside 2 orgs of 50K it planned tier 1 of every name search as a Gather of 2 workers (beside 9 orgs, a
+    -- plain index scan): launching them cost 10-35 ms on a busy 2-CPU machine, against 0.05 ms for the scan itself.
+    -- Restored before returning (set_config's local value would otherwise outlive the function).
+    v_workers := current_setting('max_parallel_workers_per_gather');
+    PERFORM set_config('max_parallel_workers_per_gather', '0', true);
     FOR v_tier IN SELECT DISTINCT (e ->> 'tier')::integer FROM jsonb_array_elements(p_plan -> 'sources') AS e ORDER BY 1 LOOP
         FOR v_src IN SELECT e FROM jsonb_array_elements(p_plan -> 'sources') AS e WHERE (e ->> 'tier')::integer = v_tier LOOP
             EXECUTE format('SELECT array_agg(s.id) FROM (%s) AS s', v_src ->> 'sql') INTO v_more;
@@ -1301,7 +1329,49 @@ BEGIN
         v_ids := ARRAY(SELECT DISTINCT x FROM unnest(v_ids) AS x);
         EXIT WHEN cardinality(v_ids) > 0;
     END LOOP;
-    RETURN QUERY EXECUTE p_plan ->> 'score_sql' USING v_ids;
+    v_n := jsonb_array_length(p_plan #> '{name_score,words}');
+    IF v_n BETWEEN 1 AND 4 THEN
+        -- text words only, 1 to 4 (H24C, issue 18 item 3): score_sql's ranking as a static statement, planned once per
+        -- session (score_sql is planned on every call: 1.4 ms, more than running it); the same terms added in the same
+        -- order (a word past v_n adds 0, which leaves a double precision sum unchanged), so the same scores
+        v_words := ARRAY(SELECT jsonb_array_elements_text(p_plan #> '{name_score,words}'));
+        v_sounds := ARRAY(SELECT jsonb_array_elements_text(p_plan #> '{name_score,sounds}'));
+        v_phrase := p_plan #>> '{name_score,phrase}';
+        v_org := p_plan #>> '{name_score,org}';
+        v_after := p_plan #>> '{name_score,after_score}';
+        v_after_id := p_plan #>> '{name_score,after_id}';
+        v_limit := p_plan #>> '{name_score,limit}';
+        RETURN QUERY SELECT r.id, r.score FROM (
+            SELECT c.id, round((
+                CASE WHEN FALSE THEN 2.0 ELSE 0 END + CASE WHEN FALSE THEN 1.0 ELSE 0 END
+                + (
+                    greatest(crm.trgm_word_sim(v_words[1], x.nm), 0.8 * crm.trgm_word_sim(v_words[1], x.cn), 0.7 * crm.trgm_word_sim(v_words[1], x.tn), 0)
+                    + CASE WHEN v_sounds[1] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END
+                    + CASE WHEN v_n >= 2 THEN greatest(crm.trgm_word_sim(v_words[2], x.nm), 0.8 * crm.trgm_word_sim(v_words[2], x.cn), 0.7 * crm.trgm_word_sim(v_words[2], x.tn), 0) ELSE 0 END
+                    + CASE WHEN v_n >= 2 THEN CASE WHEN v_sounds[2] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END ELSE 0 END
+                    + CASE WHEN v_n >= 3 THEN greatest(crm.trgm_word_sim(v_words[3], x.nm), 0.8 * crm.trgm_word_sim(v_words[3], x.cn), 0.7 * crm.trgm_word_sim(v_words[3], x.tn), 0) ELSE 0 END
+                    + CASE WHEN v_n >= 3 THEN CASE WHEN v_sounds[3] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END ELSE 0 END
+                    + CASE WHEN v_n >= 4 THEN greatest(crm.trgm_word_sim(v_words[4], x.nm), 0.8 * crm.trgm_word_sim(v_words[4], x.cn), 0.7 * crm.trgm_word_sim(v_words[4], x.tn), 0) ELSE 0 END
+                    + CASE WHEN v_n >= 4 THEN CASE WHEN v_sounds[4] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END ELSE 0 END
+                ) / v_n
+                + CASE WHEN v_phrase <> '' THEN 0.25 * crm.trgm_sim(v_phrase, x.nm) ELSE 0 END
+            )::numeric, 4)::double precision AS score
+            FROM unnest(v_ids) AS k (id)
+            INNER JOIN crm.contact_index AS c ON c.org_id = v_org AND c.id = k.id
+            CROSS JOIN LATERAL (
+                SELECT crm.contact_name_norm(c.first_name, c.last_name) AS nm, lower(crm.unaccent_text(c.company_name)) AS cn,
+                    lower(crm.unaccent_text(c.job_title)) AS tn, crm.name_soundex(c.first_name) AS sf,
+                    crm.name_soundex(c.last_name) AS sl
+                OFFSET 0
+            ) AS x
+        ) AS r
+        WHERE v_after IS NULL OR r.score < v_after OR (r.score = v_after AND r.id > v_after_id)
+        ORDER BY r.score DESC, r.id
+        LIMIT v_limit;
+    ELSE
+        RETURN QUERY EXECUTE p_plan ->> 'score_sql' USING v_ids;
+    END IF;
+    PERFORM set_config('max_parallel_workers_per_gather', v_workers, true);
 END
 $$;
 
