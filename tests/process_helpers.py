@@ -161,3 +161,25 @@ def outage(cluster: LocalCluster, seconds: float) -> None:
     pg_ctl(cluster, "-m", "fast", "-w", "stop")
     time.sleep(seconds)
     pg_ctl(cluster, "-o", f"-p {cluster.port}", "-l", str(cluster.base_dir / "server.log"), "-w", "start")
+
+
+def _count(dsn: str, query: str) -> int:
+    with psycopg.connect(
+        dsn, autocommit=True
+    ) as conn:  # its own: a transaction sees one snapshot of the stats
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def sessions_waiting_on_locks(dsn: str) -> int:
+    """How many sessions of ``dsn``'s database wait for a lock right now."""
+    return _count(
+        dsn,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+
+
+def deadlocks_counted(dsn: str) -> int:
+    """The deadlocks the server has counted in ``dsn``'s database (pg_stat_database, flushed within a second)."""
+    return _count(dsn, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")

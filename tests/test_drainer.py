@@ -28,7 +28,7 @@ from crmindex.testing.synthetic import SyntheticCRM
 from crmindex.writeback.drainer import WRITEBACK, Drainer
 from crmindex.writeback.enqueue import create_contact, update_contact
 from tests.orgs import ORG
-from tests.process_helpers import wait_for
+from tests.process_helpers import deadlocks_counted, sessions_waiting_on_locks, wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
 TOKEN = "test-token"
@@ -406,20 +406,15 @@ def test_a_renew_chosen_as_deadlock_victim_runs_again_and_every_job_lands(
                 held.set()
                 # the renew has locked ids[2] and waits for ids[3]; then cross it before its deadlock check
                 # runs (once, deadlock_timeout after it began to wait)
-                wait_for(lambda: waiting(side) == 1, 10, "the renew waiting for the held job")
+                wait_for(
+                    lambda: sessions_waiting_on_locks(db_dsn) == 1, 10, "the renew waiting for the held job"
+                )
                 side.execute("UPDATE crm.writeback_queue SET updated_at = now() WHERE id = %s", (ids[2],))
                 side.rollback()
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     held = threading.Event()
-
-    def waiting(conn: Conn) -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-        assert row is not None
-        return int(str(row[0]))
 
     class Crossed:
         """Sends in groups of two; the first send starts the crossing session."""
@@ -437,14 +432,7 @@ def test_a_renew_chosen_as_deadlock_victim_runs_again_and_every_job_lands(
         def create(self, entity_type: str, items: Any) -> Any:
             raise AssertionError("no creates here")
 
-    def deadlocks() -> int:
-        row = org.execute(
-            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-        ).fetchone()
-        assert row is not None
-        return int(str(row[0]))
-
-    before = deadlocks()
+    before = deadlocks_counted(db_dsn)
     d = Drainer(db_dsn, lambda o, s: Crossed(), poll_s=0.2)
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         conn.execute("SET deadlock_timeout = '2s'")
@@ -454,7 +442,9 @@ def test_a_renew_chosen_as_deadlock_victim_runs_again_and_every_job_lands(
     assert d.lost == 0 and d.completed == 4
     assert statuses(org) == {"completed": 4}
     assert [fake.properties("contacts", rid)["jobtitle"] for rid in rids] == ["T0", "T1", "T2", "T3"]
-    wait_for(lambda: deadlocks() > before, 5, "a deadlock counted")  # the crossing really was one
+    wait_for(
+        lambda: deadlocks_counted(db_dsn) > before, 5, "a deadlock counted"
+    )  # the crossing really was one
 
 
 # ---------------------------------------------------------------------------------------------- Attio

@@ -16,7 +16,7 @@ from crmindex.platform.db import bind_org
 from crmindex.platform.queue import Job, Outcome, Queue, Worker, enqueue_job
 from tests.orgs import ORG_A as A
 from tests.orgs import ORG_B as B
-from tests.process_helpers import wait_for
+from tests.process_helpers import deadlocks_counted, sessions_waiting_on_locks, wait_for
 
 Conn = psycopg.Connection[tuple[object, ...]]
 JOBS = Queue("crm.job")
@@ -113,6 +113,51 @@ def test_concurrent_claimers_never_share_a_job(db_dsn: str, orgs: Conn) -> None:
     assert sum(1 for s in seen if s) >= 2  # the work really was shared
     row = orgs.execute("SELECT count(*) FROM crm.job WHERE status = 'completed'").fetchone()
     assert row == (2000,)
+
+
+def test_a_completion_chosen_as_deadlock_victim_runs_again(db_dsn: str, orgs: Conn) -> None:
+    """The queue core's lease statements survive a deadlock: another session holds the second of two claimed jobs
+    and, once ``Queue.complete`` waits for it, updates the first (which the completion holds). The server rolls the
+    completion back as the victim; it runs again and completes both, the worker's connection intact."""
+    ids = [enqueue_job(orgs, A, "noop", {"i": i}) for i in range(2)]
+    jobs = sorted(JOBS.claim(orgs, "w", 10), key=lambda j: j.id)
+    assert [j.id for j in jobs] == ids
+    errors: list[BaseException] = []
+
+    held = threading.Event()
+
+    def cross() -> None:
+        try:
+            with psycopg.connect(db_dsn) as side:
+                side.execute(
+                    "SET deadlock_timeout = '20s'"
+                )  # the completion (2 s) detects the cycle: its victim
+                side.execute("SELECT 1 FROM crm.job WHERE id = %s FOR UPDATE", (ids[1],))
+                held.set()
+                wait_for(
+                    lambda: sessions_waiting_on_locks(db_dsn) == 1,
+                    10,
+                    "the completion waiting for the held job",
+                )
+                side.execute("UPDATE crm.job SET updated_at = now() WHERE id = %s", (ids[0],))
+                side.rollback()
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    before = deadlocks_counted(db_dsn)
+    t = threading.Thread(target=cross)
+    t.start()
+    assert held.wait(10)
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        conn.execute("SET deadlock_timeout = '2s'")
+        assert JOBS.complete(conn, jobs) == 2  # no error reached the worker
+        assert not conn.closed and not conn.broken
+    t.join(10)
+    assert errors == []
+    assert [_status(orgs, i)[0] for i in ids] == ["completed", "completed"]
+    wait_for(
+        lambda: deadlocks_counted(db_dsn) > before, 5, "a deadlock counted"
+    )  # the crossing really was one
 
 
 def test_holding_an_account_skips_the_jobs_another_session_holds(db_dsn: str, orgs: Conn) -> None:

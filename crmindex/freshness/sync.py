@@ -443,8 +443,10 @@ def run_sync(
             if pool is not None:
                 # the groups read before the CRM failed are being written: checkpoint them, so that a rerun resumes
                 # after them as it does with one writer (a writer's own error leaves the cursor where it was)
-                with contextlib.suppress(Exception):
+                try:
                     cursor = done.advance(pool, wait=True) or cursor
+                except Exception as write_exc:  # the CRM's error is the one reported; the writer's is logged
+                    log.warning("%s %s: a page write failed too: %s", source, step, write_exc)
             if isinstance(exc, AuthError):  # say so on the connection too (``crmindex status``)
                 flag_auth_failure(conn, org, source, str(exc))
             conn.execute(

@@ -110,43 +110,54 @@ class Queue:
         kind: str | None = None,
     ) -> list[Job]:
         with translate_errors():
-            rows = conn.execute(
+            rows = self._run(
+                conn,
                 "SELECT org_id, id, lease_token, attempts, job FROM crm.queue_claim(%s, %s, %s, %s, %s, %s, %s)",
                 (self.table, worker, limit, lease_s, None if org_id is None else str(org_id), source, kind),
-            ).fetchall()
+            )
         return [Job(self.table, r[0], int(r[1]), r[2], int(r[3]), r[4]) for r in rows]
+
+    @staticmethod
+    def _run(conn: Conn, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One lease statement, run again if the server rolled it back as a deadlock victim
+        (:func:`rerun_if_rolled_back`): a worker keeps its claimed jobs instead of losing its connection."""
+        return rerun_if_rolled_back(conn, lambda: conn.execute(query, params).fetchall(), query.split("(")[0])
 
     def complete(self, conn: Conn, jobs: Sequence[Job]) -> int:
         if not jobs:
             return 0
-        row = conn.execute(
+        rows = self._run(
+            conn,
             "SELECT crm.queue_complete(%s, %s, %s, %s)",
             (self.table, [j.org_id for j in jobs], [j.id for j in jobs], [j.lease_token for j in jobs]),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        )
+        return int(rows[0][0]) if rows else 0
 
     def fail(
         self, conn: Conn, job: Job, error: str, *, retryable: bool = True, retry_in_s: float | None = None
     ) -> str | None:
-        row = conn.execute(
+        rows = self._run(
+            conn,
             "SELECT crm.queue_fail(%s, %s, %s, %s, %s, %s, %s)",
             (job.org_id, self.table, job.id, job.lease_token, error, retryable, retry_in_s),
-        ).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+        )
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
 
     def release(self, conn: Conn, job: Job, delay_s: float = 0.0, note: str | None = None) -> bool:
-        row = conn.execute(
+        rows = self._run(
+            conn,
             "SELECT crm.queue_release(%s, %s, %s, %s, %s, %s)",
             (job.org_id, self.table, job.id, job.lease_token, delay_s, note),
-        ).fetchone()
-        return bool(row and row[0])
+        )
+        return bool(rows and rows[0][0])
 
     def extend(self, conn: Conn, job: Job, lease_s: float) -> bool:
-        row = conn.execute(
+        rows = self._run(
+            conn,
             "SELECT crm.queue_extend(%s, %s, %s, %s, %s)",
             (job.org_id, self.table, job.id, job.lease_token, lease_s),
-        ).fetchone()
-        return bool(row and row[0])
+        )
+        return bool(rows and rows[0][0])
 
     def requeue(self, conn: Conn, org_id: uuid.UUID | str, ids: Sequence[int] | None = None) -> int:
         with translate_errors():

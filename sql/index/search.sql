@@ -1343,8 +1343,8 @@ BEGIN
         v_limit := p_plan #>> '{name_score,limit}';
         RETURN QUERY SELECT r.id, r.score FROM (
             SELECT c.id, round((
-                CASE WHEN FALSE THEN 2.0 ELSE 0 END + CASE WHEN FALSE THEN 1.0 ELSE 0 END
-                + (
+                -- score_sql's email and domain terms are 0 here (0 + x is x: the same double precision sum)
+                (
                     greatest(crm.trgm_word_sim(v_words[1], x.nm), 0.8 * crm.trgm_word_sim(v_words[1], x.cn), 0.7 * crm.trgm_word_sim(v_words[1], x.tn), 0)
                     + CASE WHEN v_sounds[1] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END
                     + CASE WHEN v_n >= 2 THEN greatest(crm.trgm_word_sim(v_words[2], x.nm), 0.8 * crm.trgm_word_sim(v_words[2], x.cn), 0.7 * crm.trgm_word_sim(v_words[2], x.tn), 0) ELSE 0 END
