@@ -545,6 +545,43 @@ def test_results_carry_company_and_deal_summary(crm: psycopg.Connection[Any]) ->
     assert john.cursor.endswith(f":{john.id}")
 
 
+@pytest.mark.parametrize(
+    ("phrase", "subject"),
+    [
+        ("vps at fintech companies", "contacts"),
+        ("john", "contacts"),
+        ("fintech companies", "companies"),
+        ("open deals", "deals"),
+    ],
+)
+def test_search_rows_are_the_search_functions_rows_as_jsonb(
+    crm: psycopg.Connection[Any], phrase: str, subject: str
+) -> None:
+    """crm.search builds its rows as json and casts them to jsonb once (issue 18: cheaper than to_jsonb per row):
+    every value must still be what to_jsonb gives for the same rows (numbers, timestamps, arrays, NULLs), in order."""
+    crm.execute("UPDATE crm.contact_index SET last_contacted_at = %s WHERE org_id = %s", (T0, ORG_A))
+    row = crm.execute("SELECT crm.search(%s, %s, 50)", (ORG_A, phrase)).fetchone()
+    assert row is not None
+    doc = row[0]
+    assert doc["subject"] == subject and doc["results"]
+    fn = {"contacts": "search_contacts", "companies": "search_companies", "deals": "search_deals"}[subject]
+    want = crm.execute(
+        "SELECT jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality)"
+        f" FROM crm.{fn}(%s, %s, %s::jsonb, 50) WITH ORDINALITY AS r",
+        (ORG_A, doc["interpretation"]["text"], json.dumps(doc["interpretation"]["filters"])),
+    ).fetchone()
+    assert want is not None and doc["results"] == want[0]
+    # the raw text too: the same jsonb, not only equal after parsing (jsonb normalizes numbers and key order)
+    same = crm.execute(
+        "SELECT crm.search(%s, %s, 50) -> 'results' = (SELECT jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY"
+        f" r.ordinality) FROM crm.{fn}(%s, %s, %s::jsonb, 50) WITH ORDINALITY AS r)",
+        (ORG_A, phrase, ORG_A, doc["interpretation"]["text"], json.dumps(doc["interpretation"]["filters"])),
+    ).fetchone()
+    assert same == (True,)
+    if doc["subject"] == "contacts":
+        assert any(r["last_contacted_at"] for r in doc["results"])
+
+
 # ---------------------------------------------------------------------------------------------------------
 # entity resolution
 

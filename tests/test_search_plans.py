@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
-from crmindex.index.writes import ensure_org, upsert_contacts
+from crmindex.index.writes import ensure_org, upsert_companies, upsert_contacts
 from tests.conftest import PgServer
 from tests.plan_helpers import explain_nested
 
@@ -1024,3 +1024,120 @@ def test_name_search_ranking_plan_is_kept(db: psycopg.Connection[Any]) -> None:
             ).fetchall()
             assert static and static == dynamic, (q, f, static, dynamic)
             f = {"after": f"{static[-1][1]!r}:{static[-1][0]}"}
+
+
+def _stop_tier(db: psycopg.Connection[Any], plan: dict[str, Any]) -> int | None:
+    """The first tier of a text plan whose sources' SQL finds someone (as crm.run_search_plan stops, with its
+    word similarity threshold)."""
+    with db.transaction():
+        db.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
+        for tier in sorted({s["tier"] for s in plan["sources"]}):
+            for s in plan["sources"]:
+                if s["tier"] == tier:
+                    row = db.execute(f"SELECT count(*) FROM ({s['sql']}) AS s").fetchone()
+                    if row is not None and row[0] > 0:
+                        return int(tier)
+    return None
+
+
+def test_plain_name_search_tiers_run_as_static_statements(db: psycopg.Connection[Any]) -> None:
+    """A plain name search (text words only, no filter) runs its typo tiers (1 soundex, 2 trigram for two words, 3
+    soundex and initial, 4 company) as static statements of crm.run_search_static_source, planned once per session
+    (issue 18 item 3: 0.3-3.7 ms of planning per tier at 500K, more than running them): in the plans auto_explain
+    sends, their conditions read parameters, never the org as a literal; tier 0 (words) keeps its literal org (a
+    generic plan of it ANDs the GIN matches with all the org's contacts). Every phrase gives the same rows and scores
+    as the plan's SQL (the plan without its static values), on every page; the phrases reach each tier. Fails on the
+    old code: every tier was the plan's SQL under EXECUTE, with the org as a literal."""
+    org = OTHERS[0]
+    ensure_org(db, org)
+    companies = {"Globex Corporation": "co-g", "Initech": "co-i", "Umbrella Health": "co-u"}
+    upsert_companies(
+        db,
+        org,
+        "hubspot",
+        [
+            {"crm_record_id": i, "name": n, "crm_updated_at": "2026-01-01T00:00:00Z"}
+            for n, i in companies.items()
+        ],
+    )
+    people = [
+        ("John", "Smith", "Globex Corporation"),
+        ("Jane", "Smyth", "Initech"),
+        ("Bob", "Jones", "Initech"),
+        ("Ottoline", "Vanderkamp", "Umbrella Health"),
+    ] * 4
+    upsert_contacts(
+        db,
+        org,
+        "hubspot",
+        [
+            {
+                "crm_record_id": f"s{i}",
+                "first_name": f,
+                "last_name": ln,
+                "company_name": co,
+                "company_crm_id": companies[co],
+                "crm_updated_at": "2026-01-01T00:00:00Z",
+            }
+            for i, (f, ln, co) in enumerate(people)
+        ],
+    )
+    db.execute("ANALYZE crm.contact_index")
+    db.execute("ANALYZE crm.company_index")
+    db.execute("SELECT set_config('crm.org_id', %s, false)", (str(org),))
+    phrases = {"Jonh Smiht": 1, "Ottokine Vanperkamp": 2, "Jxqz Smith": 3, "Globx Corp": 4}
+    for q, tier in phrases.items():
+        row = db.execute("SELECT crm.search_contact_plan(%s, %s, '{}'::jsonb, 3)", (org, q)).fetchone()
+        assert row is not None and row[0]["name_score"]["static"]["org"] == str(org), q
+        assert _stop_tier(db, row[0]) == tier, q
+    plans = explain_nested(db, "crm.contact_index")
+    for q in phrases:
+        for _ in range(2):  # the second search runs the plans kept from the first
+            got = db.execute(
+                "SELECT first_name FROM crm.search_contacts(%s, %s, '{}'::jsonb, 5)", (org, q)
+            ).fetchall()
+            assert got, q
+    db.execute("SET auto_explain.log_min_duration = -1")
+    static = [p for p in plans if "v_org" in p["Query Text"] and "LIMIT p_cap" in p["Query Text"]]
+    ran = {
+        name
+        for p in static
+        for name, mark in [
+            ("soundex", "BETWEEN v_k[1]"),
+            ("trigram", "search_name_word_query(v_org, ARRAY[v_w1])"),
+            ("company", "name_phonetic_keys(co.name) @> v_keys"),
+        ]
+        if mark in p["Query Text"]
+    }
+    assert ran == {"soundex", "trigram", "company"}, [p["Query Text"][:120] for p in plans]
+    for p in static:
+        conds = [n[k] for n in _nodes(p["Plan"]) for k in ("Index Cond", "Recheck Cond", "Filter") if k in n]
+        assert conds and all(str(org) not in c for c in conds) and any("$" in c for c in conds), conds
+    words = [p for p in plans if "@@" in p["Query Text"] and "tsquery" in p["Query Text"]]
+    assert words and all(str(org) in p["Query Text"] for p in words)
+    # the same rows and scores as the plan's SQL, page after page
+    for q in [*phrases, "Jane Smyth", "smith", "Bob Jnoes"]:
+        f: dict[str, str] = {}
+        for _ in range(3):
+            row = db.execute(
+                "SELECT crm.search_contact_plan(%s, %s, %s::jsonb, 2)", (org, q, json.dumps(f))
+            ).fetchone()
+            assert row is not None
+            dynamic_plan = {
+                **row[0],
+                "name_score": {k: v for k, v in row[0]["name_score"].items() if k != "static"},
+            }
+            got = db.execute("SELECT * FROM crm.run_search_plan(%s::jsonb)", (json.dumps(row[0]),)).fetchall()
+            want = db.execute(
+                "SELECT * FROM crm.run_search_plan(%s::jsonb)", (json.dumps(dynamic_plan),)
+            ).fetchall()
+            assert got == want, (q, f, got, want)
+            if len(got) < 2:
+                break
+            f = {"after": f"{got[-1][1]!r}:{got[-1][0]}"}
+    # a filter: no static values, the plan's SQL
+    row = db.execute(
+        "SELECT crm.search_contact_plan(%s, 'Jonh Smiht', '{\"lifecycle_stage\": [\"lead\"]}'::jsonb, 3)",
+        (org,),
+    ).fetchone()
+    assert row is not None and "static" not in row[0]["name_score"]

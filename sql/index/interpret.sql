@@ -1127,8 +1127,13 @@ BEGIN
     v_n := cardinality(v_words);
     -- the industry terms (crm.industry_term, a few hundred) and group names, read once: the loop below looks each
     -- run of words up three times (as written, singular, plural) with crm.industry_term_group's rules; as calls of
-    -- that function it cost ~0.1 ms a lookup, ~1 ms a phrase (issue 18)
-    v_terms := (SELECT jsonb_object_agg(t.term, t.group_name) FROM crm.industry_term AS t);
+    -- that function it cost ~0.1 ms a lookup, ~1 ms a phrase (issue 18). Only the terms starting with the first
+    -- letter of one of the words: every key the loop looks up is a run of words, normalized, so it starts with one
+    -- (0.29 ms for all 344 terms, a phrase of 4 words reads about 90)
+    v_terms := (
+        SELECT jsonb_object_agg(t.term, t.group_name) FROM crm.industry_term AS t
+        WHERE left(t.term, 1) = ANY(ARRAY(SELECT left(crm.norm_text(w), 1) FROM unnest(v_words) AS w))
+    );
     v_gnames := ARRAY(SELECT g.group_name FROM crm.industry_group AS g);
     v_i := 1;
     WHILE v_i <= v_n LOOP

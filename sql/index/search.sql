@@ -46,7 +46,9 @@
 --     group is common, else tested against a hashed set of the matching companies; no density sample;
 --   * a text of exact emails alone, with no filter (a cursor at most), skips the plan: crm.search_contacts (and
 --     crm.search_contact_ids) read them with one static statement (a generic plan kept for the session) giving the
---     rows and scores the plan would.
+--     rows and scores the plan would;
+--   * a plain name search (text words only, no filter) runs its typo tiers (1 to 4) and its ranking as static
+--     statements too, from the values its plan carries (name_score; index/search_run.sql), the same rows and scores.
 --
 -- Security: row-level security hides non-LEAKPROOF operators (trigram `<%`, `@@`, `&&`) from index scans
 -- (they may only run after the policy's filter), which would turn every text search into a scan of the org.
@@ -104,11 +106,13 @@ CREATE OR REPLACE FUNCTION crm.name_soundex_key(p_first text, p_last text) RETUR
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN crm.soundex_int(crm.name_soundex(p_last)) * 27000 + crm.soundex_int(crm.name_soundex(p_first));
 
--- Tier 1 of a name search (crm.search_contact_plan), on contact_index_name_soundex_idx: contacts whose names sound
--- like the query's alphabetic words. One word: the last name (the range of keys of that last-name code); two or
--- three words: the first and the last word as first and last name, in either order. A word without a soundex code
--- matches nothing (a NULL key); NULL (no tier 1) for other word counts.
-CREATE OR REPLACE FUNCTION crm.search_soundex_condition(p_words text[]) RETURNS text
+-- The keys of contact_index_name_soundex_idx that tiers 1 and 3 of a name search read, as two ranges {lo1, hi1, lo2,
+-- hi2} (NULL bounds: no range). Tier 1 (p_initial false): one word, the last name's code (its 27,000 keys); two or
+-- three words, the first and the last word as first and last name, in either order (two keys). Tier 3 (p_initial
+-- true, H18Y): the last word's code as the last name and the first word's first letter as the first name's (one
+-- range of 1,000 keys). A word without a soundex code matches nothing (NULL bounds); NULL for other word counts.
+-- The conditions below and crm.run_search_static_source (index/search_run.sql) read the same keys.
+CREATE OR REPLACE FUNCTION crm.search_soundex_keys(p_words text[], p_initial boolean) RETURNS integer[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     v_code text;
@@ -121,15 +125,29 @@ BEGIN
     v_f := nullif(crm.soundex_int(v_code), 0);
     v_code := crm.name_soundex(p_words[cardinality(p_words)]);
     v_l := nullif(crm.soundex_int(v_code), 0);
+    IF p_initial THEN
+        RETURN ARRAY[v_l * 27000 + v_f / 1000 * 1000, v_l * 27000 + v_f / 1000 * 1000 + 999, NULL, NULL];
+    ELSIF cardinality(p_words) = 1 THEN
+        RETURN ARRAY[v_f * 27000, v_f * 27000 + 26999, NULL, NULL];
+    ELSIF cardinality(p_words) BETWEEN 2 AND 3 THEN
+        RETURN ARRAY[v_l * 27000 + v_f, v_l * 27000 + v_f, v_f * 27000 + v_l, v_f * 27000 + v_l];
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Tier 1 of a name search (crm.search_contact_plan), on contact_index_name_soundex_idx: contacts whose names sound
+-- like the query's alphabetic words (crm.search_soundex_keys); NULL (no tier 1) for other word counts than 1 to 3.
+CREATE OR REPLACE FUNCTION crm.search_soundex_condition(p_words text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_k integer[] := crm.search_soundex_keys(p_words, false);
+BEGIN
     RETURN CASE
         WHEN cardinality(p_words) = 1
-            THEN format(
-                'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %L AND %L', v_f * 27000, v_f * 27000 + 26999
-            )
+            THEN format('crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %L AND %L', v_k[1], v_k[2])
         WHEN cardinality(p_words) BETWEEN 2 AND 3
-            THEN format(
-                'crm.name_soundex_key(c.first_name, c.last_name) IN (%L, %L)', v_l * 27000 + v_f, v_f * 27000 + v_l
-            )
+            THEN format('crm.name_soundex_key(c.first_name, c.last_name) IN (%L, %L)', v_k[1], v_k[3])
     END;
 END
 $$;
@@ -138,24 +156,13 @@ $$;
 -- trigram-close to every word (tier 2: both words misspelt), contacts whose last name sounds like the last word and
 -- whose first name starts with the first word's letter, before the company tier. That order only (in the reverse
 -- order an intact first name read as a last name finds other people). On contact_index_name_soundex_idx: one range
--- of keys (last code x 27000 + the 1000 first-name codes of that letter). A word without a soundex code matches nothing
--- (NULL bounds). Each word's soundex computed once.
+-- of keys (crm.search_soundex_keys).
 CREATE OR REPLACE FUNCTION crm.search_soundex_initial_condition(p_words text[]) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
-    v_code text;
-    v_f integer;
-    v_l integer;
+    v_k integer[] := crm.search_soundex_keys(p_words, true);
 BEGIN
-    -- as in crm.search_soundex_condition (H20A)
-    v_code := crm.name_soundex(p_words[1]);
-    v_f := nullif(crm.soundex_int(v_code), 0);
-    v_code := crm.name_soundex(p_words[cardinality(p_words)]);
-    v_l := nullif(crm.soundex_int(v_code), 0);
-    RETURN format(
-        'crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %1$L AND %1$L::integer + 999',
-        v_l * 27000 + v_f / 1000 * 1000
-    );
+    RETURN format('crm.name_soundex_key(c.first_name, c.last_name) BETWEEN %1$L AND %1$L::integer + 999', v_k[1]);
 END
 $$;
 
@@ -1069,6 +1076,7 @@ DECLARE
     v_domain_cos text := 'FALSE';
     v_senior boolean;
     v_company text;
+    v_tsq tsquery;
 BEGIN
     v_f := crm.search_plan_filters(p_org_id, 'contacts', p_filters, p_limit);
     v_q := crm.search_query_parts(p_query);
@@ -1195,16 +1203,14 @@ BEGIN
     END IF;
     IF cardinality(v_w2) > 0 THEN
         -- whole words; the last one also as a prefix (type-ahead) when it has 3 or more characters
-        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'words', 'cond', format(
-            '%s @@ %L::tsquery', v_doc,
-            (
-                SELECT string_agg(
-                    quote_literal(t.w) || CASE WHEN t.ord = cardinality(v_w2) AND length(t.w) >= 3 THEN ':*' ELSE '' END,
-                    ' & ' ORDER BY t.ord
-                )
-                FROM unnest(v_w2) WITH ORDINALITY AS t (w, ord)
-            )::tsquery
-        ));
+        v_tsq := (
+            SELECT string_agg(
+                quote_literal(t.w) || CASE WHEN t.ord = cardinality(v_w2) AND length(t.w) >= 3 THEN ':*' ELSE '' END,
+                ' & ' ORDER BY t.ord
+            )
+            FROM unnest(v_w2) WITH ORDINALITY AS t (w, ord)
+        )::tsquery;
+        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'words', 'cond', format('%s @@ %L::tsquery', v_doc, v_tsq));
     END IF;
     -- tier 1: soundex names
     IF cardinality(v_alpha) BETWEEN 1 AND 3 THEN
@@ -1271,107 +1277,26 @@ BEGIN
     ) || CASE WHEN cardinality(v_q.emails) = 0 AND cardinality(v_q.domains) = 0 THEN jsonb_build_object(
         -- text words only (H24C): the email and domain terms are 0, so crm.run_search_plan ranks with its static
         -- statement (the same score as score_sql, a plan kept for the session) from these values
-        'name_score', jsonb_build_object(
+        'name_score', jsonb_strip_nulls(jsonb_build_object(
             'org', p_org_id, 'words', v_q.words, 'phrase', v_q.phrase, 'limit', p_limit,
             'sounds', ARRAY(SELECT coalesce(crm.name_soundex(w), '-') FROM unnest(v_q.words) WITH ORDINALITY AS t (w, o) ORDER BY o),
-            'after_score', split_part(v_f ->> 'after', ':', 1), 'after_id', v_after_id
-        )
+            'after_score', split_part(v_f ->> 'after', ':', 1), 'after_id', v_after_id,
+            -- and no filter (a cursor at most): the tiers' values, for crm.run_search_plan's static statements
+            -- (crm.run_search_static_source: the same conditions as the sources' SQL, planned once per session)
+            'static', CASE WHEN (v_f - 'after') = '{}' THEN jsonb_strip_nulls(jsonb_build_object(
+                'org', p_org_id,
+                't1', crm.search_soundex_keys(v_alpha, false), 't3', crm.search_soundex_keys(v_alpha, true),
+                -- tier 2's words (crm.search_name_word_condition): two, each of 3 or more letters
+                'trigram_words', CASE WHEN cardinality(v_w3) = 2 AND cardinality(v_w2) = 2 THEN to_jsonb(v_w3) END,
+                'phrase', v_q.phrase,
+                -- the company tier's words (crm.search_company_name_condition of the phrase): up to two, each of 3 or
+                -- more letters; other texts run the source's SQL
+                'company_words', CASE WHEN cardinality(v_w2) BETWEEN 1 AND 2 AND cardinality(v_w3) = cardinality(v_w2)
+                    THEN to_jsonb(v_w2) END,
+                'company_keys', ARRAY(SELECT coalesce(crm.word_phonetic_key(w), w) FROM unnest(v_w2) AS w)
+            )) END
+        ))
     ) ELSE '{}' END;
-END
-$$;
-
--- Run a search plan (crm.search_contact_plan / crm.search_company_plan): (id, score) best first.
-CREATE OR REPLACE FUNCTION crm.run_search_plan(p_plan jsonb) RETURNS TABLE (id bigint, score double precision)
-LANGUAGE plpgsql STABLE
-ROWS 50
-SET "pg_trgm.word_similarity_threshold" = '0.3'
-SET plan_cache_mode = force_generic_plan
-AS $$
-DECLARE
-    v_ids bigint[] := '{}';
-    v_more bigint[];
-    v_n bigint;
-    v_tier integer;
-    v_src jsonb;
-    v_workers text;
-    v_words text[];
-    v_sounds text[];
-    v_phrase text;
-    v_org uuid;
-    v_after double precision;
-    v_after_id bigint;
-    v_limit bigint;
-BEGIN
-    IF p_plan ->> 'mode' = 'filter' THEN
-        IF p_plan ->> 'sample_sql' IS NOT NULL THEN
-            EXECUTE p_plan ->> 'sample_sql' INTO v_n;
-            IF v_n < 5 THEN
-                RETURN QUERY EXECUTE p_plan ->> 'collect_sql';
-                RETURN;
-            END IF;
-        END IF;
-        RETURN QUERY EXECUTE p_plan ->> 'sql';
-        RETURN;
-    END IF;
-    -- no parallel workers for a text plan's statements (H24B, issue 18 item 3): each reads a few hundred rows at most
-    -- (the candidate cap, the ranked candidates), but the planner has no statistics for the soundex key (its index is
-    -- partial: expression statistics of partial indexes are not used) and estimates 0.5% of the table per key. At 500K
-    -- contacts beside 2 orgs of 50K it planned tier 1 of every name search as a Gather of 2 workers (beside 9 orgs, a
-    -- plain index scan): launching them cost 10-35 ms on a busy 2-CPU machine, against 0.05 ms for the scan itself.
-    -- Restored before returning (set_config's local value would otherwise outlive the function).
-    v_workers := current_setting('max_parallel_workers_per_gather');
-    PERFORM set_config('max_parallel_workers_per_gather', '0', true);
-    FOR v_tier IN SELECT DISTINCT (e ->> 'tier')::integer FROM jsonb_array_elements(p_plan -> 'sources') AS e ORDER BY 1 LOOP
-        FOR v_src IN SELECT e FROM jsonb_array_elements(p_plan -> 'sources') AS e WHERE (e ->> 'tier')::integer = v_tier LOOP
-            EXECUTE format('SELECT array_agg(s.id) FROM (%s) AS s', v_src ->> 'sql') INTO v_more;
-            v_ids := v_ids || coalesce(v_more, '{}');
-        END LOOP;
-        v_ids := ARRAY(SELECT DISTINCT x FROM unnest(v_ids) AS x);
-        EXIT WHEN cardinality(v_ids) > 0;
-    END LOOP;
-    v_n := jsonb_array_length(p_plan #> '{name_score,words}');
-    IF v_n BETWEEN 1 AND 4 THEN
-        -- text words only, 1 to 4 (H24C, issue 18 item 3): score_sql's ranking as a static statement, planned once per
-        -- session (score_sql is planned on every call: 1.4 ms, more than running it); the same terms added in the same
-        -- order (a word past v_n adds 0, which leaves a double precision sum unchanged), so the same scores
-        v_words := ARRAY(SELECT jsonb_array_elements_text(p_plan #> '{name_score,words}'));
-        v_sounds := ARRAY(SELECT jsonb_array_elements_text(p_plan #> '{name_score,sounds}'));
-        v_phrase := p_plan #>> '{name_score,phrase}';
-        v_org := p_plan #>> '{name_score,org}';
-        v_after := p_plan #>> '{name_score,after_score}';
-        v_after_id := p_plan #>> '{name_score,after_id}';
-        v_limit := p_plan #>> '{name_score,limit}';
-        RETURN QUERY SELECT r.id, r.score FROM (
-            SELECT c.id, round((
-                -- score_sql's email and domain terms are 0 here (0 + x is x: the same double precision sum)
-                (
-                    greatest(crm.trgm_word_sim(v_words[1], x.nm), 0.8 * crm.trgm_word_sim(v_words[1], x.cn), 0.7 * crm.trgm_word_sim(v_words[1], x.tn), 0)
-                    + CASE WHEN v_sounds[1] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END
-                    + CASE WHEN v_n >= 2 THEN greatest(crm.trgm_word_sim(v_words[2], x.nm), 0.8 * crm.trgm_word_sim(v_words[2], x.cn), 0.7 * crm.trgm_word_sim(v_words[2], x.tn), 0) ELSE 0 END
-                    + CASE WHEN v_n >= 2 THEN CASE WHEN v_sounds[2] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END ELSE 0 END
-                    + CASE WHEN v_n >= 3 THEN greatest(crm.trgm_word_sim(v_words[3], x.nm), 0.8 * crm.trgm_word_sim(v_words[3], x.cn), 0.7 * crm.trgm_word_sim(v_words[3], x.tn), 0) ELSE 0 END
-                    + CASE WHEN v_n >= 3 THEN CASE WHEN v_sounds[3] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END ELSE 0 END
-                    + CASE WHEN v_n >= 4 THEN greatest(crm.trgm_word_sim(v_words[4], x.nm), 0.8 * crm.trgm_word_sim(v_words[4], x.cn), 0.7 * crm.trgm_word_sim(v_words[4], x.tn), 0) ELSE 0 END
-                    + CASE WHEN v_n >= 4 THEN CASE WHEN v_sounds[4] IN (x.sf, x.sl) THEN 0.3 ELSE 0 END ELSE 0 END
-                ) / v_n
-                + CASE WHEN v_phrase <> '' THEN 0.25 * crm.trgm_sim(v_phrase, x.nm) ELSE 0 END
-            )::numeric, 4)::double precision AS score
-            FROM unnest(v_ids) AS k (id)
-            INNER JOIN crm.contact_index AS c ON c.org_id = v_org AND c.id = k.id
-            CROSS JOIN LATERAL (
-                SELECT crm.contact_name_norm(c.first_name, c.last_name) AS nm, lower(crm.unaccent_text(c.company_name)) AS cn,
-                    lower(crm.unaccent_text(c.job_title)) AS tn, crm.name_soundex(c.first_name) AS sf,
-                    crm.name_soundex(c.last_name) AS sl
-                OFFSET 0
-            ) AS x
-        ) AS r
-        WHERE v_after IS NULL OR r.score < v_after OR (r.score = v_after AND r.id > v_after_id)
-        ORDER BY r.score DESC, r.id
-        LIMIT v_limit;
-    ELSE
-        RETURN QUERY EXECUTE p_plan ->> 'score_sql' USING v_ids;
-    END IF;
-    PERFORM set_config('max_parallel_workers_per_gather', v_workers, true);
 END
 $$;
 
@@ -1595,27 +1520,32 @@ AS $$
 DECLARE
     v_i jsonb := crm.interpret_query(p_org_id, p_query);
     v_filters jsonb := v_i -> 'filters';
-    v_rows jsonb;
+    v_rows json;
+    v_next text;
 BEGIN
     IF p_after IS NOT NULL THEN
         v_filters := v_filters || jsonb_build_object('after', p_after);
     END IF;
+    -- the rows as json, in the order the search function returns them (an aggregate over one function scan), and
+    -- the whole answer made jsonb once: building jsonb row by row (to_jsonb, jsonb_agg, then jsonb_build_object
+    -- copying the rows again) cost 0.4-0.6 ms more at 50 rows (issue 18 item 1); the same jsonb
+    -- (tests/test_search.py). The next cursor: the last row's, when the page is full.
     IF v_i ->> 'subject' = 'companies' THEN
-        SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
-        FROM crm.search_companies(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+        SELECT json_agg(r), (array_agg(r.cursor))[p_limit] INTO v_rows, v_next
+        FROM crm.search_companies(p_org_id, v_i ->> 'text', v_filters, p_limit) AS r;
     ELSIF v_i ->> 'subject' = 'deals' THEN
-        SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
-        FROM crm.search_deals(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+        SELECT json_agg(r), (array_agg(r.cursor))[p_limit] INTO v_rows, v_next
+        FROM crm.search_deals(p_org_id, v_i ->> 'text', v_filters, p_limit) AS r;
     ELSE
-        SELECT coalesce(jsonb_agg(to_jsonb(r.*) - 'ordinality' ORDER BY r.ordinality), '[]') INTO v_rows
-        FROM crm.search_contacts(p_org_id, v_i ->> 'text', v_filters, p_limit) WITH ORDINALITY AS r;
+        SELECT json_agg(r), (array_agg(r.cursor))[p_limit] INTO v_rows, v_next
+        FROM crm.search_contacts(p_org_id, v_i ->> 'text', v_filters, p_limit) AS r;
     END IF;
-    RETURN jsonb_build_object(
+    RETURN json_build_object(
         'interpretation', v_i,
         'subject', v_i ->> 'subject',
-        'results', v_rows,
-        'next_cursor', CASE WHEN jsonb_array_length(v_rows) = p_limit THEN v_rows -> -1 ->> 'cursor' END
-    );
+        'results', coalesce(v_rows, '[]'),
+        'next_cursor', v_next
+    )::jsonb;
 END
 $$;
 
