@@ -580,6 +580,12 @@ def test_search_rows_are_the_search_functions_rows_as_jsonb(
     assert same == (True,)
     if doc["subject"] == "contacts":
         assert any(r["last_contacted_at"] for r in doc["results"])
+    # the next cursor: the last row's when the page is full, else none
+    full = crm.execute("SELECT crm.search(%s, %s, 1)", (ORG_A, phrase)).fetchone()
+    assert full is not None and full[0]["next_cursor"] == full[0]["results"][0]["cursor"]
+    n = len(doc["results"])
+    part = crm.execute("SELECT crm.search(%s, %s, %s)", (ORG_A, phrase, n + 1)).fetchone()
+    assert part is not None and part[0]["next_cursor"] is None and len(part[0]["results"]) == n
 
 
 # ---------------------------------------------------------------------------------------------------------
