@@ -1076,7 +1076,6 @@ DECLARE
     v_domain_cos text := 'FALSE';
     v_senior boolean;
     v_company text;
-    v_tsq tsquery;
 BEGIN
     v_f := crm.search_plan_filters(p_org_id, 'contacts', p_filters, p_limit);
     v_q := crm.search_query_parts(p_query);
@@ -1203,14 +1202,16 @@ BEGIN
     END IF;
     IF cardinality(v_w2) > 0 THEN
         -- whole words; the last one also as a prefix (type-ahead) when it has 3 or more characters
-        v_tsq := (
-            SELECT string_agg(
-                quote_literal(t.w) || CASE WHEN t.ord = cardinality(v_w2) AND length(t.w) >= 3 THEN ':*' ELSE '' END,
-                ' & ' ORDER BY t.ord
-            )
-            FROM unnest(v_w2) WITH ORDINALITY AS t (w, ord)
-        )::tsquery;
-        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'words', 'cond', format('%s @@ %L::tsquery', v_doc, v_tsq));
+        v_sources := v_sources || jsonb_build_object('tier', 0, 'name', 'words', 'cond', format(
+            '%s @@ %L::tsquery', v_doc,
+            (
+                SELECT string_agg(
+                    quote_literal(t.w) || CASE WHEN t.ord = cardinality(v_w2) AND length(t.w) >= 3 THEN ':*' ELSE '' END,
+                    ' & ' ORDER BY t.ord
+                )
+                FROM unnest(v_w2) WITH ORDINALITY AS t (w, ord)
+            )::tsquery
+        ));
     END IF;
     -- tier 1: soundex names
     IF cardinality(v_alpha) BETWEEN 1 AND 3 THEN
@@ -1283,7 +1284,7 @@ BEGIN
             'after_score', split_part(v_f ->> 'after', ':', 1), 'after_id', v_after_id,
             -- and no filter (a cursor at most): the tiers' values, for crm.run_search_plan's static statements
             -- (crm.run_search_static_source: the same conditions as the sources' SQL, planned once per session)
-            'static', CASE WHEN (v_f - 'after') = '{}' THEN jsonb_strip_nulls(jsonb_build_object(
+            'static', CASE WHEN (v_f - 'after') = '{}' THEN jsonb_build_object(
                 'org', p_org_id,
                 't1', crm.search_soundex_keys(v_alpha, false), 't3', crm.search_soundex_keys(v_alpha, true),
                 -- tier 2's words (crm.search_name_word_condition): two, each of 3 or more letters
@@ -1292,9 +1293,8 @@ BEGIN
                 -- the company tier's words (crm.search_company_name_condition of the phrase): up to two, each of 3 or
                 -- more letters; other texts run the source's SQL
                 'company_words', CASE WHEN cardinality(v_w2) BETWEEN 1 AND 2 AND cardinality(v_w3) = cardinality(v_w2)
-                    THEN to_jsonb(v_w2) END,
-                'company_keys', ARRAY(SELECT coalesce(crm.word_phonetic_key(w), w) FROM unnest(v_w2) AS w)
-            )) END
+                    THEN to_jsonb(v_w2) END
+            ) END
         ))
     ) ELSE '{}' END;
 END

@@ -117,7 +117,7 @@ END
 $$;
 
 -- One candidate source of a plain name search as a static statement (crm.run_search_plan; the plan's
--- name_score.static: org, t1, t3, trigram_words, phrase, company_words, company_keys): the ids of the org's live
+-- name_score.static: org, t1, t3, trigram_words, phrase, company_words): the ids of the org's live
 -- contacts matching it, up to p_cap, like the plan's SQL for the same source (crm.search_plan_sources: a MATERIALIZED
 -- CTE read up to the cap). Planned once per session (a generic plan: plan_cache_mode = force_generic_plan) instead of
 -- on every search: 0.3-3.7 ms of planning per tier on the bench's names with typos, more than running the tier
@@ -177,7 +177,10 @@ BEGIN
         v_phrase := p_static ->> 'phrase';
         v_w1 := p_static #>> '{company_words,0}';
         v_w2 := coalesce(p_static #>> '{company_words,1}', v_w1);
-        v_keys := ARRAY(SELECT jsonb_array_elements_text(p_static -> 'company_keys'));
+        -- the phonetic keys of the words, computed here: the company tier runs for few searches
+        v_keys := ARRAY(
+            SELECT coalesce(crm.word_phonetic_key(w), w) FROM jsonb_array_elements_text(p_static -> 'company_words') AS w
+        );
         WITH m AS MATERIALIZED (
             SELECT c.id FROM crm.contact_index AS c
             WHERE c.org_id = v_org AND c.deleted_at IS NULL
