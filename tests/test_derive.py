@@ -600,6 +600,97 @@ def test_decided_reading(
     assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
 
 
+# Descriptions as companies write them, in other languages (migration 0021, H26L): each invented company gets the
+# groups its English twin would, and a word that is also English ("assurance") keeps its English meaning.
+OTHER_LANGUAGES = [
+    (
+        "de",
+        "Müller Bau GmbH",
+        "Bauunternehmen für Hochbau und Tiefbau in Oberbayern.",
+        {"construction"},
+        set(),
+    ),
+    (
+        "es",
+        "Fibra Sur",
+        "Internet por fibra óptica para hogares y empresas en Córdoba.",
+        {"telecom", "tech"},
+        set(),
+    ),
+    (
+        "pl",
+        "Wilcze Studio",
+        "Niezależne studio z Gdańska tworzące gry komputerowe na PC i konsole.",
+        {"gaming", "software", "tech"},
+        set(),
+    ),
+    (
+        "fr",
+        "Cabinet Durand",
+        "Cabinet d'avocats en droit des affaires à Lyon.",
+        {"legal", "professional_services"},
+        set(),
+    ),
+    (
+        "it",
+        "Ospedale San Marco",
+        "Ospedale privato con pronto soccorso e reparti di chirurgia a Bergamo.",
+        {"healthcare", "healthcare_providers"},
+        set(),
+    ),
+    (
+        "nl",
+        "Van Dijk",
+        "Verzekeraar voor particulieren en bedrijven in Utrecht.",
+        {"insurance", "fintech", "financial_services"},
+        set(),
+    ),
+    (
+        "pt",
+        "Casa Nova",
+        "Imobiliária em Lisboa: compra, venda e arrendamento de casas.",
+        {"real_estate"},
+        set(),
+    ),
+    (
+        "en assurance",
+        "Testwise",
+        "Quality assurance and test automation for software teams.",
+        {"software"},
+        {"insurance", "fintech", "financial_services"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "must", "must_not"),
+    [c[1:] for c in OTHER_LANGUAGES],
+    ids=[c[0] for c in OTHER_LANGUAGES],
+)
+def test_description_in_another_language(
+    db: Conn, name: str, description: str, must: set[str], must_not: set[str]
+) -> None:
+    row = db.execute("SELECT crm.company_industry_groups(NULL, %s, NULL, %s)", (name, description)).fetchone()
+    assert row is not None
+    groups = set(row[0])  # type: ignore[call-overload]
+    assert must <= groups, f"missing {must - groups} in {sorted(groups)}"
+    assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
+
+
+def test_translated_keywords_follow_their_english_keyword(db: Conn) -> None:
+    """A translation carries its English keyword's rows: "versicherer" is what "insurer" is (same groups, weights,
+    fields), and "kanzlei" what "law firm" is."""
+    rows = db.execute(
+        "SELECT k.keyword, array_agg(k.group_name || ':' || k.weight || ':' || k.field ORDER BY k.group_name, k.field)"
+        " FROM crm.industry_keyword AS k WHERE k.keyword IN ('insurer', 'versicherer', 'law firm', 'kanzlei')"
+        " GROUP BY k.keyword"
+    ).fetchall()
+    got = dict(rows)  # type: ignore[arg-type]
+    assert got["versicherer"] == got["insurer"]
+    assert got["kanzlei"] == got["law firm"]
+    assert any(r.startswith("legal:1") for r in got["kanzlei"])
+
+
 def test_exclusion_yields_to_strong_evidence(db: Conn) -> None:
     """A group another group excludes (media by gaming) stays out on ordinary evidence and comes back when its own
     evidence reaches 3 (crm.industry_groups_of; the README's game-streaming and conglomerate readings)."""

@@ -1147,6 +1147,240 @@ FROM (
 ) AS n
 WHERE g.group_name = n.group_name;
 
+-- H26L: descriptions in other languages (issue 17). A CRM holds descriptions as the company wrote them: German,
+-- French, Spanish, Portuguese, Italian, Dutch, Nordic and Polish words for what a company is gave no group (a
+-- Polish game studio, a Spanish fibre ISP: tests/eval/README.md, set 3). Each line names an English keyword of the
+-- taxonomy and its translations; a translation gets every row of its English keyword (groups, weights, fields,
+-- applies_to_groups), so it means what the English word means. Written from the groups' definitions and a
+-- dictionary, not from a hold-out row. Words that are also English words or surnames (assurance, editorial, Stahl,
+-- interim) are left out. A keyword of the same group and field already present is kept as it is.
+WITH t (english, translations) AS (
+    VALUES
+    -- finance
+    ('commercial bank', 'bankhaus, kreditinstitut, raiffeisenbank, caixa, caja de ahorros, spaarbank, sparbank, banca'),
+    (
+        'insurer',
+        'versicherer, versicherung, versicherungsgesellschaft, assureur, mutuelle, compagnie d assurance,'
+        'aseguradora, compania de seguros, seguradora, compagnia assicurativa, assicurazioni, verzekeraar,'
+        'verzekeringsmaatschappij, forsakringsbolag, forsikringsselskab, ubezpieczenia, towarzystwo ubezpieczen'
+    ),
+    (
+        'asset management',
+        'vermogensverwaltung, gestion d actifs, gestion de patrimoine, gestion de activos, gestao de ativos,'
+        'gestione patrimoniale, vermogensbeheer, kapitalforvaltning'
+    ),
+    ('venture capital', 'capital risque, capital riesgo, wagniskapital'),
+    (
+        'accounting firm',
+        'steuerberater, steuerberatungsgesellschaft, cabinet comptable, expert comptable, expertise comptable,'
+        'asesoria fiscal, asesoria contable, gestoria, escritorio de contabilidade, commercialista,'
+        'studio commercialista, accountantskantoor, redovisningsbyra, revisionsbyra, biuro rachunkowe'
+    ),
+    -- real estate, construction
+    (
+        'real estate',
+        'immobilien, immobilier, immobiliere, inmobiliaria, imobiliaria, immobiliare, vastgoed, fastigheter,'
+        'fastighetsbolag, ejendomme, eiendom, nieruchomosci, hausverwaltung, agence immobiliere, makelaar'
+    ),
+    (
+        'construction company',
+        'bauunternehmen, bauunternehmung, baufirma, hochbau, tiefbau, construtora, constructora,'
+        'empresa constructora, impresa di costruzioni, costruzioni, edilizia, bouwbedrijf, aannemer, byggforetag,'
+        'byggefirma, budownictwo, firma budowlana, entreprise de construction, batiment'
+    ),
+    -- logistics
+    (
+        'logistics company',
+        'logistik, logistikunternehmen, spedition, logistique, logistica, transporte de mercancias,'
+        'transport de marchandises, trasporti, vervoer, spedycja, godstransport'
+    ),
+    ('freight forwarder', 'speditionsunternehmen, transitaire, transitario, spedizioniere, expediteur, speditor'),
+    -- health
+    (
+        'hospital network',
+        'krankenhaus, klinikum, hopital, centre hospitalier, ospedale, ziekenhuis, sjukhus, sykehus, szpital'
+    ),
+    (
+        'clinic',
+        'arztpraxis, praxisklinik, clinique, cabinet medical, consultorio, policlinica, poliambulatorio,'
+        'huisartsenpraktijk, vardcentral, przychodnia'
+    ),
+    (
+        'dental practice',
+        'zahnarzt, zahnarztpraxis, zahnarzte, cabinet dentaire, clinica dental, clinica dentaria, studio dentistico,'
+        'tandarts, tandartspraktijk, tandlakare, tandlaege, stomatologia, gabinet stomatologiczny'
+    ),
+    (
+        'pharmaceutical',
+        'pharmazeutisch, pharmaunternehmen, arzneimittel, arzneimittelhersteller, laboratoire pharmaceutique,'
+        'industrie pharmaceutique, farmaceutica, laboratorio farmaceutico, industria farmaceutica, geneesmiddelen,'
+        'lakemedel, lakemedelsbolag, legemidler, firma farmaceutyczna'
+    ),
+    -- education, public sector, nonprofit
+    (
+        'university',
+        'universitat, hochschule, fachhochschule, universite, universidad, universidade, universita, universiteit,'
+        'hogeschool, hogskola, universitet, uniwersytet, politechnika'
+    ),
+    (
+        'private school',
+        'schule, grundschule, ecole, lycee, escuela, colegio, escola, scuola, basisschool, skola, szkola'
+    ),
+    (
+        'government agency',
+        'bundesamt, bundesministerium, bundesagentur, landesamt, ministerium, stadtverwaltung, ministere, ministerio,'
+        'ayuntamiento, prefeitura, ministero, gemeente, rijksoverheid, myndighet, ministerstwo'
+    ),
+    (
+        'nonprofit',
+        'stiftung, gemeinnutzig, gemeinnutzige, fondation, sans but lucratif, fundacion, animo de lucro,'
+        'fines de lucro, fundacao, sem fins lucrativos, fondazione, scopo di lucro, onlus, stichting, stiftelse,'
+        'fundacja'
+    ),
+    -- services
+    (
+        'law firm',
+        'rechtsanwalt, rechtsanwalte, anwaltskanzlei, kanzlei, cabinet d avocats, avocat, avocats, abogado, abogados,'
+        'despacho de abogados, bufete, advogado, advogados, escritorio de advocacia, avvocato, avvocati,'
+        'studio legale, advocaat, advocaten, advocatenkantoor, advokat, advokatbyra, advokatfirma, kancelaria prawna'
+    ),
+    (
+        'management consulting',
+        'unternehmensberatung, managementberatung, strategieberatung, cabinet de conseil, conseil en strategie,'
+        'conseil en management, consultoria de gestion, consultoria estrategica, consulenza aziendale,'
+        'consulenza strategica, organisatieadvies, managementadvies, managementkonsult, doradztwo biznesowe'
+    ),
+    (
+        'staffing agency',
+        'personaldienstleister, personalvermittlung, zeitarbeit, zeitarbeitsfirma, arbeitnehmeruberlassung,'
+        'cabinet de recrutement, agence d interim, travail temporaire, trabajo temporal, agencia de empleo,'
+        'seleccion de personal, agencia de recrutamento, agenzia lavoro, uitzendbureau, werving en selectie,'
+        'bemanningsforetag, rekryteringsforetag, agencja pracy, agencja rekrutacyjna'
+    ),
+    (
+        'marketing agency',
+        'werbeagentur, marketingagentur, agence de communication, agence de publicite, agence marketing,'
+        'agencia de publicidad, agencia de marketing, agencia de comunicacion, agencia de publicidade,'
+        'agenzia pubblicitaria, agenzia di comunicazione, reclamebureau, marketingbureau, reklambyra,'
+        'agencja reklamowa, agencja marketingowa'
+    ),
+    (
+        'it services',
+        'it dienstleister, it dienstleistungen, systemhaus, services informatiques, servicios informaticos,'
+        'servicos de ti, servizi informatici, it dienstverlening, it tjanster, uslugi it'
+    ),
+    -- technology
+    (
+        'software development',
+        'softwareentwicklung, editeur de logiciels, developpement logiciel, desarrollo de software,'
+        'desenvolvimento de software, sviluppo software, softwareontwikkeling, programvaruutveckling,'
+        'tworzenie oprogramowania'
+    ),
+    (
+        'internet service provider',
+        'internetanbieter, fournisseur d acces, proveedor de internet, provedor de internet, internetprovider'
+    ),
+    (
+        'telecommunications',
+        'telekommunikation, telecomunicaciones, telecomunicacoes, telecomunicazioni, telecommunicatie,'
+        'telekomunikacja, mobilfunk, mobilfunkanbieter, operateur telecom, operador de telecomunicaciones,'
+        'fibra optica, fibre optique, glasfaser, glasvezel'
+    ),
+    (
+        'video game',
+        'videospiele, computerspiele, spieleentwickler, spielestudio, jeux video, videojuegos, jogos eletronicos,'
+        'videogiochi, gry komputerowe, gry wideo, tworzace gry'
+    ),
+    -- consumer
+    ('hotel', 'hotellerie, hoteleria, albergo, hostal, pousada, posada'),
+    ('restaurant group', 'restaurante, ristorante, gasthaus, gasthof, trattoria'),
+    (
+        'travel agency',
+        'reiseburo, reiseveranstalter, agence de voyage, agencia de viajes, agencia de viagens, agenzia di viaggi,'
+        'reisbureau, resebyra, biuro podrozy'
+    ),
+    (
+        'supermarket',
+        'supermarkt, supermarche, supermercado, supermercato, hipermercado, lebensmittelhandel, dagligvaruhandel'
+    ),
+    (
+        'retailer',
+        'einzelhandel, einzelhandler, detaillant, grande distribution, minorista, varejista, varejo, rivenditore,'
+        'detailhandel, detaljhandel, siec sklepow'
+    ),
+    (
+        'online shop',
+        'onlineshop, webshop, boutique en ligne, vente en ligne, tienda online, tienda en linea, loja online,'
+        'loja virtual, negozio online, sklep internetowy, versandhandel'
+    ),
+    -- industry, energy, media, automotive
+    ('machinery', 'maschinenbau, anlagenbau, sondermaschinenbau, machinebouw'),
+    (
+        'chemical',
+        'chemieunternehmen, chimie, industrie chimique, quimica, industria quimica, chimica, industria chimica,'
+        'chemische industrie'
+    ),
+    ('steel', 'stahlwerk, acier, acero, acciaio'),
+    (
+        'packaging',
+        'verpackung, verpackungen, emballage, envases, embalagens, imballaggi, verpakking, forpackning, opakowania'
+    ),
+    (
+        'utility company',
+        'stadtwerke, energieversorger, stromanbieter, fournisseur d energie, comercializadora electrica,'
+        'energieleverancier, energibolag'
+    ),
+    (
+        'renewable energy',
+        'erneuerbare energien, windkraft, windenergie, photovoltaik, energies renouvelables, energie solaire, eolien,'
+        'energias renovables, energia solar, energia eolica, energias renovaveis, energie rinnovabili, fotovoltaico,'
+        'duurzame energie, zonnepanelen, fornybar energi, vindkraft, odnawialne zrodla energii, fotowoltaika'
+    ),
+    (
+        'publisher',
+        'verlag, verlagshaus, zeitungsverlag, maison d edition, editora, casa editrice, uitgeverij, forlag,'
+        'bokforlag, wydawnictwo'
+    ),
+    (
+        'newspaper',
+        'zeitung, tageszeitung, quotidien, periodico, jornal, quotidiano, krant, dagblad, tidning, dagstidning,'
+        'gazeta'
+    ),
+    (
+        'broadcaster',
+        'rundfunk, fernsehsender, radiosender, chaine de television, cadena de television, emisora, televisao,'
+        'emittente televisiva, omroep, tv kanal'
+    ),
+    (
+        'car dealership',
+        'autohaus, autohandel, concessionnaire automobile, concesionario de coches, concessionaria, autobedrijf,'
+        'autodealer, bilhandlare, salon samochodowy'
+    ),
+    (
+        'auto parts',
+        'automobilzulieferer, kfz teile, equipementier automobile, autopartes, autopecas, ricambi auto,'
+        'auto onderdelen, czesci samochodowe'
+    )
+),
+
+n AS (
+    SELECT
+        t.english,
+        btrim(unnest(string_to_array(t.translations, ','))) AS keyword
+    FROM t
+)
+
+INSERT INTO crm.industry_keyword (group_name, keyword, weight, field, applies_to_groups)
+SELECT
+    k.group_name,
+    n.keyword,
+    k.weight,
+    k.field,
+    k.applies_to_groups
+FROM n
+INNER JOIN crm.industry_keyword AS k ON k.term = crm.industry_fold(n.english)
+ON CONFLICT DO NOTHING;
+
 ------------------------------------------------------------------------------------------------------------
 -- H19A: typos
 -- "name with typos" (issue 18 item 3), tier 2 of a name search (crm.search_contact_plan): every typed word like a
