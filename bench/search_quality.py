@@ -284,6 +284,19 @@ def _agreed_part(
     }
 
 
+def _reader_part(
+    companies: Sequence[Company], second: Sequence[Company], groups: Sequence[str]
+) -> dict[str, Any]:
+    """The second annotator's labels scored as the classifier's are, the first's taken as truth: what a person
+    reading the same definitions reaches on the set (micro figures and the groups below target)."""
+    by_name = {c.name: c.groups for c in second}
+    rows = [c for c in companies if c.name in by_name]
+    part = _company_part(rows, [by_name[c.name] for c in rows], groups)
+    return {
+        k: part[k] for k in ("rows", "exact_rows", "micro_precision", "micro_recall", "groups_below_target")
+    }
+
+
 def _company_misses(companies: Sequence[Company], got: Sequence[frozenset[str]]) -> list[dict[str, Any]]:
     return [
         {"name": c.name, "missing": sorted(c.groups - g), "extra": sorted(g - c.groups)}
@@ -317,9 +330,11 @@ def company_report(
     out["holdout"] = {"file": holdout.name, **_company_part(blind, blind_got, groups)}
     second = agreement_path(holdout)
     if second is not None:
+        other = load_companies(second)
         out["holdout"]["agreed_labels"] = {"file": f"agreement/{second.name}"} | _agreed_part(
-            blind, load_companies(second), blind_got, groups
+            blind, other, blind_got, groups
         )
+        out["holdout"]["second_reader"] = _reader_part(blind, other, groups)
     misses = _company_misses(blind, blind_got)
     if spend_holdout:
         out["holdout"]["misses"] = misses
@@ -645,6 +660,12 @@ def print_table(figures: Mapping[str, Any]) -> None:
                 f"  on the labels both annotators gave alike ({a['labels_disagreed']} of "
                 f"{a['labels_agreed'] + a['labels_disagreed']} differ): micro P {a['micro_precision']:.3f} "
                 f"R {a['micro_recall']:.3f}, {len(a['groups_below_target'])} groups below target"
+            )
+        if "second_reader" in b:
+            r = b["second_reader"]
+            print(
+                f"  a second reader's labels against the first: micro P {r['micro_precision']:.3f} "
+                f"R {r['micro_recall']:.3f}, {len(r['groups_below_target'])} groups below target"
             )
     q = figures["questions"]
     print(

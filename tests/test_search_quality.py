@@ -97,10 +97,15 @@ def test_the_blind_company_set_is_reported_and_its_misses_withheld(
         BLIND.replace("manufacturing tech,wrong on purpose", "manufacturing,wrong on purpose"),
         encoding="utf-8",
     )
-    agreed = company_report(db, holdout=blind)["holdout"]["agreed_labels"]
+    with_second = company_report(db, holdout=blind)["holdout"]
+    agreed = with_second["agreed_labels"]
     assert agreed["file"] == "agreement/companies_holdout_b.csv" and agreed["rows"] == 3
     assert agreed["labels_disagreed"] == 1 and agreed["labels_agreed"] == 3 * report["groups"] - 1
     assert agreed["micro_precision"] == agreed["micro_recall"] == 1.0 and agreed["groups_below_target"] == []
+    # the second reader scored against the first: Widget Works' tech missed, so tech's recall is 0.5
+    reader = with_second["second_reader"]
+    assert reader["rows"] == 3 and reader["exact_rows"] == 2 and reader["groups_below_target"] == ["tech"]
+    assert reader["micro_precision"] == 1.0 and reader["micro_recall"] < 1.0
 
 
 def test_questions_are_interpreted_as_a_person_would(db: psycopg.Connection[Any]) -> None:
