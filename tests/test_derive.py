@@ -677,6 +677,43 @@ def test_description_in_another_language(
     assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
 
 
+@pytest.mark.parametrize(
+    ("name", "description", "must", "must_not"),
+    [
+        # the description names nothing the taxonomy knows: the name says what the company is
+        (
+            "Harbour Smile Dental",
+            "Check-ups, hygiene and whitening for families in Cork.",
+            {"healthcare", "healthcare_providers"},
+            set(),
+        ),
+        # read with the name, the description's negative keywords still count: a vet is not healthcare
+        (
+            "Riverside Animal Hospital",
+            "Veterinary care for dogs and cats.",
+            set(),
+            {"healthcare", "healthcare_providers"},
+        ),
+        # a description that gives a group is enough: the bank in the name is not read
+        (
+            "Bank Street Bakery",
+            "Sourdough bread and pastries baked daily, sold in our Brooklyn bakery cafe.",
+            {"hospitality"},
+            {"banking", "fintech", "financial_services"},
+        ),
+    ],
+    ids=["dental", "vet", "bakery"],
+)
+def test_name_is_read_when_the_description_gives_no_group(
+    db: Conn, name: str, description: str, must: set[str], must_not: set[str]
+) -> None:
+    row = db.execute("SELECT crm.company_industry_groups(NULL, %s, NULL, %s)", (name, description)).fetchone()
+    assert row is not None
+    groups = set(row[0])  # type: ignore[call-overload]
+    assert must <= groups, f"missing {must - groups} in {sorted(groups)}"
+    assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
+
+
 def test_translated_keywords_follow_their_english_keyword(db: Conn) -> None:
     """A translation carries its English keyword's rows: "versicherer" is what "insurer" is (same groups, weights,
     fields), and "kanzlei" what "law firm" is."""

@@ -30,6 +30,7 @@ DECLARE
     v_text text[];
     v_name text[] := '{}';
     v_first text[];
+    v_out text[];
 BEGIN
     IF v_pattern IS NOT NULL AND v_desc IS NOT NULL THEN
         v_desc := regexp_replace(v_desc, v_pattern, ' . ', 'g');
@@ -39,7 +40,14 @@ BEGIN
         v_name := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
     END IF;
     v_first := crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, NULL));
-    RETURN crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, v_first));
+    v_out := crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, v_first));
+    IF cardinality(v_out) = 0 AND cardinality(v_name) = 0 THEN
+        -- the description gave no group: read it with the name and domain
+        v_name := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
+        v_first := crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, NULL));
+        v_out := crm.industry_groups_of(crm.industry_evidence(v_industry, v_text, v_name, v_first));
+    END IF;
+    RETURN v_out;
 END
 $$;
 """

@@ -671,7 +671,10 @@ $$;
 -- The groups of a company, sorted ('{}' when none). p_industry may be HubSpot's internal value or its label
 -- ("Computer Software", "Hospital & Health Care"); p_tags are enrichment tags (Attio categories). Two passes: the
 -- industry and the unconditional keywords, then also the keywords whose applies_to_groups meet what the first
--- pass found ("patients" says healthtech of a software company, not of a hospital). Runs for every company
+-- pass found ("patients" says healthtech of a software company, not of a hospital). The name and domain are read
+-- when there is no description, and again with the description when it gives no group: a description that names
+-- nothing the taxonomy knows ("check-ups, hygiene and whitening in Galway") leaves the name to say what the company
+-- is (Nexus Dental Care Studio; the description's negative keywords still count). Runs for every company
 -- written (the index trigger) and when the taxonomy changes (crm.refresh_company_industry_groups).
 -- Computes exactly crm.industry_groups_of(crm.industry_evidence(...)) of each pass (those two are the definition;
 -- tests/test_derive.py compares them on every row of tests/eval/companies.csv), but fast (issue 18: the two
@@ -688,8 +691,8 @@ DECLARE
     v_industry text := nullif(btrim(upper(regexp_replace(p_industry, '[^A-Za-z0-9]+', '_', 'g')), '_'), '');
     v_desc text := crm.norm_text(left(p_description, 4000));
     v_pattern text;
-    v_terms text[];
-    v_skip text := 'name';
+    v_text text[];       -- the terms of the description and tags
+    v_name text[] := '{}';  -- the terms of the name and domain: read without a description, or when it said nothing
     v_grp text[];        -- evidence rows: the industry's members, then the matching keywords
     v_weight real[];
     v_keyword boolean[];
@@ -719,115 +722,119 @@ BEGIN
             v_desc := regexp_replace(v_desc, v_pattern, ' . ', 'g');
         END IF;
     END IF;
-    v_terms := crm.industry_text_terms(concat_ws(' . ', v_desc, array_to_string(p_tags, ' . ')));
-    IF cardinality(v_terms) = 0 THEN
-        v_terms := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
-        v_skip := 'description';
+    v_text := crm.industry_text_terms(concat_ws(' . ', v_desc, array_to_string(p_tags, ' . ')));
+    IF cardinality(v_text) = 0 THEN
+        v_name := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
     END IF;
-    WITH k AS MATERIALIZED (
-        SELECT k.group_name, k.keyword, k.field, k.term, k.weight, k.applies_to_groups
-        FROM crm.industry_keyword AS k
-        WHERE k.term = ANY(v_terms) AND k.field <> v_skip
-    ),
-    e AS (
-        SELECT m.group_name, m.weight, false AS keyword, NULL::text AS for_groups, false AS sup, NULL::text AS sup_for, 0 AS o
-        FROM crm.industry_group_member AS m
-        WHERE m.industry = v_industry
-        UNION ALL
+    -- a second reading when the description names nothing the taxonomy knows: its terms and the name's
+    FOR v_reading IN 1..2 LOOP
+        WITH k AS MATERIALIZED (
+            SELECT k.group_name, k.keyword, k.field, k.term, k.weight, k.applies_to_groups
+            FROM crm.industry_keyword AS k
+            WHERE (k.term = ANY(v_text) AND k.field <> 'name') OR (k.term = ANY(v_name) AND k.field <> 'description')
+        ),
+        e AS (
+            SELECT m.group_name, m.weight, false AS keyword, NULL::text AS for_groups, false AS sup, NULL::text AS sup_for, 0 AS o
+            FROM crm.industry_group_member AS m
+            WHERE m.industry = v_industry
+            UNION ALL
+            SELECT
+                k.group_name, k.weight, true, k.applies_to_groups::text,
+                coalesce(bool_or(l.term IS NOT NULL AND l.applies_to_groups IS NULL), false),
+                (array_agg(DISTINCT a.g) FILTER (WHERE a.g IS NOT NULL))::text,
+                1
+            FROM k
+            LEFT JOIN k AS l
+                ON l.group_name = k.group_name AND l.term <> k.term
+                AND strpos(' ' || l.term || ' ', ' ' || k.term || ' ') > 0
+            LEFT JOIN LATERAL unnest(l.applies_to_groups) AS a (g) ON true
+            GROUP BY k.group_name, k.keyword, k.field, k.weight, k.applies_to_groups
+        )
         SELECT
-            k.group_name, k.weight, true, k.applies_to_groups::text,
-            coalesce(bool_or(l.term IS NOT NULL AND l.applies_to_groups IS NULL), false),
-            (array_agg(DISTINCT a.g) FILTER (WHERE a.g IS NOT NULL))::text,
-            1
-        FROM k
-        LEFT JOIN k AS l
-            ON l.group_name = k.group_name AND l.term <> k.term
-            AND strpos(' ' || l.term || ' ', ' ' || k.term || ' ') > 0
-        LEFT JOIN LATERAL unnest(l.applies_to_groups) AS a (g) ON true
-        GROUP BY k.group_name, k.keyword, k.field, k.weight, k.applies_to_groups
-    )
-    SELECT
-        array_agg(e.group_name ORDER BY e.o), array_agg(e.weight ORDER BY e.o), array_agg(e.keyword ORDER BY e.o),
-        array_agg(e.for_groups ORDER BY e.o), array_agg(e.sup ORDER BY e.o), array_agg(e.sup_for ORDER BY e.o),
-        (SELECT array_agg(g.group_name ORDER BY g.group_name) FROM crm.industry_group AS g),
-        (SELECT array_agg(g.parents::text ORDER BY g.group_name) FROM crm.industry_group AS g),
-        (SELECT array_agg(g.excluded_by::text ORDER BY g.group_name) FROM crm.industry_group AS g)
-    INTO v_grp, v_weight, v_keyword, v_for, v_sup, v_sup_for, v_gname, v_parents, v_excl
-    FROM e;
-    FOR v_pass IN 1..2 LOOP
-        -- evidence
-        v_sg := '{}';
-        v_ss := '{}';
-        FOR i IN 1..coalesce(cardinality(v_grp), 0) LOOP
-            IF v_keyword[i] THEN
-                CONTINUE WHEN v_for[i] IS NOT NULL AND (v_pass = 1 OR NOT v_for[i]::text[] && v_first);
-                CONTINUE WHEN v_sup[i] OR (v_pass = 2 AND v_sup_for[i] IS NOT NULL AND v_sup_for[i]::text[] && v_first);
-            END IF;
-            v_at := array_position(v_sg, v_grp[i]);
-            IF v_at IS NULL THEN
-                v_sg := v_sg || v_grp[i];
-                v_ss := v_ss || v_weight[i];
-            ELSE
-                v_ss[v_at] := v_ss[v_at] + v_weight[i];
-            END IF;
-        END LOOP;
-        -- closure over parents
-        v_credited := '{}';
-        FOR v_it IN 1..7 LOOP
-            v_in := '{}';
-            FOR j IN 1..cardinality(v_sg) LOOP
-                IF v_ss[j] >= 0.999 THEN
-                    v_in := v_in || v_sg[j];
+            array_agg(e.group_name ORDER BY e.o), array_agg(e.weight ORDER BY e.o), array_agg(e.keyword ORDER BY e.o),
+            array_agg(e.for_groups ORDER BY e.o), array_agg(e.sup ORDER BY e.o), array_agg(e.sup_for ORDER BY e.o),
+            (SELECT array_agg(g.group_name ORDER BY g.group_name) FROM crm.industry_group AS g),
+            (SELECT array_agg(g.parents::text ORDER BY g.group_name) FROM crm.industry_group AS g),
+            (SELECT array_agg(g.excluded_by::text ORDER BY g.group_name) FROM crm.industry_group AS g)
+        INTO v_grp, v_weight, v_keyword, v_for, v_sup, v_sup_for, v_gname, v_parents, v_excl
+        FROM e;
+        FOR v_pass IN 1..2 LOOP
+            -- evidence
+            v_sg := '{}';
+            v_ss := '{}';
+            FOR i IN 1..coalesce(cardinality(v_grp), 0) LOOP
+                IF v_keyword[i] THEN
+                    CONTINUE WHEN v_for[i] IS NOT NULL AND (v_pass = 1 OR NOT v_for[i]::text[] && v_first);
+                    CONTINUE WHEN v_sup[i] OR (v_pass = 2 AND v_sup_for[i] IS NOT NULL AND v_sup_for[i]::text[] && v_first);
+                END IF;
+                v_at := array_position(v_sg, v_grp[i]);
+                IF v_at IS NULL THEN
+                    v_sg := v_sg || v_grp[i];
+                    v_ss := v_ss || v_weight[i];
+                ELSE
+                    v_ss[v_at] := v_ss[v_at] + v_weight[i];
                 END IF;
             END LOOP;
-            EXIT WHEN v_it = 7;
-            v_mp := '{}';
-            v_mn := '{}';
-            FOREACH v_g IN ARRAY v_in LOOP
-                CONTINUE WHEN v_g = ANY(v_credited);
-                v_at := array_position(v_gname, v_g);
-                CONTINUE WHEN v_at IS NULL;
-                FOREACH v_p IN ARRAY v_parents[v_at]::text[] LOOP
-                    v_at2 := array_position(v_mp, v_p);
-                    IF v_at2 IS NULL THEN
-                        v_mp := v_mp || v_p;
-                        v_mn := v_mn || 1;
+            -- closure over parents
+            v_credited := '{}';
+            FOR v_it IN 1..7 LOOP
+                v_in := '{}';
+                FOR j IN 1..cardinality(v_sg) LOOP
+                    IF v_ss[j] >= 0.999 THEN
+                        v_in := v_in || v_sg[j];
+                    END IF;
+                END LOOP;
+                EXIT WHEN v_it = 7;
+                v_mp := '{}';
+                v_mn := '{}';
+                FOREACH v_g IN ARRAY v_in LOOP
+                    CONTINUE WHEN v_g = ANY(v_credited);
+                    v_at := array_position(v_gname, v_g);
+                    CONTINUE WHEN v_at IS NULL;
+                    FOREACH v_p IN ARRAY v_parents[v_at]::text[] LOOP
+                        v_at2 := array_position(v_mp, v_p);
+                        IF v_at2 IS NULL THEN
+                            v_mp := v_mp || v_p;
+                            v_mn := v_mn || 1;
+                        ELSE
+                            v_mn[v_at2] := v_mn[v_at2] + 1;
+                        END IF;
+                    END LOOP;
+                END LOOP;
+                EXIT WHEN cardinality(v_mp) = 0;
+                v_credited := v_credited || v_in;
+                FOR j IN 1..cardinality(v_mp) LOOP
+                    v_at := array_position(v_sg, v_mp[j]);
+                    IF v_at IS NULL THEN
+                        v_sg := v_sg || v_mp[j];
+                        v_ss := v_ss || v_mn[j]::real;
                     ELSE
-                        v_mn[v_at2] := v_mn[v_at2] + 1;
+                        v_ss[v_at] := v_ss[v_at] + v_mn[j]::real;
                     END IF;
                 END LOOP;
             END LOOP;
-            EXIT WHEN cardinality(v_mp) = 0;
-            v_credited := v_credited || v_in;
-            FOR j IN 1..cardinality(v_mp) LOOP
-                v_at := array_position(v_sg, v_mp[j]);
-                IF v_at IS NULL THEN
-                    v_sg := v_sg || v_mp[j];
-                    v_ss := v_ss || v_mn[j]::real;
-                ELSE
-                    v_ss[v_at] := v_ss[v_at] + v_mn[j]::real;
+            -- exclusions
+            v_out := '{}';
+            FOR j IN 1..coalesce(cardinality(v_gname), 0) LOOP
+                CONTINUE WHEN NOT v_gname[j] = ANY(v_in);
+                IF NOT v_excl[j]::text[] && v_in OR v_ss[array_position(v_sg, v_gname[j])] >= 2.999 THEN
+                    v_out := v_out || v_gname[j];
                 END IF;
             END LOOP;
+            EXIT WHEN v_pass = 2;
+            v_first := v_out;
+            -- a second pass differs only when a keyword with applies_to_groups meeting the first pass's groups matches
+            v_at := NULL;
+            FOR i IN 1..coalesce(cardinality(v_grp), 0) LOOP
+                IF v_for[i] IS NOT NULL AND v_for[i]::text[] && v_first THEN
+                    v_at := i;
+                    EXIT;
+                END IF;
+            END LOOP;
+            EXIT WHEN v_at IS NULL;
         END LOOP;
-        -- exclusions
-        v_out := '{}';
-        FOR j IN 1..coalesce(cardinality(v_gname), 0) LOOP
-            CONTINUE WHEN NOT v_gname[j] = ANY(v_in);
-            IF NOT v_excl[j]::text[] && v_in OR v_ss[array_position(v_sg, v_gname[j])] >= 2.999 THEN
-                v_out := v_out || v_gname[j];
-            END IF;
-        END LOOP;
-        EXIT WHEN v_pass = 2;
-        v_first := v_out;
-        -- a second pass differs only when a keyword with applies_to_groups meeting the first pass's groups matches
-        v_at := NULL;
-        FOR i IN 1..coalesce(cardinality(v_grp), 0) LOOP
-            IF v_for[i] IS NOT NULL AND v_for[i]::text[] && v_first THEN
-                v_at := i;
-                EXIT;
-            END IF;
-        END LOOP;
-        EXIT WHEN v_at IS NULL;
+        EXIT WHEN cardinality(v_out) > 0 OR cardinality(v_name) > 0;
+        v_name := crm.industry_text_terms(concat_ws(' . ', p_name, translate(crm.norm_domain(p_domain), '.-', '  ')));
     END LOOP;
     RETURN v_out;
 END
@@ -895,14 +902,14 @@ BEGIN
 END
 $$;
 
--- What the companies' groups depend on, as a digest: the taxonomy tables (and this classifier's version, 'v2';
+-- What the companies' groups depend on, as a digest: the taxonomy tables (and this classifier's version, 'v3';
 -- bump it when a change of crm.company_industry_groups changes results). An org whose crm.org.industry_taxonomy
 -- differs is re-derived by crm.refresh_industry_groups_step (crm.maintenance).
 CREATE OR REPLACE FUNCTION crm.industry_taxonomy_fingerprint() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 BEGIN ATOMIC
     SELECT md5(concat_ws(
-        '|', 'v2',
+        '|', 'v3',
         (
             SELECT
                 string_agg(
