@@ -731,7 +731,9 @@ BEGIN
         WITH k AS MATERIALIZED (
             SELECT k.group_name, k.keyword, k.field, k.term, k.weight, k.applies_to_groups
             FROM crm.industry_keyword AS k
-            WHERE (k.term = ANY(v_text) AND k.field <> 'name') OR (k.term = ANY(v_name) AND k.field <> 'description')
+            WHERE
+                k.term = ANY(v_text || v_name)  -- the term index; then which terms a keyword's field reads
+                AND ((k.term = ANY(v_text) AND k.field <> 'name') OR (k.term = ANY(v_name) AND k.field <> 'description'))
         ),
         e AS (
             SELECT m.group_name, m.weight, false AS keyword, NULL::text AS for_groups, false AS sup, NULL::text AS sup_for, 0 AS o
