@@ -42,6 +42,7 @@ APP_READS = APP_READS_ORG | {
     "crm.industry_group",
     "crm.industry_group_member",
     "crm.industry_keyword",
+    "crm.industry_learned_word",
     "crm.industry_term",
     "crm.schema_migration",
 }

@@ -93,6 +93,7 @@ GLOBAL_TABLES = {
     "crm.industry_group",
     "crm.industry_group_member",
     "crm.industry_keyword",
+    "crm.industry_learned_word",
     "crm.industry_term",
     "crm.hubspot_industry",
 }

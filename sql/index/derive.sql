@@ -617,6 +617,13 @@ BEGIN ATOMIC
             WHERE m.industry = p_industry
             UNION ALL
             SELECT
+                w.group_name,
+                CASE WHEN sum(w.weight) >= 0.999 THEN 1 ELSE 0 END AS weight
+            FROM crm.industry_learned_word AS w
+            WHERE w.word = any(p_text) OR w.word = any(p_name)
+            GROUP BY w.group_name
+            UNION ALL
+            SELECT
                 k.group_name,
                 k.weight
             FROM k
@@ -674,7 +681,9 @@ $$;
 -- pass found ("patients" says healthtech of a software company, not of a hospital). The name and domain are read
 -- when there is no description, and again with the description when it gives no group: a description that names
 -- nothing the taxonomy knows ("check-ups, hygiene and whitening in Galway") leaves the name to say what the company
--- is (Nexus Dental Care Studio; the description's negative keywords still count). Runs for every company
+-- is (Nexus Dental Care Studio; the description's negative keywords still count). The learned words of a group
+-- (crm.industry_learned_word, bench/learned_weights.py) add 1 to its evidence when those the text has reach 1 together,
+-- nothing otherwise. Runs for every company
 -- written (the index trigger) and when the taxonomy changes (crm.refresh_company_industry_groups).
 -- Computes exactly crm.industry_groups_of(crm.industry_evidence(...)) of each pass (those two are the definition;
 -- tests/test_derive.py compares them on every row of tests/eval/companies.csv), but fast (issue 18: the two
@@ -739,6 +748,12 @@ BEGIN
             SELECT m.group_name, m.weight, false AS keyword, NULL::text AS for_groups, false AS sup, NULL::text AS sup_for, 0 AS o
             FROM crm.industry_group_member AS m
             WHERE m.industry = v_industry
+            UNION ALL
+            -- learned words (bench/learned_weights.py): 1 when those of a group reach 1 together, else nothing
+            SELECT w.group_name, CASE WHEN sum(w.weight) >= 0.999 THEN 1 ELSE 0 END, false, NULL, false, NULL, 0
+            FROM crm.industry_learned_word AS w
+            WHERE w.word = ANY(v_text || v_name)
+            GROUP BY w.group_name
             UNION ALL
             SELECT
                 k.group_name, k.weight, true, k.applies_to_groups::text,
@@ -904,9 +919,9 @@ BEGIN
 END
 $$;
 
--- What the companies' groups depend on, as a digest: the taxonomy tables (and this classifier's version, 'v3';
--- bump it when a change of crm.company_industry_groups changes results). An org whose crm.org.industry_taxonomy
--- differs is re-derived by crm.refresh_industry_groups_step (crm.maintenance).
+-- What the companies' groups depend on, as a digest: the taxonomy tables, the learned words (and this classifier's
+-- version, 'v3'; bump it when a change of crm.company_industry_groups changes results). An org whose
+-- crm.org.industry_taxonomy differs is re-derived by crm.refresh_industry_groups_step (crm.maintenance).
 CREATE OR REPLACE FUNCTION crm.industry_taxonomy_fingerprint() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 BEGIN ATOMIC
@@ -930,6 +945,10 @@ BEGIN ATOMIC
                     ORDER BY k.group_name, k.keyword
                 )
             FROM crm.industry_keyword AS k
+        ),
+        (
+            SELECT string_agg(concat_ws(',', w.group_name, w.word, w.weight), ';' ORDER BY w.group_name, w.word)
+            FROM crm.industry_learned_word AS w
         )
     ));
 END;

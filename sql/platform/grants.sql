@@ -57,7 +57,7 @@ TO crm_app;
 -- Global reference data: the industry taxonomy the interpreter and filters use, and the schema version.
 GRANT SELECT ON
 crm.hubspot_industry, crm.industry_group, crm.industry_group_member, crm.industry_keyword, crm.industry_term,
-crm.schema_migration
+crm.industry_learned_word, crm.schema_migration
 TO crm_app;
 
 GRANT EXECUTE ON FUNCTION
