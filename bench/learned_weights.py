@@ -22,6 +22,7 @@ prints (tests/test_learned_weights.py).
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections import Counter
@@ -84,8 +85,6 @@ ORDER BY t.ord
 
 def company_words(conn: psycopg.Connection[Any], companies: Sequence[Company]) -> list[frozenset[str]]:
     """The single words (no runs of two or three) the classifier reads of each company, in order."""
-    import json
-
     rows = conn.execute(
         _TERMS,
         (
@@ -196,16 +195,6 @@ def sql_values(learned: dict[str, dict[str, float]]) -> str:
     return ",\n".join(
         f"('{g}', '{t}', {v:.3f})" for g in sorted(learned) for t, v in sorted(learned[g].items())
     )
-
-
-def parse_sql_values(text: str) -> dict[str, dict[str, float]]:
-    """The inverse of :func:`sql_values` (what tests compare with the migration)."""
-    import re
-
-    out: dict[str, dict[str, float]] = {}
-    for g, t, v in re.findall(r"\('([a-z_]+)', '([a-z0-9]+)', ([0-9.]+)\)", text):
-        out.setdefault(g, {})[t] = float(v)
-    return out
 
 
 def main() -> None:

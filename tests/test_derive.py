@@ -583,6 +583,19 @@ DECIDED_READINGS = [
 ]
 
 
+def _assert_groups(
+    db: Conn, industry: str | None, name: str, description: str, must: set[str], must_not: set[str]
+) -> None:
+    """The company's groups include every one of ``must`` and none of ``must_not``."""
+    row = db.execute(
+        "SELECT crm.company_industry_groups(%s, %s, NULL, %s)", (industry, name, description)
+    ).fetchone()
+    assert row is not None
+    groups = set(row[0])  # type: ignore[call-overload]
+    assert must <= groups, f"missing {must - groups} in {sorted(groups)}"
+    assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
+
+
 @pytest.mark.parametrize(
     ("industry", "name", "description", "must", "must_not"),
     [c[1:] for c in DECIDED_READINGS],
@@ -591,13 +604,7 @@ DECIDED_READINGS = [
 def test_decided_reading(
     db: Conn, industry: str, name: str, description: str, must: set[str], must_not: set[str]
 ) -> None:
-    row = db.execute(
-        "SELECT crm.company_industry_groups(%s, %s, NULL, %s)", (industry, name, description)
-    ).fetchone()
-    assert row is not None
-    groups = set(row[0])  # type: ignore[call-overload]
-    assert must <= groups, f"missing {must - groups} in {sorted(groups)}"
-    assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
+    _assert_groups(db, industry, name, description, must, must_not)
 
 
 # Descriptions as companies write them, in other languages (migration 0021, H26L): each invented company gets the
@@ -670,11 +677,7 @@ OTHER_LANGUAGES = [
 def test_description_in_another_language(
     db: Conn, name: str, description: str, must: set[str], must_not: set[str]
 ) -> None:
-    row = db.execute("SELECT crm.company_industry_groups(NULL, %s, NULL, %s)", (name, description)).fetchone()
-    assert row is not None
-    groups = set(row[0])  # type: ignore[call-overload]
-    assert must <= groups, f"missing {must - groups} in {sorted(groups)}"
-    assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
+    _assert_groups(db, None, name, description, must, must_not)
 
 
 @pytest.mark.parametrize(
@@ -707,11 +710,7 @@ def test_description_in_another_language(
 def test_name_is_read_when_the_description_gives_no_group(
     db: Conn, name: str, description: str, must: set[str], must_not: set[str]
 ) -> None:
-    row = db.execute("SELECT crm.company_industry_groups(NULL, %s, NULL, %s)", (name, description)).fetchone()
-    assert row is not None
-    groups = set(row[0])  # type: ignore[call-overload]
-    assert must <= groups, f"missing {must - groups} in {sorted(groups)}"
-    assert not (must_not & groups), f"unexpected {must_not & groups} in {sorted(groups)}"
+    _assert_groups(db, None, name, description, must, must_not)
 
 
 def test_translated_keywords_follow_their_english_keyword(db: Conn) -> None:
